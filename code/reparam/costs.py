@@ -1,0 +1,145 @@
+r"""Cost functions with closed-form Gaussian expectations and gradients.
+
+Under :math:`x \sim \mathcal N(\mu, \sigma^2)` (the Gaussian examples of Mohamed et al. 2020,
+Sec. 3, plus a step):
+
+================  ==========================================================================
+cost              :math:`\mathbb E[f(x)]`
+================  ==========================================================================
+:math:`(x-k)^2`   :math:`(\mu-k)^2 + \sigma^2`
+:math:`e^{-kx^2}` :math:`(1+2k\sigma^2)^{-1/2}\exp\bigl(-k\mu^2/(1+2k\sigma^2)\bigr)`
+:math:`\cos kx`   :math:`\cos(k\mu)\,e^{-k^2\sigma^2/2}`
+:math:`1[x>k]`    :math:`\Phi\bigl((\mu-k)/\sigma\bigr)`; its :math:`\partial/\partial\mu` is the
+                  density :math:`\mathcal N(k\mid\mu,\sigma^2)`
+================  ==========================================================================
+
+Each :class:`GaussianCost` carries the cost as a torch function (for the estimators), as a SymPy
+expression (so a chapter or test can integrate it independently), and the closed forms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ._validation import as_real_scalar, check_scale
+
+__all__ = ["GaussianCost", "square", "gaussian_bump", "cosine", "step", "ALL_COSTS"]
+
+
+@dataclass(frozen=True)
+class GaussianCost:
+    """A cost f(x; k) with :math:`\\mathbb E_{\\mathcal N(\\mu,\\sigma^2)}[f]` and its gradient in closed form."""
+
+    name: str
+    latex: str
+    k: float
+    differentiable: bool
+    _f: Callable[[torch.Tensor, float], torch.Tensor]
+    _expectation: Callable[[float, float, float], float]
+    _gradient: Callable[[float, float, float], tuple[float, float]]
+    _sympy: Callable
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """The cost, elementwise, as a torch function (differentiable where the cost is)."""
+        return self._f(x, self.k)
+
+    def expectation(self, mu, sigma) -> float:
+        """Closed-form :math:`\\mathbb E_{x\\sim\\mathcal N(\\mu,\\sigma^2)}[f(x)]`."""
+        return self._expectation(as_real_scalar(mu, "mu"), check_scale(sigma), self.k)
+
+    def gradient(self, mu, sigma) -> tuple[float, float]:
+        """Closed-form :math:`(\\partial/\\partial\\mu, \\partial/\\partial\\sigma)` of the expectation."""
+        return self._gradient(as_real_scalar(mu, "mu"), check_scale(sigma), self.k)
+
+    def sympy_expr(self, x):
+        """The cost as a SymPy expression in the symbol ``x`` (the step as a Heaviside)."""
+        return self._sympy(x, self.k)
+
+    def with_k(self, k) -> "GaussianCost":
+        """The same family with another parameter k."""
+        k = as_real_scalar(k, "k")
+        if self.name == "gaussian_bump" and k < 0:
+            raise ValueError(f"k must be >= 0 for exp(-k x^2) (otherwise E[f] is infinite), got {k}")
+        return GaussianCost(self.name, self.latex, k, self.differentiable, self._f,
+                            self._expectation, self._gradient, self._sympy)
+
+
+def _std_normal_pdf(z: float) -> float:
+    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def _std_normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def _square_grad(mu, sigma, k):
+    return 2.0 * (mu - k), 2.0 * sigma
+
+
+def _bump_expectation(mu, sigma, k):
+    a = 1.0 + 2.0 * k * sigma**2
+    return math.exp(-k * mu**2 / a) / math.sqrt(a)
+
+
+def _bump_grad(mu, sigma, k):
+    a = 1.0 + 2.0 * k * sigma**2
+    value = _bump_expectation(mu, sigma, k)
+    return (value * (-2.0 * k * mu / a),
+            value * (-2.0 * k * sigma / a + 4.0 * k**2 * mu**2 * sigma / a**2))
+
+
+def _cos_grad(mu, sigma, k):
+    damping = math.exp(-0.5 * k**2 * sigma**2)
+    return -k * math.sin(k * mu) * damping, -(k**2) * sigma * math.cos(k * mu) * damping
+
+
+def _step_grad(mu, sigma, k):
+    z = (k - mu) / sigma
+    return _std_normal_pdf(z) / sigma, _std_normal_pdf(z) * z / sigma
+
+
+def _sympy_module():
+    import sympy
+
+    return sympy
+
+
+square = GaussianCost(
+    "square", r"(x-k)^2", 1.0, True,
+    lambda x, k: (x - k) ** 2,
+    lambda mu, sigma, k: (mu - k) ** 2 + sigma**2,
+    _square_grad,
+    lambda x, k: (x - _sympy_module().nsimplify(k)) ** 2,
+)
+
+gaussian_bump = GaussianCost(
+    "gaussian_bump", r"e^{-k x^2}", 1.0, True,
+    lambda x, k: torch.exp(-k * x * x),
+    _bump_expectation,
+    _bump_grad,
+    lambda x, k: _sympy_module().exp(-_sympy_module().nsimplify(k) * x**2),
+)
+
+cosine = GaussianCost(
+    "cosine", r"\cos(k x)", 1.0, True,
+    lambda x, k: torch.cos(k * x),
+    lambda mu, sigma, k: math.cos(k * mu) * math.exp(-0.5 * k**2 * sigma**2),
+    _cos_grad,
+    lambda x, k: _sympy_module().cos(_sympy_module().nsimplify(k) * x),
+)
+
+# (sign + 1)/2 equals 1[x > k] except on the null set x == k; autograd gives sign a zero
+# derivative, which is exactly what the pathwise estimator sees for a step.
+step = GaussianCost(
+    "step", r"\mathbb 1[x>k]", 0.0, False,
+    lambda x, k: 0.5 * (torch.sign(x - k) + 1.0),
+    lambda mu, sigma, k: _std_normal_cdf((mu - k) / sigma),
+    _step_grad,
+    lambda x, k: _sympy_module().Heaviside(x - _sympy_module().nsimplify(k)),
+)
+
+ALL_COSTS = (square, gaussian_bump, cosine, step)

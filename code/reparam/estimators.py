@@ -1,0 +1,164 @@
+r"""Per-sample Monte Carlo estimators of :math:`\nabla_{\mu,\sigma}\,\mathbb E_{x\sim\mathcal N(\mu,\sigma^2)}[f(x)]`.
+
+Both estimators share one signature, ``(f, mu, sigma, n, generator=None)``, and return a float64
+tensor of shape ``(n, 2)``: row ``i`` is the estimate from the single draw
+:math:`\varepsilon_i \sim \mathcal N(0,1)`, columns are :math:`(\partial/\partial\mu,
+\partial/\partial\sigma)`. The mean of the rows is the n-sample Monte Carlo estimate.
+
+Pathwise (reparameterization):
+
+.. math::
+
+    \nabla_\theta\,\mathbb E_\varepsilon[f(\mu + \sigma\varepsilon)]
+    = \mathbb E_\varepsilon\bigl[f'(x)\,(1, \varepsilon)\bigr], \quad x = \mu + \sigma\varepsilon.
+
+Score function (REINFORCE, likelihood ratio):
+
+.. math::
+
+    \nabla_\theta\,\mathbb E_{x\sim p_\theta}[f(x)]
+    = \mathbb E_{x\sim p_\theta}\bigl[(f(x) - b)\,\nabla_\theta \log p_\theta(x)\bigr],
+    \quad \nabla_{\mu,\sigma}\log\mathcal N(x\mid\mu,\sigma^2)
+    = \Bigl(\frac{\varepsilon}{\sigma}, \frac{\varepsilon^2 - 1}{\sigma}\Bigr),
+
+for any constant baseline :math:`b` (:math:`\mathbb E[\nabla\log p] = 0`), with no derivative of
+:math:`f` needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+import torch
+
+from ._validation import as_real_scalar, check_sample_count, check_scale
+
+__all__ = [
+    "GradientSummary",
+    "draw_standard_normal",
+    "pathwise_grad",
+    "score_function_grad",
+    "summarize",
+]
+
+Scalar = Union[float, int, torch.Tensor]
+Cost = Callable[[torch.Tensor], torch.Tensor]
+DTYPE = torch.float64
+
+
+def _check_common(mu: Scalar, sigma: Scalar, n: int, generator) -> tuple[float, float, int]:
+    mu = as_real_scalar(mu, "mu")
+    sigma = check_scale(sigma, "sigma")
+    n = check_sample_count(n, "n")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    return mu, sigma, n
+
+
+def draw_standard_normal(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` float64 draws of N(0, 1).
+
+    Drawn exactly as ``torch.distributions.Normal.rsample`` draws them (``empty(...).normal_()``),
+    so with the same generator state both see the same eps.
+    """
+    n = check_sample_count(n, "n")
+    return torch.empty(n, dtype=DTYPE).normal_(generator=generator)
+
+
+def _evaluate(f: Cost, x: torch.Tensor) -> torch.Tensor:
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    out = f(x)
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"f must return a torch.Tensor, got {type(out).__name__}")
+    if out.shape != x.shape:
+        raise ValueError(
+            f"f must act elementwise: for input of shape {tuple(x.shape)} it returned shape "
+            f"{tuple(out.shape)}"
+        )
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError("f returned NaN or infinite values")
+    return out
+
+
+def pathwise_grad(f: Cost, mu: Scalar, sigma: Scalar, n: int,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Per-sample pathwise estimates of :math:`\nabla_{\mu,\sigma}\mathbb E[f(x)]`, shape ``(n, 2)``.
+
+    Autograd differentiates :math:`f(\mu + \sigma\varepsilon_i)` for each draw: ``mu`` and
+    ``sigma`` are replicated once per sample, so the gradient of :math:`\sum_i f(x_i)` with
+    respect to copy ``i`` is exactly the gradient of :math:`f(x_i)` alone. Where ``f`` is flat or
+    not differentiable (a step), autograd's derivative is 0, and so is the estimate.
+    """
+    mu, sigma, n = _check_common(mu, sigma, n, generator)
+    eps = draw_standard_normal(n, generator)
+    mu_copies = torch.full((n,), mu, dtype=DTYPE, requires_grad=True)
+    sigma_copies = torch.full((n,), sigma, dtype=DTYPE, requires_grad=True)
+    x = mu_copies + sigma_copies * eps
+    out = _evaluate(f, x)
+    if not out.requires_grad:
+        # f cut the graph (e.g. a comparison): its derivative is zero wherever it is defined.
+        return torch.zeros(n, 2, dtype=DTYPE)
+    grad_mu, grad_sigma = torch.autograd.grad(out.sum(), (mu_copies, sigma_copies),
+                                              allow_unused=True, materialize_grads=True)
+    return torch.stack((grad_mu, grad_sigma), dim=1)
+
+
+def score_function_grad(f: Cost, mu: Scalar, sigma: Scalar, n: int,
+                        generator: torch.Generator | None = None,
+                        baseline: Union[None, float, str] = None) -> torch.Tensor:
+    r"""Per-sample score-function estimates of :math:`\nabla_{\mu,\sigma}\mathbb E[f(x)]`, shape ``(n, 2)``.
+
+    Row ``i`` is :math:`(f(x_i) - b_i)\,(\varepsilon_i/\sigma, (\varepsilon_i^2 - 1)/\sigma)`;
+    ``f`` is only evaluated, never differentiated, so it may be a step or a black box.
+
+    ``baseline``:
+        ``None`` (b = 0), a finite float (a constant b), or ``"leave-one-out"``
+        (:math:`b_i` = mean of f over the other n - 1 draws, independent of draw i, so still
+        unbiased; needs n >= 2).
+    """
+    mu, sigma, n = _check_common(mu, sigma, n, generator)
+    if baseline == "leave-one-out":
+        if n < 2:
+            raise ValueError("baseline='leave-one-out' needs n >= 2 draws")
+    elif baseline is not None:
+        if isinstance(baseline, str):
+            raise ValueError(f"baseline must be None, a number or 'leave-one-out', got {baseline!r}")
+        baseline = as_real_scalar(baseline, "baseline")
+    eps = draw_standard_normal(n, generator)
+    with torch.no_grad():
+        values = _evaluate(f, mu + sigma * eps)
+        if baseline == "leave-one-out":
+            values = values - (values.sum() - values) / (n - 1)
+        elif baseline is not None:
+            values = values - baseline
+        score = torch.stack((eps / sigma, (eps * eps - 1.0) / sigma), dim=1)
+        return values.unsqueeze(1) * score
+
+
+@dataclass(frozen=True)
+class GradientSummary:
+    """Mean, per-sample variance and standard error of the mean, each of shape ``(2,)``."""
+
+    mean: torch.Tensor
+    variance: torch.Tensor
+    standard_error: torch.Tensor
+    n: int
+
+    def within(self, exact, standard_errors: float = 4.0) -> bool:
+        """True if every component of the mean is within ``standard_errors`` SEs of ``exact``."""
+        exact = torch.as_tensor(exact, dtype=DTYPE)
+        return bool(((self.mean - exact).abs() <= standard_errors * self.standard_error).all())
+
+
+def summarize(estimates: torch.Tensor) -> GradientSummary:
+    """Summarize per-sample estimates of shape ``(n, d)`` (n >= 2): mean, variance, standard error."""
+    if not isinstance(estimates, torch.Tensor):
+        raise TypeError(f"estimates must be a torch.Tensor, got {type(estimates).__name__}")
+    if estimates.ndim != 2 or estimates.shape[0] < 2:
+        raise ValueError(f"estimates must have shape (n, d) with n >= 2, got {tuple(estimates.shape)}")
+    n = estimates.shape[0]
+    variance = estimates.var(dim=0, unbiased=True)
+    return GradientSummary(mean=estimates.mean(dim=0), variance=variance,
+                           standard_error=(variance / n).sqrt(), n=n)
