@@ -1,9 +1,15 @@
-"""A small Sphinx extension: serve BokehJS once, from the site's own ``_static`` folder.
+"""A small Sphinx extension that keeps the website self-contained.
+
+1. Serve BokehJS once, from the site's own ``_static`` folder.
 
 Why not Bokeh's defaults: ``bokeh.embed`` would point pages at a CDN (dead offline), and
 ``INLINE`` resources would copy about 1 MB of JavaScript into every page that embeds a plot.
 Instead the BokehJS files of the installed ``bokeh`` are copied to ``_static/bokeh/`` at build
 time, and only pages whose HTML contains a Bokeh root (``data-root-id``) load them.
+
+2. Drop sphinx-thebe's scripts. Jupyter Book always loads sphinx-thebe, whose page config names
+a CDN and is (in this version) declared twice per page, a JavaScript error. Thebe needs a remote
+kernel anyway, which an offline book cannot have; the live version of the book is ``make lab``.
 """
 
 from __future__ import annotations
@@ -44,7 +50,19 @@ def _add_bokeh_to_page(app, pagename, templatename, context, doctree) -> None:
             app.add_js_file(relative)
 
 
+def _is_thebe(script) -> bool:
+    body = getattr(script, "attributes", {}).get("body", "") or ""
+    return "THEBE_JS_URL" in body or str(getattr(script, "filename", script)).endswith("sphinx-thebe.js")
+
+
+def _drop_thebe(app, pagename, templatename, context, doctree) -> None:
+    if "script_files" in context:
+        context["script_files"] = [s for s in context["script_files"] if not _is_thebe(s)]
+
+
 def setup(app):
     app.connect("html-page-context", _add_bokeh_to_page)
+    # Run after other extensions have added their page scripts.
+    app.connect("html-page-context", _drop_thebe, priority=900)
     app.connect("build-finished", _copy_bokeh)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
