@@ -96,11 +96,17 @@ def _check_inputs(f_x, x, h, y, support):
             raise TypeError(f"{name} must be a sympy.Symbol, got {type(value).__name__}")
     if x == y:
         raise ValueError("x and y must be different symbols")
+    expressions = []
     for name, value in (("f_x", f_x), ("h", h)):
-        value = sp.sympify(value)
-        if not isinstance(value, sp.Expr):
+        # Strings are refused: sympify("f") would silently make a new symbol.
+        try:
+            converted = None if isinstance(value, str) else sp.sympify(value, strict=True)
+        except sp.SympifyError:
+            converted = None
+        if not isinstance(converted, sp.Expr):
             raise TypeError(f"{name} must be a SymPy expression, got {type(value).__name__}")
-    f_x, h = sp.sympify(f_x), sp.sympify(h)
+        expressions.append(converted)
+    f_x, h = expressions
     if y in h.free_symbols or y in f_x.free_symbols:
         raise ValueError(f"f_x and h must be written in {x}, not in {y}")
     if support is None:

@@ -1,0 +1,101 @@
+"""Property-based: every invalid argument gives a clear exception, never a NaN result."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reparam import costs, gaussian
+from reparam.estimators import pathwise_grad, score_function_grad
+
+ESTIMATORS = [pathwise_grad, score_function_grad]
+finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False)
+positive = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False)
+bad_sigma = st.one_of(st.floats(max_value=0.0), st.just(math.nan), st.just(math.inf))
+bad_mu = st.sampled_from([math.nan, math.inf, -math.inf])
+bad_n = st.one_of(st.integers(max_value=0), st.floats(allow_nan=True), st.just(True), st.just("10"))
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@given(mu=finite, sigma=bad_sigma)
+@settings(max_examples=40, deadline=None)
+def test_bad_sigma_is_named(estimator, mu, sigma):
+    with pytest.raises(ValueError, match="sigma"):
+        estimator(costs.square, mu, sigma, 4)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@given(mu=bad_mu, sigma=positive)
+@settings(max_examples=20, deadline=None)
+def test_bad_mu_is_named(estimator, mu, sigma):
+    with pytest.raises(ValueError, match="mu"):
+        estimator(costs.square, mu, sigma, 4)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@given(n=bad_n)
+@settings(max_examples=40, deadline=None)
+def test_bad_n_is_named(estimator, n):
+    with pytest.raises(ValueError, match="n must be an integer"):
+        estimator(costs.square, 0.0, 1.0, n)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("f, message", [
+    (lambda x: x.sum(), "elementwise"),
+    (lambda x: x[:-1], "elementwise"),
+    (lambda x: x.tolist(), "torch.Tensor"),
+    (lambda x: x / 0.0 * 0.0, "NaN"),
+    (lambda x: torch.log(x - 1e9), "NaN"),
+])
+def test_bad_cost_functions(estimator, f, message):
+    with pytest.raises(ValueError, match=message):
+        estimator(f, 0.0, 1.0, 8)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_bad_types(estimator):
+    with pytest.raises(TypeError, match="generator"):
+        estimator(costs.square, 0.0, 1.0, 4, generator=42)
+    with pytest.raises(TypeError, match="bool"):
+        estimator(costs.square, True, 1.0, 4)
+    with pytest.raises(TypeError, match="mu"):
+        estimator(costs.square, "0", 1.0, 4)
+    with pytest.raises(ValueError, match="scalar"):
+        estimator(costs.square, torch.zeros(2), 1.0, 4)
+    with pytest.raises(TypeError, match="callable"):
+        estimator(None, 0.0, 1.0, 4)
+
+
+def test_bad_baselines():
+    with pytest.raises(ValueError, match="baseline"):
+        score_function_grad(costs.square, 0.0, 1.0, 4, baseline="mean")
+    with pytest.raises(ValueError, match="baseline"):
+        score_function_grad(costs.square, 0.0, 1.0, 4, baseline=math.nan)
+    with pytest.raises(ValueError, match="n >= 2"):
+        score_function_grad(costs.square, 0.0, 1.0, 1, baseline="leave-one-out")
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@given(mu=finite, sigma=positive, seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=40, deadline=None)
+def test_valid_inputs_never_give_nan(estimator, mu, sigma, seed):
+    result = estimator(costs.cosine, mu, sigma, 16, torch.Generator().manual_seed(seed))
+    assert bool(torch.isfinite(result).all())
+
+
+@given(values=st.lists(st.one_of(finite, st.just(math.nan), st.just(math.inf)), min_size=1),
+       sigma=st.one_of(positive, bad_sigma))
+@settings(max_examples=60, deadline=None)
+def test_gaussian_helpers_raise_or_return_finite(values, sigma):
+    try:
+        result = gaussian.normal_density(np.array(values), 0.0, sigma)
+    except ValueError as error:
+        assert "sigma" in str(error) or "x contains" in str(error)
+    else:
+        assert np.isfinite(result).all()

@@ -1,0 +1,128 @@
+"""Estimators against torch.distributions, closed forms, and each other."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal
+
+from reparam import costs
+from reparam.estimators import (
+    draw_standard_normal,
+    pathwise_grad,
+    score_function_grad,
+    summarize,
+)
+
+F64 = torch.float64
+COSTS = [costs.square.with_k(1.0), costs.gaussian_bump.with_k(1.0), costs.cosine.with_k(1.5),
+         costs.step.with_k(0.5)]
+N = 200_000
+TOLERANCE_SE = 4.0  # unbiasedness: the mean is within 4 standard errors of the exact gradient
+
+
+def _copies(value, n):
+    return torch.full((n,), value, dtype=F64, requires_grad=True)
+
+
+@pytest.mark.parametrize("cost", COSTS[:3], ids=lambda c: c.name)
+def test_pathwise_equals_autograd_through_torch_rsample_exactly(cost):
+    # Replay eps through the global generator state, as PyTorch's own test_normal does.
+    n, mu, sigma = 1000, 0.3, 1.7
+    torch.manual_seed(2024)
+    state = torch.get_rng_state()
+    mu_copies, sigma_copies = _copies(mu, n), _copies(sigma, n)
+    cost(Normal(mu_copies, sigma_copies).rsample()).sum().backward()
+    torch.set_rng_state(state)
+    ours = pathwise_grad(cost, mu, sigma, n)
+    assert torch.equal(ours[:, 0], mu_copies.grad)
+    assert torch.equal(ours[:, 1], sigma_copies.grad)
+
+
+def test_an_explicit_generator_draws_what_the_global_one_draws():
+    a = draw_standard_normal(64, torch.Generator().manual_seed(5))
+    torch.manual_seed(5)
+    assert torch.equal(a, draw_standard_normal(64))
+
+
+@pytest.mark.parametrize("cost", COSTS, ids=lambda c: c.name)
+def test_score_function_equals_f_times_autograd_of_torch_log_prob(cost):
+    n, mu, sigma = 500, -0.4, 0.8
+    generator = torch.Generator().manual_seed(9)
+    ours = score_function_grad(cost, mu, sigma, n, generator=generator)
+    x = draw_standard_normal(n, torch.Generator().manual_seed(9)) * sigma + mu
+    mu_copies, sigma_copies = _copies(mu, n), _copies(sigma, n)
+    Normal(mu_copies, sigma_copies).log_prob(x).sum().backward()
+    reference = torch.stack((mu_copies.grad, sigma_copies.grad), 1) * cost(x).unsqueeze(1)
+    assert torch.allclose(ours, reference, rtol=1e-12, atol=1e-14)
+
+
+ESTIMATOR_VARIANTS = {"score": (score_function_grad, None),
+                      "score-constant-baseline": (score_function_grad, 0.7),
+                      "score-leave-one-out": (score_function_grad, "leave-one-out"),
+                      "pathwise": (pathwise_grad, None)}
+# The pathwise estimator is biased for the step cost: that case is tested on its own below.
+UNBIASED_CASES = [pytest.param(cost, *variant, id=f"{cost.name}-{name}")
+                  for cost in COSTS for name, variant in ESTIMATOR_VARIANTS.items()
+                  if cost.differentiable or name != "pathwise"]
+
+
+@pytest.mark.parametrize("cost, estimator, baseline", UNBIASED_CASES)
+def test_unbiased_within_four_standard_errors(cost, estimator, baseline):
+    mu, sigma = 0.8, 1.3
+    kwargs = {} if estimator is pathwise_grad else {"baseline": baseline}
+    samples = estimator(cost, mu, sigma, N, generator=torch.Generator().manual_seed(11), **kwargs)
+    summary = summarize(samples)
+    exact = torch.tensor(cost.gradient(mu, sigma), dtype=F64)
+    assert summary.within(exact, TOLERANCE_SE), (summary.mean, exact, summary.standard_error)
+
+
+def test_step_cost_pathwise_is_exactly_zero_and_score_function_is_unbiased():
+    cost, mu, sigma = costs.step.with_k(0.5), 0.0, 1.0
+    pathwise = pathwise_grad(cost, mu, sigma, N, generator=torch.Generator().manual_seed(1))
+    assert torch.count_nonzero(pathwise) == 0
+    score = summarize(score_function_grad(cost, mu, sigma, N, torch.Generator().manual_seed(1)))
+    density_at_k = math.exp(-0.5 * 0.5**2) / math.sqrt(2 * math.pi)
+    assert abs(score.mean[0] - density_at_k) <= TOLERANCE_SE * score.standard_error[0]
+    assert density_at_k > 10 * score.standard_error[0]  # so "0" really is rejected
+
+
+def test_a_graph_cutting_cost_gives_zero_pathwise_gradient():
+    estimates = pathwise_grad(lambda x: (x > 0).to(F64), 0.0, 1.0, 10)
+    assert torch.equal(estimates, torch.zeros(10, 2, dtype=F64))
+
+
+def test_deterministic_given_the_generator_and_shapes():
+    for estimator in (pathwise_grad, score_function_grad):
+        a = estimator(costs.cosine, 0.1, 0.9, 50, torch.Generator().manual_seed(3))
+        b = estimator(costs.cosine, 0.1, 0.9, 50, torch.Generator().manual_seed(3))
+        assert torch.equal(a, b)
+        assert a.shape == (50, 2) and a.dtype == F64
+
+
+def test_zero_dimensional_tensor_parameters_are_accepted():
+    a = pathwise_grad(costs.square, torch.tensor(0.5), torch.tensor(2.0), 5,
+                      torch.Generator().manual_seed(0))
+    b = pathwise_grad(costs.square, 0.5, 2.0, 5, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+
+
+def test_a_baseline_reduces_variance_where_the_mean_cost_is_large():
+    # (x - k)^2 has a large mean; subtracting it removes most of the score-function variance.
+    cost, mu, sigma = costs.square.with_k(5.0), 1.0, 1.0
+    plain = summarize(score_function_grad(cost, mu, sigma, N, torch.Generator().manual_seed(2)))
+    with_baseline = summarize(score_function_grad(cost, mu, sigma, N, torch.Generator().manual_seed(2),
+                                                  baseline="leave-one-out"))
+    assert bool((with_baseline.variance < 0.7 * plain.variance).all()), (with_baseline.variance, plain.variance)
+
+
+def test_summary_standard_error():
+    samples = torch.randn(1000, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    summary = summarize(samples)
+    assert torch.allclose(summary.standard_error, samples.std(0) / math.sqrt(1000))
+    with pytest.raises(ValueError, match="shape"):
+        summarize(torch.zeros(1, 2))
+    with pytest.raises(TypeError):
+        summarize([[1.0, 2.0]])
