@@ -77,8 +77,9 @@ def _minimal_book(tmp_path: Path, chapter: nbformat.NotebookNode) -> Path:
 
 
 def _chapter_with(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    chapter = nbformat.read(ROOT / "chapters" / "01_change_of_variables.ipynb", as_version=4)
-    chapter.cells = [chapter.cells[0], cell]
+    real = nbformat.read(ROOT / "chapters" / "01_change_of_variables.ipynb", as_version=4)
+    chapter = nbformat.v4.new_notebook(metadata=real.metadata)
+    chapter.cells = [nbformat.v4.new_markdown_cell("# A chapter\n\nSome text."), cell]
     return chapter
 
 

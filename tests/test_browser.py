@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
@@ -47,3 +49,57 @@ def test_search_works_offline(built_book, offline_page):
     page.wait_for_selector("#search-results li", timeout=20_000)
     assert page.locator("#search-results li").count() >= 1
     assert offline_page.external_requests == []
+
+
+PEAK_JS = """() => {
+  const doc = Bokeh.documents[0];
+  const curve = doc.get_model_by_name('x_density').data;
+  let best = 0;
+  for (let i = 1; i < curve.density.length; i++) if (curve.density[i] > curve.density[best]) best = i;
+  return {mu: doc.get_model_by_name('mu_slider').value,
+          sigma: doc.get_model_by_name('sigma_slider').value,
+          peak_x: curve.x[best], peak_height: curve.density[best],
+          grid_step: curve.x[1] - curve.x[0]};
+}"""
+
+
+def _press(page, handle_index: int, key: str, times: int):
+    handle = page.locator(".noUi-handle").nth(handle_index)
+    handle.focus()
+    for _ in range(times):
+        page.keyboard.press(key)
+
+
+def test_chapter2_sliders_redraw_the_static_page(built_book, offline_page):
+    page = offline_page.open(built_book / "chapters" / "02_seeing_the_map.html")
+    page.wait_for_selector(".noUi-handle", timeout=20_000)
+    page.wait_for_selector("mjx-container", state="attached", timeout=20_000)
+    assert page.locator(".noUi-handle").count() == 2
+    before = page.evaluate(PEAK_JS)
+
+    _press(page, 0, "ArrowRight", 12)  # the mu slider, moved as a reader would, by keyboard
+    after_mu = page.evaluate(PEAK_JS)
+    assert after_mu["mu"] == pytest.approx(before["mu"] + 12 * 0.05)
+    assert abs(after_mu["peak_x"] - after_mu["mu"]) <= after_mu["grid_step"]
+    assert after_mu["peak_height"] == pytest.approx(before["peak_height"], rel=1e-9)
+
+    _press(page, 1, "ArrowLeft", 16)  # the sigma slider
+    after_sigma = page.evaluate(PEAK_JS)
+    assert after_sigma["sigma"] == pytest.approx(before["sigma"] - 16 * 0.05)
+    expected_height = 1 / (after_sigma["sigma"] * math.sqrt(2 * math.pi))
+    assert after_sigma["peak_height"] == pytest.approx(expected_height, rel=1e-9)
+    assert abs(after_sigma["peak_x"] - after_sigma["mu"]) <= after_sigma["grid_step"]
+
+    assert offline_page.console_errors == []
+    assert offline_page.page_errors == []
+    assert offline_page.external_requests == []
+
+
+def test_bokehjs_is_served_from_the_site_and_only_where_needed(built_book):
+    chapter2 = (built_book / "chapters" / "02_seeing_the_map.html").read_text(encoding="utf-8")
+    assert '_static/bokeh/bokeh-' in chapter2
+    assert "cdn.bokeh.org" not in chapter2
+    assert len(chapter2) < 500_000  # BokehJS is not inlined
+    title = (built_book / "chapters" / "index.html").read_text(encoding="utf-8")
+    assert "_static/bokeh/" not in title
+    assert list((built_book / "_static" / "bokeh").glob("bokeh-*.min.js"))

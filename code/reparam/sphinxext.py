@@ -7,9 +7,11 @@ Why not Bokeh's defaults: ``bokeh.embed`` would point pages at a CDN (dead offli
 Instead the BokehJS files of the installed ``bokeh`` are copied to ``_static/bokeh/`` at build
 time, and only pages whose HTML contains a Bokeh root (``data-root-id``) load them.
 
-2. Drop sphinx-thebe's scripts. Jupyter Book always loads sphinx-thebe, whose page config names
+2. Drop scripts the offline site cannot use. sphinx-thebe's: Jupyter Book always loads sphinx-thebe, whose page config names
 a CDN and is (in this version) declared twice per page, a JavaScript error. Thebe needs a remote
 kernel anyway, which an offline book cannot have; the live version of the book is ``make lab``.
+And the saved ipywidgets state (``application/vnd.jupyter.widget-state+json``): with no widget
+JavaScript on the site it renders nothing, yet weighs ~100 kB per page with an explorer.
 """
 
 from __future__ import annotations
@@ -50,19 +52,25 @@ def _add_bokeh_to_page(app, pagename, templatename, context, doctree) -> None:
             app.add_js_file(relative)
 
 
-def _is_thebe(script) -> bool:
-    body = getattr(script, "attributes", {}).get("body", "") or ""
-    return "THEBE_JS_URL" in body or str(getattr(script, "filename", script)).endswith("sphinx-thebe.js")
+WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
 
 
-def _drop_thebe(app, pagename, templatename, context, doctree) -> None:
+def _is_unusable_offline(script) -> bool:
+    attributes = getattr(script, "attributes", {})
+    body = attributes.get("body", "") or ""
+    return ("THEBE_JS_URL" in body
+            or str(getattr(script, "filename", script)).endswith("sphinx-thebe.js")
+            or attributes.get("type") == WIDGET_STATE_TYPE)
+
+
+def _drop_unusable_scripts(app, pagename, templatename, context, doctree) -> None:
     if "script_files" in context:
-        context["script_files"] = [s for s in context["script_files"] if not _is_thebe(s)]
+        context["script_files"] = [s for s in context["script_files"] if not _is_unusable_offline(s)]
 
 
 def setup(app):
     app.connect("html-page-context", _add_bokeh_to_page)
     # Run after other extensions have added their page scripts.
-    app.connect("html-page-context", _drop_thebe, priority=900)
+    app.connect("html-page-context", _drop_unusable_scripts, priority=900)
     app.connect("build-finished", _copy_bokeh)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
