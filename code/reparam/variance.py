@@ -1,0 +1,112 @@
+r"""Exact mean and variance of the per-sample gradient estimators, by quadrature.
+
+For :math:`x = \mu + \sigma\varepsilon`, :math:`\varepsilon\sim\mathcal N(0,1)`, one draw of each
+estimator of :math:`\partial/\partial\theta\,\mathbb E[f(x)]` is a function of
+:math:`\varepsilon` alone:
+
+.. math::
+
+    \text{pathwise: } \hat g_\mu = f'(x),\quad \hat g_\sigma = f'(x)\,\varepsilon;
+    \qquad
+    \text{score: } \hat g_\mu = (f(x) - b)\,\frac{\varepsilon}{\sigma},\quad
+    \hat g_\sigma = (f(x) - b)\,\frac{\varepsilon^2 - 1}{\sigma}.
+
+Its variance is :math:`\int \hat g(\varepsilon)^2\varphi(\varepsilon)\,d\varepsilon - (\int\hat
+g\,\varphi)^2`, computed with ``scipy.integrate.quad``; :math:`f'` comes from SymPy
+differentiating the cost's own expression. For a step, autograd's derivative is zero almost
+everywhere, so the pathwise draw is identically 0 (and biased).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Callable
+
+import sympy as sp
+from scipy import integrate
+
+from ._validation import as_real_scalar, check_scale
+from .costs import GaussianCost
+
+__all__ = ["per_sample_function", "exact_moments", "exact_variance", "optimal_baseline"]
+
+_X = sp.Symbol("x", real=True)
+PARAMETERS = ("mu", "sigma")
+ESTIMATORS = ("pathwise", "score")
+
+
+@lru_cache(maxsize=None)
+def _lambdified(name: str, k: float, derivative: bool) -> Callable[[float], float]:
+    from . import costs
+
+    cost = next(c for c in costs.ALL_COSTS if c.name == name).with_k(k)
+    expression = cost.sympy_expr(_X)
+    if derivative:
+        expression = sp.diff(expression, _X)
+    return sp.lambdify(_X, expression, modules=["math"])
+
+
+def per_sample_function(cost: GaussianCost, mu, sigma, estimator: str, parameter: str,
+                        baseline: float = 0.0) -> Callable[[float], float]:
+    """One draw of the estimator as a function of eps (see the module docstring)."""
+    mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if parameter not in PARAMETERS:
+        raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
+    baseline = as_real_scalar(baseline, "baseline")
+    if estimator == "pathwise":
+        if not cost.differentiable:
+            return lambda eps: 0.0
+        derivative = _lambdified(cost.name, cost.k, True)
+        if parameter == "mu":
+            return lambda eps: derivative(mu + sigma * eps)
+        return lambda eps: derivative(mu + sigma * eps) * eps
+    value = _lambdified(cost.name, cost.k, False)
+    if parameter == "mu":
+        return lambda eps: (value(mu + sigma * eps) - baseline) * eps / sigma
+    return lambda eps: (value(mu + sigma * eps) - baseline) * (eps * eps - 1.0) / sigma
+
+
+def _expect(function: Callable[[float], float], breakpoints: list[float]) -> float:
+    weight = lambda eps: function(eps) * math.exp(-0.5 * eps * eps) / math.sqrt(2 * math.pi)  # noqa: E731
+    value, _ = integrate.quad(weight, -14.0, 14.0, points=breakpoints or None, limit=500,
+                              epsabs=1e-13, epsrel=1e-11)
+    return value
+
+
+def exact_moments(cost: GaussianCost, mu, sigma, estimator: str, parameter: str,
+                  baseline: float = 0.0) -> tuple[float, float]:
+    """(mean, variance) of one draw of the estimator, by quadrature over eps."""
+    function = per_sample_function(cost, mu, sigma, estimator, parameter, baseline)
+    # A step's jump sits at eps = (k - mu)/sigma: tell quad where it is.
+    breakpoints = [] if cost.differentiable else [(cost.k - float(mu)) / float(sigma)]
+    mean = _expect(function, breakpoints)
+    second = _expect(lambda eps: function(eps) ** 2, breakpoints)
+    return mean, max(second - mean * mean, 0.0)
+
+
+def exact_variance(cost: GaussianCost, mu, sigma, estimator: str, parameter: str,
+                   baseline: float = 0.0) -> float:
+    """Variance of one draw of the estimator (multiply by 1/n for an n-sample mean)."""
+    return exact_moments(cost, mu, sigma, estimator, parameter, baseline)[1]
+
+
+def optimal_baseline(cost: GaussianCost, mu, sigma, parameter: str) -> float:
+    r"""The constant :math:`b^\star = \mathbb E[f\,s^2]/\mathbb E[s^2]` minimizing the score-function variance.
+
+    :math:`s` is the score component for ``parameter``: :math:`\varepsilon/\sigma` or
+    :math:`(\varepsilon^2-1)/\sigma`, with :math:`\mathbb E[s^2] = 1/\sigma^2` or :math:`2/\sigma^2`.
+    (The variance :math:`\mathbb E[(f-b)^2 s^2] - g^2` is a quadratic in :math:`b`.)
+    """
+    mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
+    if parameter not in PARAMETERS:
+        raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
+    value = _lambdified(cost.name, cost.k, False)
+    if parameter == "mu":
+        score_squared, mean_score_squared = (lambda eps: eps * eps / sigma**2), 1.0 / sigma**2
+    else:
+        score_squared, mean_score_squared = (lambda eps: (eps * eps - 1.0) ** 2 / sigma**2), 2.0 / sigma**2
+    breakpoints = [] if cost.differentiable else [(cost.k - mu) / sigma]
+    return _expect(lambda eps: value(mu + sigma * eps) * score_squared(eps), breakpoints) / mean_score_squared
