@@ -1,0 +1,292 @@
+r"""A small variational autoencoder for 8x8 binary digit images, trainable with either estimator.
+
+Model (Kingma & Welling 2013): prior :math:`p(z) = \mathcal N(0, I)`, decoder
+:math:`p_\theta(x\mid z) = \prod_j \mathrm{Bernoulli}(x_j \mid \pi_j(z))` with logits from an MLP,
+encoder :math:`q_\phi(z\mid x) = \mathcal N(\mu_\phi(x), \operatorname{diag}\sigma^2_\phi(x))`.
+The evidence lower bound for one image,
+
+.. math::
+
+    \mathcal L(x) = \mathbb E_{q_\phi(z\mid x)}[\log p_\theta(x\mid z)]
+                    - \mathrm{KL}\bigl(q_\phi(z\mid x)\,\|\,p(z)\bigr) \le \log p_\theta(x),
+
+has the KL term in closed form,
+:math:`\mathrm{KL} = \tfrac12\sum_i(\mu_i^2 + \sigma_i^2 - 1 - \log\sigma_i^2)`, and the first
+term estimated with S draws :math:`z = \mu + \sigma\odot\varepsilon`.
+
+Encoder gradients of the first term come from one of two estimators:
+
+- ``"pathwise"``: backpropagate through :math:`z = \mu + \sigma\odot\varepsilon` (the trick);
+- ``"score"``: :math:`(\log p(x\mid z) - b)\,\nabla_\phi\log q_\phi(z\mid x)` with z held fixed and a
+  leave-one-out baseline b over the S draws of the same image (unbiased, needs S >= 2).
+
+The decoder gradient and the KL gradient are the same exact computation in both cases.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "IMAGE_SIDE",
+    "IMAGE_PIXELS",
+    "DigitsData",
+    "load_binary_digits",
+    "check_images",
+    "VAE",
+    "elbo_terms",
+    "surrogate_loss",
+    "TrainingHistory",
+    "train",
+    "evaluate_elbo",
+    "encoder_gradient_samples",
+    "default_device",
+    "importance_sampled_log_likelihood",
+    "images_grid",
+]
+
+IMAGE_SIDE = 8
+IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE
+ESTIMATORS = ("pathwise", "score")
+
+
+def default_device() -> torch.device:
+    """CUDA when available, otherwise the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass(frozen=True)
+class DigitsData:
+    """Binary 8x8 digits with a fixed train/test split (float tensors of 0s and 1s)."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+
+
+def load_binary_digits(test_fraction: float = 0.2, seed: int = 0, threshold: float = 0.5) -> DigitsData:
+    """scikit-learn's bundled handwritten digits (1,797 images, no download), binarized.
+
+    Pixels (0..16) are scaled to [0, 1] and thresholded at ``threshold``, so the Bernoulli
+    likelihood is a true probability of the data and the ELBO a true bound on it.
+    """
+    from sklearn.datasets import load_digits
+
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    digits = load_digits()
+    images = torch.tensor(digits.data / 16.0 > threshold, dtype=torch.float32)
+    labels = torch.tensor(digits.target)
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    n_test = int(round(test_fraction * len(images)))
+    test, train = order[:n_test], order[n_test:]
+    return DigitsData(images[train], labels[train], images[test], labels[test])
+
+
+def check_images(images, pixels: int = IMAGE_PIXELS) -> torch.Tensor:
+    """Validate a batch of images: shape (n, pixels) (or (n, 8, 8) for 64), finite, values in [0, 1]."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if not images.dtype.is_floating_point:
+        raise TypeError(f"images must be floating point, got dtype {images.dtype}")
+    if pixels == IMAGE_PIXELS and images.ndim == 3 and images.shape[1:] == (IMAGE_SIDE, IMAGE_SIDE):
+        images = images.reshape(images.shape[0], IMAGE_PIXELS)
+    if images.ndim != 2 or images.shape[1] != pixels or images.shape[0] == 0:
+        raise ValueError(
+            f"images must have shape (n, {pixels}) (or (n, {IMAGE_SIDE}, {IMAGE_SIDE}) for 64 "
+            f"pixels) with n >= 1, got {tuple(images.shape)}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("images contain NaN or infinite pixels")
+    if bool((images < 0).any()) or bool((images > 1).any()):
+        raise ValueError("image pixels must lie in [0, 1] (Bernoulli likelihood)")
+    return images
+
+
+class VAE(nn.Module):
+    """MLP encoder q(z|x) = N(mu(x), diag sigma(x)^2) and Bernoulli MLP decoder p(x|z)."""
+
+    def __init__(self, latent_dim: int = 8, hidden: int = 128, pixels: int = IMAGE_PIXELS):
+        super().__init__()
+        for name, value in (("latent_dim", latent_dim), ("hidden", hidden), ("pixels", pixels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.latent_dim = latent_dim
+        self.pixels = pixels
+        self.encoder = nn.Sequential(nn.Linear(pixels, hidden), nn.Tanh(), nn.Linear(hidden, 2 * latent_dim))
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.Tanh(), nn.Linear(hidden, pixels))
+
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, log_sigma) of q(z|x), each of shape (n, latent_dim)."""
+        mu, log_sigma = self.encoder(images).chunk(2, dim=-1)
+        return mu, log_sigma.clamp(-8.0, 4.0)  # keeps sigma away from 0 and overflow
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli logits of p(x|z), shape (..., pixels)."""
+        return self.decoder(z)
+
+    def log_likelihood(self, images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) summed over pixels; z may carry leading sample dimensions."""
+        logits = self.decode_logits(z)
+        return -nn.functional.binary_cross_entropy_with_logits(
+            logits, images.expand_as(logits), reduction="none").sum(-1)
+
+
+def kl_to_standard_normal(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag sigma^2) || N(0, I)) per row, in closed form."""
+    return 0.5 * (mu.pow(2) + torch.exp(2 * log_sigma) - 1.0 - 2 * log_sigma).sum(-1)
+
+
+def _log_q(z: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    eps = (z - mu) / torch.exp(log_sigma)
+    return (-0.5 * eps.pow(2) - log_sigma - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def elbo_terms(model: VAE, images: torch.Tensor, samples: int = 1,
+               generator: torch.Generator | None = None):
+    """Reparameterized draws for a batch: returns (z, log p(x|z), kl, mu, log_sigma).
+
+    ``z`` has shape (samples, n, latent_dim); z = mu + sigma * eps keeps the graph to the encoder.
+    """
+    images = check_images(images, model.pixels)
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
+    mu, log_sigma = model.encode(images)
+    eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
+    z = mu + torch.exp(log_sigma) * eps
+    return z, model.log_likelihood(images, z), kl_to_standard_normal(mu, log_sigma), mu, log_sigma
+
+
+def surrogate_loss(model: VAE, images: torch.Tensor, estimator: str, samples: int,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A loss whose gradient is minus the chosen ELBO gradient estimate; also returns the ELBO.
+
+    Both losses have the same value (minus the mean ELBO estimate); only their encoder gradients
+    differ.
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    z, log_likelihood, kl, mu, log_sigma = elbo_terms(model, images, samples, generator)
+    elbo = log_likelihood.mean(0) - kl  # per image
+    if estimator == "pathwise":
+        return -elbo.mean(), elbo.detach()
+    if samples < 2:
+        raise ValueError("the score-function estimator with a leave-one-out baseline needs samples >= 2")
+    z_fixed = z.detach()  # no path from the encoder to z: only log q carries its gradient
+    log_likelihood = model.log_likelihood(images, z_fixed)
+    reward = log_likelihood.detach()
+    baseline = (reward.sum(0, keepdim=True) - reward) / (samples - 1)
+    score_term = ((reward - baseline) * _log_q(z_fixed, mu, log_sigma)).mean(0)
+    surrogate = log_likelihood.mean(0) + score_term - kl
+    # Make the value equal the ELBO estimate without changing any gradient.
+    surrogate = surrogate - score_term.detach()
+    return -surrogate.mean(), elbo.detach()
+
+
+@torch.no_grad()
+def evaluate_elbo(model: VAE, images: torch.Tensor, samples: int = 16, seed: int = 0) -> float:
+    """Mean ELBO per image (nats), estimated with ``samples`` reparameterized draws each."""
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    _, log_likelihood, kl, _, _ = elbo_terms(model, images, samples, generator)
+    return float((log_likelihood.mean(0) - kl).mean())
+
+
+@dataclass
+class TrainingHistory:
+    """Per-epoch train and test ELBO (nats per image) and the wall time of training."""
+
+    estimator: str
+    epochs: list[int] = field(default_factory=list)
+    train_elbo: list[float] = field(default_factory=list)
+    test_elbo: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train(data: DigitsData, estimator: str, *, latent_dim: int = 8, hidden: int = 128, epochs: int = 60,
+          batch_size: int = 64, samples: int = 4, learning_rate: float = 3e-3, seed: int = 0,
+          evaluate_every: int = 5, device: torch.device | None = None,
+          progress: Callable[[str], None] | None = print) -> tuple[VAE, TrainingHistory]:
+    """Train a VAE with Adam; the encoder gradient comes from ``estimator``.
+
+    Seeded: the same arguments give the same model on the same device. ``progress`` receives a
+    line four times per run (pass ``None`` for silence).
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    device = device or default_device()
+    torch.manual_seed(seed)  # parameter initialisation
+    model = VAE(latent_dim, hidden).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    train_images = check_images(data.train_images).to(device)
+    test_images = check_images(data.test_images).to(device)
+    generator = torch.Generator(device=device).manual_seed(seed + 1)
+    order_generator = torch.Generator().manual_seed(seed + 2)
+    history = TrainingHistory(estimator)
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(len(train_images), generator=order_generator).to(device)
+        for batch in order.split(batch_size):
+            loss, _ = surrogate_loss(model, train_images[batch], estimator, samples, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        if epoch % evaluate_every == 0 or epoch == epochs:
+            history.epochs.append(epoch)
+            history.train_elbo.append(evaluate_elbo(model, train_images))
+            history.test_elbo.append(evaluate_elbo(model, test_images))
+        if progress is not None and epoch % max(1, epochs // 4) == 0:
+            progress(f"[{estimator}] epoch {epoch}/{epochs}: test ELBO {evaluate_elbo(model, test_images):.2f} nats")
+    history.seconds = time.perf_counter() - start
+    return model, history
+
+
+def encoder_gradient_samples(model: VAE, images: torch.Tensor, estimator: str, repeats: int,
+                             samples: int = 4, seed: int = 0) -> torch.Tensor:
+    """``repeats`` independent estimates of the encoder gradient on one fixed batch.
+
+    Returns a (repeats, n_encoder_parameters) tensor; its per-coordinate variance is the
+    gradient variance compared in the chapter.
+    """
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    parameters = list(model.encoder.parameters())
+    rows = []
+    for _ in range(repeats):
+        loss, _ = surrogate_loss(model, images, estimator, samples, generator)
+        gradients = torch.autograd.grad(loss, parameters)
+        rows.append(torch.cat([g.reshape(-1) for g in gradients]))
+    return torch.stack(rows)
+
+
+def images_grid(images: torch.Tensor, rows: int) -> np.ndarray:
+    """Tile (n, 64) images into one 2-D array with ``rows`` rows, for plotting."""
+    images = images.detach().cpu().reshape(-1, IMAGE_SIDE, IMAGE_SIDE).numpy()
+    columns = math.ceil(len(images) / rows)
+    # Light grey gutters between tiles (on a white-is-zero colour map).
+    canvas = np.full((rows * (IMAGE_SIDE + 1) - 1, columns * (IMAGE_SIDE + 1) - 1), 0.15)
+    for index, image in enumerate(images):
+        r, c = divmod(index, columns)
+        canvas[r * (IMAGE_SIDE + 1): r * (IMAGE_SIDE + 1) + IMAGE_SIDE,
+               c * (IMAGE_SIDE + 1): c * (IMAGE_SIDE + 1) + IMAGE_SIDE] = image
+    return canvas
+
+
+@torch.no_grad()
+def importance_sampled_log_likelihood(model: VAE, images: torch.Tensor, samples: int = 256,
+                                      seed: int = 0) -> float:
+    r"""Mean over images of :math:`\log\frac1K\sum_k p(x, z_k)/q(z_k\mid x)`, :math:`z_k\sim q`.
+
+    A tighter lower bound on :math:`\log p(x)` than the ELBO (Burda et al.'s importance-weighted
+    bound), approaching it as ``samples`` grows; used to show the size of the ELBO's gap.
+    """
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    z, log_likelihood, _, mu, log_sigma = elbo_terms(model, images, samples, generator)
+    log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+    log_weights = log_likelihood + log_prior - _log_q(z, mu, log_sigma)
+    return float((torch.logsumexp(log_weights, 0) - math.log(samples)).mean())
