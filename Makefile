@@ -7,6 +7,8 @@ HTML   := _build/html/index.html
 BOOK_SOURCES := _config.yml _toc.yml $(shell find chapters code/reparam -type f \
                   ! -path '*/__pycache__/*' ! -path '*/.ipynb_checkpoints/*' 2>/dev/null)
 JB_FLAGS := --all -W -n --keep-going
+# Jupyter refuses to run as root (containers, CI machines) unless told it may.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: book test lab bench clean distclean help
 .DEFAULT_GOAL := help
@@ -44,7 +46,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 lab: $(VENV)/.installed
-	$(BIN)/jupyter lab chapters/
+	$(BIN)/jupyter lab $(LAB_FLAGS) chapters/
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run.py

@@ -96,9 +96,10 @@ class MatplotlibExplorer:
 
         if figure is None:
             # A standalone figure (outside pyplot) that can still render, e.g. in benchmarks.
-            figure = Figure(figsize=(7.5, 6.0), layout="constrained")
+            figure = Figure(figsize=(7.5, 6.0))
             FigureCanvasAgg(figure)
         self.figure = figure
+        self.figure.set_layout_engine("constrained")
         grid = self.figure.add_gridspec(2, 2, width_ratios=(1.3, 3), height_ratios=(3, 1))
         self.ax_map = self.figure.add_subplot(grid[0, 1])
         self.ax_x = self.figure.add_subplot(grid[0, 0], sharey=self.ax_map)
@@ -135,8 +136,10 @@ class MatplotlibExplorer:
         self.title = self.figure.suptitle("")
         self.move_artists(mu, sigma)
         # Lay the panels out once, then freeze: re-solving the layout on every slider step
-        # would dominate the redraw time, and the axes never change size.
-        self.figure.canvas.draw()
+        # would dominate the redraw time, and the axes never change size. Not canvas.draw():
+        # on an ipympl canvas that stores an image before the view exists, which JupyterLab
+        # then fails to paint inside a widget box.
+        self.figure.draw_without_rendering()
         self.figure.set_layout_engine("none")
 
     @staticmethod
@@ -182,8 +185,8 @@ def ipywidgets_explorer(mu: float = 0.0, sigma: float = 1.0):
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    with plt.ioff():
-        figure = plt.figure(figsize=(7.5, 6.0), layout="constrained")
+    with plt.ioff():  # display the canvas inside the widget box, not on its own
+        figure = plt.figure(figsize=(7.5, 6.0))
     explorer = MatplotlibExplorer(mu, sigma, figure=figure)
     mu_slider = widgets.FloatSlider(value=mu, min=MU_RANGE[0], max=MU_RANGE[1], step=0.05,
                                     description="μ", continuous_update=True)
