@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -228,17 +229,28 @@ def bench_weight(html: Path) -> dict:
     pages = [p for p in html.rglob("*.html") if "_static" not in p.parts]
 
     def loaded_bytes(page_path: Path) -> int:
+        # Every request the page makes, seen by the router (file:// loads are missing from the
+        # Resource Timing API), summed by the size of the file on disk.
+        requested: set[Path] = set()
+
+        def record(route):
+            url = route.request.url
+            if url.startswith("file://"):
+                requested.add(Path(urllib.parse.unquote(url.split("?")[0].split("#")[0].removeprefix("file://"))))
+                route.continue_()
+            else:
+                route.abort()
+
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=str(CHROMIUM),
                 args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
             page = browser.new_page()
+            page.route("**/*", record)
             page.goto(page_path.as_uri(), wait_until="load")
-            page.wait_for_timeout(1500)  # MathJax loads its fonts and extensions after "load"
-            urls = page.evaluate("() => [location.href, ...performance.getEntriesByType('resource').map(e => e.name)]")
+            page.wait_for_timeout(2000)  # MathJax loads its fonts and extensions after "load"
             browser.close()
-        files = {Path(u.split("?")[0].split("#")[0].removeprefix("file://")) for u in urls if u.startswith("file://")}
-        return sum(f.stat().st_size for f in files if f.is_file())
+        return sum(f.stat().st_size for f in requested if f.is_file())
 
     per_page = {str(p.relative_to(html)): loaded_bytes(p) for p in pages}
     largest = max(per_page, key=per_page.get)
@@ -314,6 +326,9 @@ def main() -> int:
     if "explorer_browser" in results:
         update = results["explorer_browser"]["callback_seconds"]
         print(f"| static slider: CustomJS update only, median (s) | {update['median']:.4f} | | |")
+    if "explorer_python" in results:
+        callback = results["explorer_python"]["callback_seconds"]
+        print(f"| ipywidgets slider callback, p95 (s) | {callback['p95']:.5f} | | |")
     for key, value in results["estimators"].items():
         print(f"| {key}: samples/s (torch.distributions) | {value['samples_per_second']:.3g} "
               f"({value['torch_distributions_samples_per_second']:.3g}) | | |")
