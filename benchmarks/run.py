@@ -194,7 +194,7 @@ def bench_estimators() -> dict:
 
 def bench_quality() -> dict:
     from reparam import costs
-    from reparam.estimators import pathwise_grad, score_function_grad
+    from reparam.estimators import pathwise_grad, score_function_grad, summarize
     from reparam.variance import exact_variance
 
     n = 200_000
@@ -203,11 +203,10 @@ def bench_quality() -> dict:
         for name, estimator in (("pathwise", pathwise_grad), ("score", score_function_grad)):
             if name == "pathwise" and not cost.differentiable:
                 continue
-            draws = estimator(cost, 1.0, 1.0, n, torch.Generator().manual_seed(0))
+            summary = summarize(estimator(cost, 1.0, 1.0, n, torch.Generator().manual_seed(0)))
             for column, parameter in enumerate(("mu", "sigma")):
-                centred = draws[:, column] - draws[:, column].mean()
-                empirical = float(centred.pow(2).mean())
-                standard_error = float((centred.pow(2).var() / n).sqrt())
+                empirical = float(summary.variance[column])
+                standard_error = float(summary.variance_standard_error[column])
                 exact = exact_variance(cost, 1.0, 1.0, name, parameter)
                 results[f"{cost.name}/{name}/{parameter}"] = {
                     "empirical_variance": empirical, "exact_variance": exact,

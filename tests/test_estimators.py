@@ -126,3 +126,12 @@ def test_summary_standard_error():
         summarize(torch.zeros(1, 2))
     with pytest.raises(TypeError):
         summarize([[1.0, 2.0]])
+
+
+def test_summary_variance_standard_error():
+    samples = torch.randn(20_000, 2, dtype=F64, generator=torch.Generator().manual_seed(1))
+    summary = summarize(samples)
+    centred = samples - samples.mean(0)
+    assert torch.allclose(summary.variance_standard_error, (centred.pow(2).var(0) / 20_000).sqrt())
+    # For N(0,1) draws Var[(X - mean)^2] = 2, so the SE of the variance is about sqrt(2/n).
+    assert torch.allclose(summary.variance_standard_error, torch.full((2,), (2 / 20_000) ** 0.5, dtype=F64), rtol=0.05)

@@ -143,11 +143,17 @@ def score_function_grad(f: Cost, mu: Scalar, sigma: Scalar, n: int,
 
 @dataclass(frozen=True)
 class GradientSummary:
-    """Mean, per-sample variance and standard error of the mean, each of shape ``(2,)``."""
+    r"""Mean, per-sample variance, standard error of the mean, and standard error of the variance.
+
+    ``variance_standard_error`` is :math:`\sqrt{\operatorname{Var}[(X-\bar X)^2]/n}`, the Monte
+    Carlo error of ``variance`` itself, for comparing it with an exact variance. Each has shape
+    ``(d,)``.
+    """
 
     mean: torch.Tensor
     variance: torch.Tensor
     standard_error: torch.Tensor
+    variance_standard_error: torch.Tensor
     n: int
 
     def within(self, exact, standard_errors: float = 4.0) -> bool:
@@ -163,6 +169,8 @@ def summarize(estimates: torch.Tensor) -> GradientSummary:
     if estimates.ndim != 2 or estimates.shape[0] < 2:
         raise ValueError(f"estimates must have shape (n, d) with n >= 2, got {tuple(estimates.shape)}")
     n = estimates.shape[0]
+    mean = estimates.mean(dim=0)
     variance = estimates.var(dim=0, unbiased=True)
-    return GradientSummary(mean=estimates.mean(dim=0), variance=variance,
-                           standard_error=(variance / n).sqrt(), n=n)
+    squared_deviations = (estimates - mean).pow(2)
+    return GradientSummary(mean=mean, variance=variance, standard_error=(variance / n).sqrt(),
+                           variance_standard_error=(squared_deviations.var(dim=0) / n).sqrt(), n=n)
