@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_real_scalar, check_scale
-from .gaussian import normal_density
+from .._validation import as_real_scalar, check_scale
+from ..gaussian import normal_density
 
 __all__ = ["ExplorerState", "explorer_state", "MatplotlibExplorer", "ipywidgets_explorer",
            "bokeh_explorer", "bokeh_html", "SAMPLE_EPS", "STRIP", "MU_RANGE", "SIGMA_RANGE"]
