@@ -1,0 +1,453 @@
+"""reparam.implicit against mpmath, SciPy inverses, torch.distributions and closed
+forms."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, special
+from torch.distributions import Beta, Dirichlet, Gamma
+
+from reparam.estimators import summarize
+from reparam.implicit import (
+    beta_from_gammas,
+    dirichlet_from_gammas,
+    draw_standard_gamma,
+    gamma_cdf,
+    gamma_estimator_moments,
+    gamma_pathwise_grad,
+    gamma_score_function_grad,
+    implicit_sample_grad,
+    regularized_gamma_grad,
+    standard_gamma_grad,
+    standard_gamma_rsample,
+)
+
+F64 = torch.float64
+ALPHAS = [0.05, 0.3, 1.0, 5.0, 50.0, 500.0]
+# Quantile levels from the far lower tail to the far upper tail.
+LEVELS = [1e-10, 1e-6, 0.01, 0.3, 0.5, 0.7, 0.99, 1 - 1e-6, 1 - 1e-10]
+SE = 4.0  # Monte Carlo tolerance, in standard errors
+
+
+def _quantile(alpha: float, level: float) -> float:
+    # The complementary inverse keeps upper-tail quantiles accurate.
+    if level < 0.5:
+        return float(special.gammaincinv(alpha, level))
+    return float(special.gammainccinv(alpha, 1.0 - level))
+
+
+def _mpmath_dz_dalpha(alpha: float, z: float) -> float:
+    """-dP/dalpha / density at 30 significant digits: an independent reference."""
+    with mpmath.workdps(30):
+        a, x = mpmath.mpf(alpha), mpmath.mpf(z)
+        dp = mpmath.diff(lambda t: mpmath.gammainc(t, 0, x, regularized=True), a)
+        density = x ** (a - 1) * mpmath.exp(-x) / mpmath.gamma(a)
+        return float(-dp / density)
+
+
+# --- dz/dalpha itself
+
+
+@pytest.mark.parametrize("alpha", ALPHAS)
+def test_standard_gamma_grad_matches_mpmath_to_1e_12(alpha):
+    z = np.array([_quantile(alpha, q) for q in LEVELS])
+    ours = standard_gamma_grad(torch.tensor(z), alpha).numpy()
+    reference = np.array([_mpmath_dz_dalpha(alpha, zz) for zz in z])
+    assert np.all(np.abs(ours / reference - 1.0) < 1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.3, 1.0, 5.0, 50.0])
+def test_standard_gamma_grad_matches_central_differences_of_the_inverse_cdf(alpha):
+    # At fixed u, x(alpha) = gammaincinv(alpha, u): difference it in alpha (SciPy's own
+    # inverse, nothing from reparam) and compare with the implicit derivative.
+    levels = np.array([0.001, 0.1, 0.5, 0.9, 0.999])
+    h = 1e-5 * alpha
+    difference = (special.gammaincinv(alpha + h, levels)
+                  - special.gammaincinv(alpha - h, levels)) / (2 * h)
+    ours = standard_gamma_grad(torch.tensor(special.gammaincinv(alpha, levels)), alpha)
+    assert np.allclose(ours.numpy(), difference, rtol=1e-6, atol=0)
+
+
+def test_standard_gamma_grad_at_alpha_one_by_quadrature_of_the_alpha_derivative():
+    # At alpha = 1 the density is e^-t, and differentiating P(alpha, z) under the
+    # integral
+    # gives dP/dalpha = int_0^z (log t - psi(1)) e^-t dt: integrate it with quad.
+    for z in [0.1, 1.0, 4.0]:
+        dp, _ = integrate.quad(lambda t: math.log(t) * math.exp(-t), 0, z)
+        dp -= special.digamma(1.0) * (1 - math.exp(-z))
+        expected = -dp / math.exp(-z)
+        assert math.isclose(float(standard_gamma_grad(torch.tensor(z, dtype=F64),
+        1.0)), expected,
+                            rel_tol=1e-10)
+
+
+def test_standard_gamma_grad_is_zero_at_zero_and_broadcasts():
+    z = torch.tensor([[0.0, 0.5], [2.0, 3.0]], dtype=F64)
+    alpha = torch.tensor([0.5, 2.0], dtype=F64)
+    grad = standard_gamma_grad(z, alpha)
+    assert grad.shape == (2, 2) and grad[0, 0] == 0.0
+    assert float(grad[1, 1]) == float(standard_gamma_grad(torch.tensor(3.0), 2.0))
+
+
+def test_regularized_gamma_grad_matches_mpmath():
+    for alpha, z in [(0.3, 0.01), (0.3, 2.0), (5.0, 3.0), (5.0, 9.0), (50.0, 60.0)]:
+        with mpmath.workdps(30):
+            ref = float(mpmath.diff(
+                lambda t, z=z: mpmath.gammainc(t, 0, z, regularized=True), alpha))
+        assert math.isclose(float(regularized_gamma_grad(alpha, z)), ref, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.3, 1.0, 5.0, 50.0])
+def test_torch_standard_gamma_grad_agrees_to_its_own_approximation_error(alpha):
+    # PyTorch's _standard_gamma_grad is an approximation (series / rational fit /
+    # asymptotics); ours is within 1e-12 of mpmath, so the gap measures PyTorch.
+    z = draw_standard_gamma(alpha, 20_000, torch.Generator().manual_seed(3))
+    theirs = torch._standard_gamma_grad(torch.full_like(z, alpha), z)
+    relative = ((standard_gamma_grad(z, alpha) - theirs) / theirs).abs()
+    assert float(relative.max()) < 2e-3
+    assert float(relative.median()) < 1e-4
+
+
+# --- the implicit rule on families with explicit inverses
+
+
+def test_implicit_rule_gives_one_and_eps_for_the_normal():
+    mu, sigma = torch.tensor(0.4, dtype=F64), torch.tensor(1.7, dtype=F64)
+    eps = torch.randn(50, generator=torch.Generator().manual_seed(1), dtype=F64)
+    x = mu + sigma * eps
+    d_mu, d_sigma = implicit_sample_grad(
+        lambda v, m, s: torch.special.ndtr((v - m) / s), x, [mu, sigma])
+    assert torch.allclose(d_mu, torch.ones_like(x), rtol=1e-12, atol=0)
+    assert torch.allclose(d_sigma, eps, rtol=1e-10, atol=1e-12)
+
+
+def test_implicit_rule_gives_minus_x_over_rate_for_the_exponential():
+    rate = torch.tensor(2.5, dtype=F64)
+    u = torch.rand(40, generator=torch.Generator().manual_seed(2), dtype=F64)
+    x = -torch.log(u) / rate
+    (d_rate,) = implicit_sample_grad(lambda v, lam: 1 - torch.exp(-lam * v), x, [rate])
+    assert torch.allclose(d_rate, -x / rate, rtol=1e-12, atol=0)
+
+
+def _kumaraswamy_inverse(u, a, b):
+    return (1 - (1 - u) ** (1 / b)) ** (1 / a)
+
+
+def test_implicit_rule_matches_central_differences_for_the_kumaraswamy():
+    a, b = 0.7, 2.3
+    u = torch.linspace(0.02, 0.98, 25, dtype=F64)
+    x = _kumaraswamy_inverse(u, a, b)
+    d_a, d_b = implicit_sample_grad(lambda v, p, q: 1 - (1 - v**p) ** q, x,
+                                    [torch.tensor(a, dtype=F64), torch.tensor(b,
+                                    dtype=F64)])
+    h = 1e-6
+    fd_a = (_kumaraswamy_inverse(u, a + h, b) - _kumaraswamy_inverse(u, a - h, b)) / (2
+    * h)
+    fd_b = (_kumaraswamy_inverse(u, a, b + h) - _kumaraswamy_inverse(u, a, b - h)) / (2
+    * h)
+    assert torch.allclose(d_a, fd_a, rtol=1e-7, atol=1e-10)
+    assert torch.allclose(d_b, fd_b, rtol=1e-7, atol=1e-10)
+
+
+def test_implicit_rule_with_the_gamma_cdf_equals_the_direct_gradient():
+    alpha, rate = torch.tensor(1.5, dtype=F64), torch.tensor(2.0, dtype=F64)
+    x = torch.tensor([1e-3, 0.3, 1.0, 4.0], dtype=F64)
+    d_alpha, d_rate = implicit_sample_grad(gamma_cdf, x, [alpha, rate])
+    assert torch.allclose(d_alpha, standard_gamma_grad(2.0 * x, 1.5) / 2.0, rtol=1e-12)
+    assert torch.allclose(d_rate, -x / 2.0, rtol=1e-12)
+
+
+def test_implicit_rule_refuses_where_the_density_vanishes():
+    # The uniform CDF on (0, 1) has derivative 0 outside: x = 1.5 cannot move with
+    # theta.
+    def cdf(v, t):
+        return torch.clamp(v * t, 0.0, 1.0)
+
+    with pytest.raises(ValueError, match="positive and finite"):
+        implicit_sample_grad(cdf, torch.tensor([0.5, 1.5], dtype=F64),
+                             [torch.tensor(1.0, dtype=F64)])
+
+
+def test_implicit_rule_rejects_bad_arguments():
+    x = torch.tensor([0.5], dtype=F64)
+    theta = torch.tensor(1.0, dtype=F64)
+    with pytest.raises(TypeError, match="cdf"):
+        implicit_sample_grad("cdf", x, [theta])
+    with pytest.raises(TypeError, match="x must"):
+        implicit_sample_grad(gamma_cdf, [0.5], [theta, theta])
+    with pytest.raises(TypeError, match="params"):
+        implicit_sample_grad(gamma_cdf, x, theta)
+    with pytest.raises(TypeError, match=r"params\[1\]"):
+        implicit_sample_grad(gamma_cdf, x, [theta, torch.ones(2, dtype=F64)])
+    with pytest.raises(ValueError, match="at least one"):
+        implicit_sample_grad(gamma_cdf, x, [])
+    with pytest.raises(ValueError, match="shape"):
+        implicit_sample_grad(lambda v, t: (v * t).sum(), torch.ones(3, dtype=F64),
+        [theta])
+
+
+# --- the estimators: replay against torch.distributions, exact gradients
+
+
+@pytest.mark.parametrize("alpha", [0.3, 1.0, 5.0, 50.0])
+def test_pathwise_replays_torch_gamma_rsample(alpha):
+    n, rate, seed = 3000, 1.7, 11
+    alphas = torch.full((n,), alpha, dtype=F64, requires_grad=True)
+    rates = torch.full((n,), rate, dtype=F64, requires_grad=True)
+    torch.manual_seed(seed)
+    x = Gamma(alphas, rates).rsample()
+    torch.sin(x).sum().backward()
+    ours = gamma_pathwise_grad(torch.sin, alpha, rate, n,
+    torch.Generator().manual_seed(seed))
+    # Same draws, so the rate column (exact -x/beta in both) matches to the last bit...
+    assert torch.equal(ours[:, 1], rates.grad)
+    # ...and the alpha column differs only by PyTorch's approximation of dz/dalpha.
+    assert torch.allclose(ours[:, 0], alphas.grad, rtol=2e-3, atol=1e-12)
+
+
+def test_draws_are_deterministic_with_other_draws_in_between():
+    first = gamma_pathwise_grad(torch.cos, 0.6, 1.0, 64,
+    torch.Generator().manual_seed(4))
+    other = torch.Generator().manual_seed(4)
+    torch.rand(1000, generator=other)
+    torch.rand(10)  # the global generator too
+    second = gamma_pathwise_grad(torch.cos, 0.6, 1.0, 64,
+    torch.Generator().manual_seed(4))
+    assert torch.equal(first, second)
+    score_a = gamma_score_function_grad(torch.cos, 0.6, 1.0, 1,
+    torch.Generator().manual_seed(4))
+    assert torch.equal(score_a[0, 0],
+                       torch.cos(_first_draw(0.6, 4)) * (math.log(_first_draw(0.6, 4))
+                                                         - special.digamma(0.6)))
+
+
+def _first_draw(alpha, seed):
+    return draw_standard_gamma(alpha, 1, torch.Generator().manual_seed(seed))[0]
+
+
+def test_per_sample_rows_are_the_formulas_exactly():
+    alpha, rate, n, seed = 2.5, 0.5, 7, 21
+    z = draw_standard_gamma(alpha, n, torch.Generator().manual_seed(seed))
+    x = z / rate
+    path = gamma_pathwise_grad(lambda v: v**2, alpha, rate, n,
+                               torch.Generator().manual_seed(seed))
+    score = gamma_score_function_grad(lambda v: v**2, alpha, rate, n,
+                                      torch.Generator().manual_seed(seed))
+    assert torch.equal(path[:, 0], 2 * x * (standard_gamma_grad(z, alpha) / rate))
+    assert torch.equal(path[:, 1], 2 * x * (-x / rate))
+    expected_score = torch.stack([x**2 * (math.log(rate) + torch.log(x)
+                                          - special.digamma(alpha)),
+                                  x**2 * (alpha / rate - x)], dim=1)
+    assert torch.allclose(score, expected_score, rtol=1e-14, atol=0)
+
+
+def _exact_gradients(alpha, rate):
+    """d/d(alpha, rate) of E[x], E[log x], E[x^2] for Gamma(alpha, rate)."""
+    return {
+        "x": (1 / rate, -alpha / rate**2),
+        "log": (float(special.polygamma(1, alpha)), -1 / rate),
+        "square": ((2 * alpha + 1) / rate**2, -2 * alpha * (alpha + 1) / rate**3),
+    }
+
+
+COSTS = {"x": lambda v: v, "log": torch.log, "square": lambda v: v**2}
+
+
+@pytest.mark.parametrize("alpha", [0.3, 1.0, 5.0, 50.0])
+@pytest.mark.parametrize("estimator", [gamma_pathwise_grad, gamma_score_function_grad])
+def test_estimators_are_unbiased_against_digamma_trigamma_closed_forms(alpha,
+estimator):
+    rate = 1.5
+    exact = _exact_gradients(alpha, rate)
+    for i, (name, cost) in enumerate(COSTS.items()):
+        rows = estimator(cost, alpha, rate, 20_000, torch.Generator().manual_seed(100 +
+        i))
+        summary = summarize(rows)
+        gap = (summary.mean - torch.tensor(exact[name], dtype=F64)).abs()
+        # The pathwise rate column for log x is -1/rate on every draw: zero variance, so
+        # allow rounding (1e-12 relative) on top of the standard errors.
+        allowed = SE * summary.standard_error + 1e-12 * abs(summary.mean)
+        assert bool((gap <= allowed).all()), (name, summary.mean, exact[name])
+
+
+def test_small_n_rows_equal_the_first_rows_of_a_large_n_run():
+    small = gamma_pathwise_grad(torch.log, 0.4, 1.0, 3,
+    torch.Generator().manual_seed(8))
+    large = gamma_pathwise_grad(torch.log, 0.4, 1.0, 300,
+    torch.Generator().manual_seed(8))
+    assert torch.equal(small, large[:3])
+
+
+# --- exact moments by quadrature
+
+
+def _quad_moments(h, alpha):
+    """Mean and variance of h(z), z ~ Gamma(alpha, 1), by scipy.integrate.quad."""
+    def weighted(power):
+        def integrand(z):
+            return h(z) ** power * math.exp((alpha - 1) * math.log(z) - z
+                                            - math.lgamma(alpha))
+        pieces = [(0, 1), (1, alpha + 10 * math.sqrt(alpha) + 40)]
+        with warnings.catch_warnings():
+            # quad may warn that it cannot reach 1e-12 exactly; the comparison below is
+            # at
+            # 1e-8, which it does reach.
+            warnings.simplefilter("ignore", integrate.IntegrationWarning)
+            return sum(integrate.quad(integrand, a, b, limit=400, epsabs=1e-14,
+                                      epsrel=1e-12)[0] for a, b in pieces)
+    mean = weighted(1)
+    return mean, weighted(2) - mean**2
+
+
+@pytest.mark.parametrize("alpha", [0.3, 5.0])
+def test_exact_moments_match_scipy_quad_and_closed_forms(alpha):
+    k = 2.0
+    f, df = (lambda x: np.cos(k * x)), (lambda x: -k * np.sin(k * x))
+    path_mean, path_var = gamma_estimator_moments(f, df, alpha, 1.0, "pathwise")
+    score_mean, score_var = gamma_estimator_moments(f, df, alpha, 1.0, "score")
+    # d/dalpha E[cos kx] = Re[-log(1 - ik) (1 - ik)^-alpha] (characteristic function).
+    c = 1 - 1j * k
+    exact = (-np.log(c) * c ** (-alpha)).real
+    assert abs(path_mean[0] - exact) < 1e-12 and abs(score_mean[0] - exact) < 1e-12
+
+    def grad_z(z):
+        return float(standard_gamma_grad(torch.tensor(z), alpha))
+
+    q_mean, q_var = _quad_moments(lambda z: -k * math.sin(k * z) * grad_z(z), alpha)
+    assert math.isclose(q_var, path_var[0], rel_tol=1e-8)
+    q_mean, q_var = _quad_moments(
+        lambda z: math.cos(k * z) * (math.log(z) - special.digamma(alpha)), alpha)
+    assert math.isclose(q_var, score_var[0], rel_tol=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [0.3, 2.0])
+def test_empirical_variances_match_exact_within_standard_errors(alpha):
+    k = 2.0
+    f, df = (lambda x: np.cos(k * x)), (lambda x: -k * np.sin(k * x))
+    cost = lambda v: torch.cos(k * v)  # noqa: E731
+    for estimator, name in [(gamma_pathwise_grad, "pathwise"),
+                            (gamma_score_function_grad, "score")]:
+        summary = summarize(estimator(cost, alpha, 1.0, 40_000,
+                                      torch.Generator().manual_seed(31)))
+        _, exact_var = gamma_estimator_moments(f, df, alpha, 1.0, name)
+        gap = ((summary.variance.numpy() - exact_var)
+               / summary.variance_standard_error.numpy())
+        assert np.all(np.abs(gap) < SE), (name, gap)
+
+
+# --- composition
+
+
+def test_beta_by_composition_replays_torch_samples_and_agrees_in_expectation():
+    a, b, n, seed = 0.7, 2.5, 40_000, 5
+    a_t = torch.full((n,), a, dtype=F64, requires_grad=True)
+    b_t = torch.full((n,), b, dtype=F64, requires_grad=True)
+    torch.manual_seed(seed)
+    theirs_x = Beta(a_t, b_t).rsample()
+    theirs_x.sum().backward()
+    a_o = torch.full((n,), a, dtype=F64, requires_grad=True)
+    b_o = torch.full((n,), b, dtype=F64, requires_grad=True)
+    gammas = standard_gamma_rsample(torch.stack([a_o, b_o], -1),
+                                    torch.Generator().manual_seed(seed))
+    ours_x = beta_from_gammas(gammas[:, 0], gammas[:, 1])
+    ours_x.sum().backward()
+    assert torch.equal(ours_x, theirs_x)  # the same samples, bit for bit
+    # The per-sample gradients differ (two different paths to the same x: torch inverts
+    # the
+    # Beta CDF, we move two Gammas), but both are unbiased for d/d(a,b) E[x] = (b,
+    # -a)/(a+b)^2.
+    exact = torch.tensor([b, -a], dtype=F64) / (a + b) ** 2
+    for rows in (torch.stack([a_o.grad, b_o.grad], 1), torch.stack([a_t.grad,
+    b_t.grad], 1)):
+        assert summarize(rows).within(exact, SE)
+    assert not torch.allclose(a_o.grad, a_t.grad, rtol=1e-2)
+
+
+def test_torch_beta_gradient_is_the_implicit_gradient_of_the_beta_cdf():
+    a, b, n = 0.7, 2.5, 200
+    a_t = torch.full((n,), a, dtype=F64, requires_grad=True)
+    torch.manual_seed(6)
+    x = Beta(a_t, torch.full((n,), b, dtype=F64)).rsample()
+    x.sum().backward()
+    u = special.betainc(a, b, x.detach().numpy())
+    h = 1e-6
+    fd = (special.betaincinv(a + h, b, u) - special.betaincinv(a - h, b, u)) / (2 * h)
+    assert np.allclose(a_t.grad.numpy(), fd, rtol=5e-3, atol=1e-6)
+
+
+def test_dirichlet_by_composition_replays_torch_samples_and_agrees_in_expectation():
+    alpha = torch.tensor([0.4, 1.5, 3.0], dtype=F64)
+    weights = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
+    n, seed = 30_000, 7
+    theirs_c = alpha.expand(n, 3).clone().requires_grad_(True)
+    torch.manual_seed(seed)
+    theirs = Dirichlet(theirs_c).rsample()
+    (theirs * weights).sum().backward()
+    ours_c = alpha.expand(n, 3).clone().requires_grad_(True)
+    ours = dirichlet_from_gammas(standard_gamma_rsample(ours_c,
+                                                        torch.Generator().manual_seed(seed)))
+    (ours * weights).sum().backward()
+    assert torch.allclose(ours, theirs, rtol=1e-15, atol=0)
+    # d/dalpha_j E[w . x] with E[x_k] = alpha_k / A: (w_j - w . E[x]) / A.
+    total = alpha.sum()
+    exact = (weights - (weights * alpha / total).sum()) / total
+    assert summarize(ours_c.grad).within(exact, SE)
+    assert summarize(theirs_c.grad).within(exact, SE)
+
+
+# --- bad input
+
+
+BAD_POSITIVE = st.one_of(st.floats(max_value=0.0), st.just(float("nan")),
+                         st.just(float("inf")), st.just(-float("inf")))
+
+
+@settings(max_examples=30, deadline=None)
+@given(value=BAD_POSITIVE)
+def test_bad_concentration_or_rate_is_named(value):
+    for estimator in (gamma_pathwise_grad, gamma_score_function_grad):
+        with pytest.raises(ValueError, match="concentration"):
+            estimator(torch.sin, value, 1.0, 5)
+        with pytest.raises(ValueError, match="rate"):
+            estimator(torch.sin, 1.0, value, 5)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.one_of(st.integers(max_value=0), st.floats(allow_nan=True), st.booleans()))
+def test_bad_sample_count_is_named(n):
+    with pytest.raises(ValueError, match="n must"):
+        gamma_pathwise_grad(torch.sin, 1.0, 1.0, n)
+
+
+def test_bad_cost_and_generator_are_refused():
+    with pytest.raises(ValueError, match="elementwise"):
+        gamma_pathwise_grad(lambda v: v.sum(), 1.0, 1.0, 5)
+    with pytest.raises(ValueError, match="elementwise"):
+        gamma_score_function_grad(lambda v: v[:2], 1.0, 1.0, 5)
+    with pytest.raises(ValueError, match="NaN"):
+        gamma_pathwise_grad(lambda v: v * float("nan"), 1.0, 1.0, 5)
+    with pytest.raises(TypeError, match="generator"):
+        gamma_pathwise_grad(torch.sin, 1.0, 1.0, 5, generator=3)
+    with pytest.raises(TypeError, match="bool"):
+        gamma_pathwise_grad(torch.sin, True, 1.0, 5)
+
+
+def test_bad_samples_and_concentrations_in_the_gradient_functions():
+    with pytest.raises(ValueError, match="z must"):
+        standard_gamma_grad(torch.tensor([-1.0]), 1.0)
+    with pytest.raises(ValueError, match="z must"):
+        standard_gamma_grad(torch.tensor([float("nan")]), 1.0)
+    with pytest.raises(ValueError, match="concentration"):
+        standard_gamma_grad(torch.tensor([1.0]), 0.0)
+    with pytest.raises(ValueError, match="concentration"):
+        standard_gamma_rsample(torch.tensor([1.0, -1.0]))
+    with pytest.raises(ValueError, match="estimator"):
+        gamma_estimator_moments(np.sin, np.cos, 1.0, 1.0, "reinforce")
