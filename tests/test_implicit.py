@@ -70,23 +70,25 @@ def test_standard_gamma_grad_matches_central_differences_of_the_inverse_cdf(alph
     # inverse, nothing from reparam) and compare with the implicit derivative.
     levels = np.array([0.001, 0.1, 0.5, 0.9, 0.999])
     h = 1e-5 * alpha
-    difference = (special.gammaincinv(alpha + h, levels)
-                  - special.gammaincinv(alpha - h, levels)) / (2 * h)
+    difference = (
+        special.gammaincinv(alpha + h, levels) - special.gammaincinv(alpha - h, levels)
+    ) / (2 * h)
     ours = standard_gamma_grad(torch.tensor(special.gammaincinv(alpha, levels)), alpha)
     assert np.allclose(ours.numpy(), difference, rtol=1e-6, atol=0)
 
 
 def test_standard_gamma_grad_at_alpha_one_by_quadrature_of_the_alpha_derivative():
     # At alpha = 1 the density is e^-t, and differentiating P(alpha, z) under the
-    # integral
-    # gives dP/dalpha = int_0^z (log t - psi(1)) e^-t dt: integrate it with quad.
+    # integral gives dP/dalpha = int_0^z (log t - psi(1)) e^-t dt; integrate by quad.
     for z in [0.1, 1.0, 4.0]:
         dp, _ = integrate.quad(lambda t: math.log(t) * math.exp(-t), 0, z)
         dp -= special.digamma(1.0) * (1 - math.exp(-z))
         expected = -dp / math.exp(-z)
-        assert math.isclose(float(standard_gamma_grad(torch.tensor(z, dtype=F64),
-        1.0)), expected,
-                            rel_tol=1e-10)
+        assert math.isclose(
+            float(standard_gamma_grad(torch.tensor(z, dtype=F64), 1.0)),
+            expected,
+            rel_tol=1e-10,
+        )
 
 
 def test_standard_gamma_grad_is_zero_at_zero_and_broadcasts():
@@ -100,8 +102,11 @@ def test_standard_gamma_grad_is_zero_at_zero_and_broadcasts():
 def test_regularized_gamma_grad_matches_mpmath():
     for alpha, z in [(0.3, 0.01), (0.3, 2.0), (5.0, 3.0), (5.0, 9.0), (50.0, 60.0)]:
         with mpmath.workdps(30):
-            ref = float(mpmath.diff(
-                lambda t, z=z: mpmath.gammainc(t, 0, z, regularized=True), alpha))
+            ref = float(
+                mpmath.diff(
+                    lambda t, z=z: mpmath.gammainc(t, 0, z, regularized=True), alpha
+                )
+            )
         assert math.isclose(float(regularized_gamma_grad(alpha, z)), ref, rel_tol=1e-12)
 
 
@@ -124,7 +129,8 @@ def test_implicit_rule_gives_one_and_eps_for_the_normal():
     eps = torch.randn(50, generator=torch.Generator().manual_seed(1), dtype=F64)
     x = mu + sigma * eps
     d_mu, d_sigma = implicit_sample_grad(
-        lambda v, m, s: torch.special.ndtr((v - m) / s), x, [mu, sigma])
+        lambda v, m, s: torch.special.ndtr((v - m) / s), x, [mu, sigma]
+    )
     assert torch.allclose(d_mu, torch.ones_like(x), rtol=1e-12, atol=0)
     assert torch.allclose(d_sigma, eps, rtol=1e-10, atol=1e-12)
 
@@ -145,14 +151,18 @@ def test_implicit_rule_matches_central_differences_for_the_kumaraswamy():
     a, b = 0.7, 2.3
     u = torch.linspace(0.02, 0.98, 25, dtype=F64)
     x = _kumaraswamy_inverse(u, a, b)
-    d_a, d_b = implicit_sample_grad(lambda v, p, q: 1 - (1 - v**p) ** q, x,
-                                    [torch.tensor(a, dtype=F64), torch.tensor(b,
-                                    dtype=F64)])
+    d_a, d_b = implicit_sample_grad(
+        lambda v, p, q: 1 - (1 - v**p) ** q,
+        x,
+        [torch.tensor(a, dtype=F64), torch.tensor(b, dtype=F64)],
+    )
     h = 1e-6
-    fd_a = (_kumaraswamy_inverse(u, a + h, b) - _kumaraswamy_inverse(u, a - h, b)) / (2
-    * h)
-    fd_b = (_kumaraswamy_inverse(u, a, b + h) - _kumaraswamy_inverse(u, a, b - h)) / (2
-    * h)
+    fd_a = (_kumaraswamy_inverse(u, a + h, b) - _kumaraswamy_inverse(u, a - h, b)) / (
+        2 * h
+    )
+    fd_b = (_kumaraswamy_inverse(u, a, b + h) - _kumaraswamy_inverse(u, a, b - h)) / (
+        2 * h
+    )
     assert torch.allclose(d_a, fd_a, rtol=1e-7, atol=1e-10)
     assert torch.allclose(d_b, fd_b, rtol=1e-7, atol=1e-10)
 
@@ -166,14 +176,14 @@ def test_implicit_rule_with_the_gamma_cdf_equals_the_direct_gradient():
 
 
 def test_implicit_rule_refuses_where_the_density_vanishes():
-    # The uniform CDF on (0, 1) has derivative 0 outside: x = 1.5 cannot move with
-    # theta.
+    # The uniform CDF on (0, 1) has derivative 0 outside it: x = 1.5 cannot move.
     def cdf(v, t):
         return torch.clamp(v * t, 0.0, 1.0)
 
     with pytest.raises(ValueError, match="positive and finite"):
-        implicit_sample_grad(cdf, torch.tensor([0.5, 1.5], dtype=F64),
-                             [torch.tensor(1.0, dtype=F64)])
+        implicit_sample_grad(
+            cdf, torch.tensor([0.5, 1.5], dtype=F64), [torch.tensor(1.0, dtype=F64)]
+        )
 
 
 def test_implicit_rule_rejects_bad_arguments():
@@ -190,8 +200,9 @@ def test_implicit_rule_rejects_bad_arguments():
     with pytest.raises(ValueError, match="at least one"):
         implicit_sample_grad(gamma_cdf, x, [])
     with pytest.raises(ValueError, match="shape"):
-        implicit_sample_grad(lambda v, t: (v * t).sum(), torch.ones(3, dtype=F64),
-        [theta])
+        implicit_sample_grad(
+            lambda v, t: (v * t).sum(), torch.ones(3, dtype=F64), [theta]
+        )
 
 
 # --- the estimators: replay against torch.distributions, exact gradients
@@ -205,8 +216,9 @@ def test_pathwise_replays_torch_gamma_rsample(alpha):
     torch.manual_seed(seed)
     x = Gamma(alphas, rates).rsample()
     torch.sin(x).sum().backward()
-    ours = gamma_pathwise_grad(torch.sin, alpha, rate, n,
-    torch.Generator().manual_seed(seed))
+    ours = gamma_pathwise_grad(
+        torch.sin, alpha, rate, n, torch.Generator().manual_seed(seed)
+    )
     # Same draws, so the rate column (exact -x/beta in both) matches to the last bit...
     assert torch.equal(ours[:, 1], rates.grad)
     # ...and the alpha column differs only by PyTorch's approximation of dz/dalpha.
@@ -214,19 +226,24 @@ def test_pathwise_replays_torch_gamma_rsample(alpha):
 
 
 def test_draws_are_deterministic_with_other_draws_in_between():
-    first = gamma_pathwise_grad(torch.cos, 0.6, 1.0, 64,
-    torch.Generator().manual_seed(4))
+    first = gamma_pathwise_grad(
+        torch.cos, 0.6, 1.0, 64, torch.Generator().manual_seed(4)
+    )
     other = torch.Generator().manual_seed(4)
     torch.rand(1000, generator=other)
     torch.rand(10)  # the global generator too
-    second = gamma_pathwise_grad(torch.cos, 0.6, 1.0, 64,
-    torch.Generator().manual_seed(4))
+    second = gamma_pathwise_grad(
+        torch.cos, 0.6, 1.0, 64, torch.Generator().manual_seed(4)
+    )
     assert torch.equal(first, second)
-    score_a = gamma_score_function_grad(torch.cos, 0.6, 1.0, 1,
-    torch.Generator().manual_seed(4))
-    assert torch.equal(score_a[0, 0],
-                       torch.cos(_first_draw(0.6, 4)) * (math.log(_first_draw(0.6, 4))
-                                                         - special.digamma(0.6)))
+    score_a = gamma_score_function_grad(
+        torch.cos, 0.6, 1.0, 1, torch.Generator().manual_seed(4)
+    )
+    assert torch.equal(
+        score_a[0, 0],
+        torch.cos(_first_draw(0.6, 4))
+        * (math.log(_first_draw(0.6, 4)) - special.digamma(0.6)),
+    )
 
 
 def _first_draw(alpha, seed):
@@ -237,15 +254,21 @@ def test_per_sample_rows_are_the_formulas_exactly():
     alpha, rate, n, seed = 2.5, 0.5, 7, 21
     z = draw_standard_gamma(alpha, n, torch.Generator().manual_seed(seed))
     x = z / rate
-    path = gamma_pathwise_grad(lambda v: v**2, alpha, rate, n,
-                               torch.Generator().manual_seed(seed))
-    score = gamma_score_function_grad(lambda v: v**2, alpha, rate, n,
-                                      torch.Generator().manual_seed(seed))
+    path = gamma_pathwise_grad(
+        lambda v: v**2, alpha, rate, n, torch.Generator().manual_seed(seed)
+    )
+    score = gamma_score_function_grad(
+        lambda v: v**2, alpha, rate, n, torch.Generator().manual_seed(seed)
+    )
     assert torch.equal(path[:, 0], 2 * x * (standard_gamma_grad(z, alpha) / rate))
     assert torch.equal(path[:, 1], 2 * x * (-x / rate))
-    expected_score = torch.stack([x**2 * (math.log(rate) + torch.log(x)
-                                          - special.digamma(alpha)),
-                                  x**2 * (alpha / rate - x)], dim=1)
+    expected_score = torch.stack(
+        [
+            x**2 * (math.log(rate) + torch.log(x) - special.digamma(alpha)),
+            x**2 * (alpha / rate - x),
+        ],
+        dim=1,
+    )
     assert torch.allclose(score, expected_score, rtol=1e-14, atol=0)
 
 
@@ -263,13 +286,15 @@ COSTS = {"x": lambda v: v, "log": torch.log, "square": lambda v: v**2}
 
 @pytest.mark.parametrize("alpha", [0.3, 1.0, 5.0, 50.0])
 @pytest.mark.parametrize("estimator", [gamma_pathwise_grad, gamma_score_function_grad])
-def test_estimators_are_unbiased_against_digamma_trigamma_closed_forms(alpha,
-estimator):
+def test_estimators_are_unbiased_against_digamma_trigamma_closed_forms(
+    alpha, estimator
+):
     rate = 1.5
     exact = _exact_gradients(alpha, rate)
     for i, (name, cost) in enumerate(COSTS.items()):
-        rows = estimator(cost, alpha, rate, 20_000, torch.Generator().manual_seed(100 +
-        i))
+        rows = estimator(
+            cost, alpha, rate, 20_000, torch.Generator().manual_seed(100 + i)
+        )
         summary = summarize(rows)
         gap = (summary.mean - torch.tensor(exact[name], dtype=F64)).abs()
         # The pathwise rate column for log x is -1/rate on every draw: zero variance, so
@@ -279,10 +304,12 @@ estimator):
 
 
 def test_small_n_rows_equal_the_first_rows_of_a_large_n_run():
-    small = gamma_pathwise_grad(torch.log, 0.4, 1.0, 3,
-    torch.Generator().manual_seed(8))
-    large = gamma_pathwise_grad(torch.log, 0.4, 1.0, 300,
-    torch.Generator().manual_seed(8))
+    small = gamma_pathwise_grad(
+        torch.log, 0.4, 1.0, 3, torch.Generator().manual_seed(8)
+    )
+    large = gamma_pathwise_grad(
+        torch.log, 0.4, 1.0, 300, torch.Generator().manual_seed(8)
+    )
     assert torch.equal(small, large[:3])
 
 
@@ -291,18 +318,25 @@ def test_small_n_rows_equal_the_first_rows_of_a_large_n_run():
 
 def _quad_moments(h, alpha):
     """Mean and variance of h(z), z ~ Gamma(alpha, 1), by scipy.integrate.quad."""
+
     def weighted(power):
         def integrand(z):
-            return h(z) ** power * math.exp((alpha - 1) * math.log(z) - z
-                                            - math.lgamma(alpha))
+            return h(z) ** power * math.exp(
+                (alpha - 1) * math.log(z) - z - math.lgamma(alpha)
+            )
+
         pieces = [(0, 1), (1, alpha + 10 * math.sqrt(alpha) + 40)]
         with warnings.catch_warnings():
-            # quad may warn that it cannot reach 1e-12 exactly; the comparison below is
-            # at
-            # 1e-8, which it does reach.
+            # quad may warn that it cannot reach 1e-12 exactly; the comparison below
+            # is at 1e-8, which it does reach.
             warnings.simplefilter("ignore", integrate.IntegrationWarning)
-            return sum(integrate.quad(integrand, a, b, limit=400, epsabs=1e-14,
-                                      epsrel=1e-12)[0] for a, b in pieces)
+            return sum(
+                integrate.quad(integrand, a, b, limit=400, epsabs=1e-14, epsrel=1e-12)[
+                    0
+                ]
+                for a, b in pieces
+            )
+
     mean = weighted(1)
     return mean, weighted(2) - mean**2
 
@@ -324,7 +358,8 @@ def test_exact_moments_match_scipy_quad_and_closed_forms(alpha):
     q_mean, q_var = _quad_moments(lambda z: -k * math.sin(k * z) * grad_z(z), alpha)
     assert math.isclose(q_var, path_var[0], rel_tol=1e-8)
     q_mean, q_var = _quad_moments(
-        lambda z: math.cos(k * z) * (math.log(z) - special.digamma(alpha)), alpha)
+        lambda z: math.cos(k * z) * (math.log(z) - special.digamma(alpha)), alpha
+    )
     assert math.isclose(q_var, score_var[0], rel_tol=1e-8)
 
 
@@ -333,13 +368,17 @@ def test_empirical_variances_match_exact_within_standard_errors(alpha):
     k = 2.0
     f, df = (lambda x: np.cos(k * x)), (lambda x: -k * np.sin(k * x))
     cost = lambda v: torch.cos(k * v)  # noqa: E731
-    for estimator, name in [(gamma_pathwise_grad, "pathwise"),
-                            (gamma_score_function_grad, "score")]:
-        summary = summarize(estimator(cost, alpha, 1.0, 40_000,
-                                      torch.Generator().manual_seed(31)))
+    for estimator, name in [
+        (gamma_pathwise_grad, "pathwise"),
+        (gamma_score_function_grad, "score"),
+    ]:
+        summary = summarize(
+            estimator(cost, alpha, 1.0, 40_000, torch.Generator().manual_seed(31))
+        )
         _, exact_var = gamma_estimator_moments(f, df, alpha, 1.0, name)
-        gap = ((summary.variance.numpy() - exact_var)
-               / summary.variance_standard_error.numpy())
+        gap = (
+            summary.variance.numpy() - exact_var
+        ) / summary.variance_standard_error.numpy()
         assert np.all(np.abs(gap) < SE), (name, gap)
 
 
@@ -355,18 +394,20 @@ def test_beta_by_composition_replays_torch_samples_and_agrees_in_expectation():
     theirs_x.sum().backward()
     a_o = torch.full((n,), a, dtype=F64, requires_grad=True)
     b_o = torch.full((n,), b, dtype=F64, requires_grad=True)
-    gammas = standard_gamma_rsample(torch.stack([a_o, b_o], -1),
-                                    torch.Generator().manual_seed(seed))
+    gammas = standard_gamma_rsample(
+        torch.stack([a_o, b_o], -1), torch.Generator().manual_seed(seed)
+    )
     ours_x = beta_from_gammas(gammas[:, 0], gammas[:, 1])
     ours_x.sum().backward()
     assert torch.equal(ours_x, theirs_x)  # the same samples, bit for bit
-    # The per-sample gradients differ (two different paths to the same x: torch inverts
-    # the
-    # Beta CDF, we move two Gammas), but both are unbiased for d/d(a,b) E[x] = (b,
-    # -a)/(a+b)^2.
+    # The per-sample gradients differ (two different paths to the same x: torch
+    # inverts the Beta CDF, we move two Gammas), but both are unbiased for
+    # d/d(a,b) E[x] = (b, -a)/(a+b)^2.
     exact = torch.tensor([b, -a], dtype=F64) / (a + b) ** 2
-    for rows in (torch.stack([a_o.grad, b_o.grad], 1), torch.stack([a_t.grad,
-    b_t.grad], 1)):
+    for rows in (
+        torch.stack([a_o.grad, b_o.grad], 1),
+        torch.stack([a_t.grad, b_t.grad], 1),
+    ):
         assert summarize(rows).within(exact, SE)
     assert not torch.allclose(a_o.grad, a_t.grad, rtol=1e-2)
 
@@ -392,8 +433,9 @@ def test_dirichlet_by_composition_replays_torch_samples_and_agrees_in_expectatio
     theirs = Dirichlet(theirs_c).rsample()
     (theirs * weights).sum().backward()
     ours_c = alpha.expand(n, 3).clone().requires_grad_(True)
-    ours = dirichlet_from_gammas(standard_gamma_rsample(ours_c,
-                                                        torch.Generator().manual_seed(seed)))
+    ours = dirichlet_from_gammas(
+        standard_gamma_rsample(ours_c, torch.Generator().manual_seed(seed))
+    )
     (ours * weights).sum().backward()
     assert torch.allclose(ours, theirs, rtol=1e-15, atol=0)
     # d/dalpha_j E[w . x] with E[x_k] = alpha_k / A: (w_j - w . E[x]) / A.
@@ -406,8 +448,12 @@ def test_dirichlet_by_composition_replays_torch_samples_and_agrees_in_expectatio
 # --- bad input
 
 
-BAD_POSITIVE = st.one_of(st.floats(max_value=0.0), st.just(float("nan")),
-                         st.just(float("inf")), st.just(-float("inf")))
+BAD_POSITIVE = st.one_of(
+    st.floats(max_value=0.0),
+    st.just(float("nan")),
+    st.just(float("inf")),
+    st.just(-float("inf")),
+)
 
 
 @settings(max_examples=30, deadline=None)
