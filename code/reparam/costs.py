@@ -1,38 +1,46 @@
 r"""Cost functions with closed-form Gaussian expectations and gradients.
 
-Under :math:`x \sim \mathcal N(\mu, \sigma^2)` (the Gaussian examples of Mohamed et al. 2020,
-Sec. 3, plus a step):
+Under :math:`x \sim \mathcal N(\mu, \sigma^2)` (the Gaussian examples of Mohamed et al.
+2020, Sec. 3, plus a step and an absolute value):
 
-================  ==========================================================================
-cost              :math:`\mathbb E[f(x)]`
-================  ==========================================================================
-:math:`(x-k)^2`   :math:`(\mu-k)^2 + \sigma^2`
-:math:`e^{-kx^2}` :math:`(1+2k\sigma^2)^{-1/2}\exp\bigl(-k\mu^2/(1+2k\sigma^2)\bigr)`
-:math:`\cos kx`   :math:`\cos(k\mu)\,e^{-k^2\sigma^2/2}`
-:math:`1[x>k]`    :math:`\Phi\bigl((\mu-k)/\sigma\bigr)`; its :math:`\partial/\partial\mu` is the
-                  density :math:`\mathcal N(k\mid\mu,\sigma^2)`
-================  ==========================================================================
+- :math:`(x-k)^2`: :math:`\mathbb E[f] = (\mu-k)^2 + \sigma^2`;
+- :math:`e^{-kx^2}`:
+  :math:`(1+2k\sigma^2)^{-1/2}\exp\bigl(-k\mu^2/(1+2k\sigma^2)\bigr)`;
+- :math:`\cos kx`: :math:`\cos(k\mu)\,e^{-k^2\sigma^2/2}`;
+- :math:`1[x>k]`: :math:`\Phi\bigl((\mu-k)/\sigma\bigr)`; its
+  :math:`\partial/\partial\mu` is the density :math:`\mathcal N(k\mid\mu,\sigma^2)`;
+- :math:`|x-k|`: :math:`2\sigma\varphi(d/\sigma) + d\,(2\Phi(d/\sigma) - 1)` with
+  :math:`d = \mu - k`, gradient :math:`(2\Phi(d/\sigma) - 1,\ 2\varphi(d/\sigma))`.
 
-Each :class:`GaussianCost` carries the cost as a torch function (for the estimators), as a SymPy
-expression (so a chapter or test can integrate it independently), and the closed forms.
+Each :class:`GaussianCost` carries the cost as a torch function (for the estimators), as
+a SymPy expression (so a chapter or test can integrate it independently), and the
+closed forms.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
 from ._validation import as_real_scalar, check_scale
 
-__all__ = ["GaussianCost", "square", "gaussian_bump", "cosine", "step", "ALL_COSTS"]
+__all__ = [
+    "GaussianCost",
+    "square",
+    "gaussian_bump",
+    "cosine",
+    "step",
+    "absolute",
+    "ALL_COSTS",
+]
 
 
 @dataclass(frozen=True)
 class GaussianCost:
-    """A cost f(x; k) with :math:`\\mathbb E_{\\mathcal N(\\mu,\\sigma^2)}[f]` and its gradient in closed form."""
+    """A cost f(x; k) whose Gaussian expectation and its gradient have closed forms."""
 
     name: str
     latex: str
@@ -44,7 +52,7 @@ class GaussianCost:
     _sympy: Callable
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The cost, elementwise, as a torch function (differentiable where the cost is)."""
+        """The cost, elementwise, as a torch function (differentiable where f is)."""
         return self._f(x, self.k)
 
     def expectation(self, mu, sigma) -> float:
@@ -52,20 +60,30 @@ class GaussianCost:
         return self._expectation(as_real_scalar(mu, "mu"), check_scale(sigma), self.k)
 
     def gradient(self, mu, sigma) -> tuple[float, float]:
-        """Closed-form :math:`(\\partial/\\partial\\mu, \\partial/\\partial\\sigma)` of the expectation."""
+        """Closed-form (d/dmu, d/dsigma) of the expectation."""
         return self._gradient(as_real_scalar(mu, "mu"), check_scale(sigma), self.k)
 
     def sympy_expr(self, x):
-        """The cost as a SymPy expression in the symbol ``x`` (the step as a Heaviside)."""
+        """The cost as a SymPy expression in the symbol ``x`` (step: Heaviside)."""
         return self._sympy(x, self.k)
 
-    def with_k(self, k) -> "GaussianCost":
+    def with_k(self, k) -> GaussianCost:
         """The same family with another parameter k."""
         k = as_real_scalar(k, "k")
         if self.name == "gaussian_bump" and k < 0:
-            raise ValueError(f"k must be >= 0 for exp(-k x^2) (otherwise E[f] is infinite), got {k}")
-        return GaussianCost(self.name, self.latex, k, self.differentiable, self._f,
-                            self._expectation, self._gradient, self._sympy)
+            raise ValueError(
+                f"k must be >= 0 for exp(-k x^2) (otherwise E[f] is infinite), got {k}"
+            )
+        return GaussianCost(
+            self.name,
+            self.latex,
+            k,
+            self.differentiable,
+            self._f,
+            self._expectation,
+            self._gradient,
+            self._sympy,
+        )
 
 
 def _std_normal_pdf(z: float) -> float:
@@ -88,8 +106,10 @@ def _bump_expectation(mu, sigma, k):
 def _bump_grad(mu, sigma, k):
     a = 1.0 + 2.0 * k * sigma**2
     value = _bump_expectation(mu, sigma, k)
-    return (value * (-2.0 * k * mu / a),
-            value * (-2.0 * k * sigma / a + 4.0 * k**2 * mu**2 * sigma / a**2))
+    return (
+        value * (-2.0 * k * mu / a),
+        value * (-2.0 * k * sigma / a + 4.0 * k**2 * mu**2 * sigma / a**2),
+    )
 
 
 def _cos_grad(mu, sigma, k):
@@ -109,7 +129,10 @@ def _sympy_module():
 
 
 square = GaussianCost(
-    "square", r"(x-k)^2", 1.0, True,
+    "square",
+    r"(x-k)^2",
+    1.0,
+    True,
     lambda x, k: (x - k) ** 2,
     lambda mu, sigma, k: (mu - k) ** 2 + sigma**2,
     _square_grad,
@@ -117,7 +140,10 @@ square = GaussianCost(
 )
 
 gaussian_bump = GaussianCost(
-    "gaussian_bump", r"e^{-k x^2}", 1.0, True,
+    "gaussian_bump",
+    r"e^{-k x^2}",
+    1.0,
+    True,
     lambda x, k: torch.exp(-k * x * x),
     _bump_expectation,
     _bump_grad,
@@ -125,7 +151,10 @@ gaussian_bump = GaussianCost(
 )
 
 cosine = GaussianCost(
-    "cosine", r"\cos(k x)", 1.0, True,
+    "cosine",
+    r"\cos(k x)",
+    1.0,
+    True,
     lambda x, k: torch.cos(k * x),
     lambda mu, sigma, k: math.cos(k * mu) * math.exp(-0.5 * k**2 * sigma**2),
     _cos_grad,
@@ -135,11 +164,40 @@ cosine = GaussianCost(
 # (sign + 1)/2 equals 1[x > k] except on the null set x == k; autograd gives sign a zero
 # derivative, which is exactly what the pathwise estimator sees for a step.
 step = GaussianCost(
-    "step", r"\mathbb 1[x>k]", 0.0, False,
+    "step",
+    r"\mathbb 1[x>k]",
+    0.0,
+    False,
     lambda x, k: 0.5 * (torch.sign(x - k) + 1.0),
     lambda mu, sigma, k: _std_normal_cdf((mu - k) / sigma),
     _step_grad,
     lambda x, k: _sympy_module().Heaviside(x - _sympy_module().nsimplify(k)),
 )
 
-ALL_COSTS = (square, gaussian_bump, cosine, step)
+
+def _absolute_expectation(mu, sigma, k):
+    d = mu - k
+    return 2.0 * sigma * _std_normal_pdf(d / sigma) + d * (
+        2.0 * _std_normal_cdf(d / sigma) - 1.0
+    )
+
+
+def _absolute_grad(mu, sigma, k):
+    z = (mu - k) / sigma
+    return 2.0 * _std_normal_cdf(z) - 1.0, 2.0 * _std_normal_pdf(z)
+
+
+# |x - k| has a kink, not a jump: it is Lipschitz, so the pathwise estimator stays
+# unbiased (autograd gives 0 at the kink itself, a null set, and that does not matter).
+absolute = GaussianCost(
+    "absolute",
+    r"\lvert x-k\rvert",
+    0.0,
+    True,
+    lambda x, k: torch.abs(x - k),
+    _absolute_expectation,
+    _absolute_grad,
+    lambda x, k: _sympy_module().Abs(x - _sympy_module().nsimplify(k)),
+)
+
+ALL_COSTS = (square, gaussian_bump, cosine, step, absolute)

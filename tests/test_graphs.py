@@ -1,0 +1,67 @@
+"""The computation-graph data behind the figure: which parameters get a gradient."""
+
+from __future__ import annotations
+
+import matplotlib
+import pytest
+
+from reparam.graphs import (
+    Edge,
+    Graph,
+    Node,
+    after_trick,
+    before_trick,
+    draw_computation_graphs,
+    nodes_reaching,
+    parameters_reached,
+)
+
+matplotlib.use("Agg")
+
+
+def test_no_gradient_reaches_phi_before_the_trick():
+    assert parameters_reached(before_trick()) == set()
+    assert nodes_reaching(before_trick()) == {"f", "z"}
+
+
+def test_gradients_reach_mu_and_sigma_after_the_trick():
+    assert parameters_reached(after_trick()) == {"mu", "sigma"}
+    assert after_trick().node("z").kind == "deterministic"
+    assert after_trick().node("eps").kind == "stochastic"
+
+
+def test_a_chain_is_followed_through_several_nodes_and_broken_by_one_draw():
+    nodes = tuple(
+        Node(n, n, kind, (0.0, 0.0))
+        for n, kind in (
+            ("a", "parameter"),
+            ("b", "deterministic"),
+            ("c", "deterministic"),
+            ("d", "parameter"),
+            ("f", "loss"),
+        )
+    )
+    edges = (
+        Edge("a", "b", True),
+        Edge("b", "c", True),
+        Edge("c", "f", True),
+        Edge("d", "b", False),
+    )
+    assert parameters_reached(Graph("chain", nodes, edges)) == {"a"}
+
+
+def test_bad_graphs_raise():
+    with pytest.raises(ValueError, match="kind"):
+        Node("x", "x", "random", (0.0, 0.0))
+    with pytest.raises(ValueError, match="no node named"):
+        parameters_reached(before_trick(), loss="loss")
+
+
+def test_figure_fits_the_phone_width():
+    import matplotlib.pyplot as plt
+
+    from reparam.style import MAX_WIDTH_IN
+
+    figure = draw_computation_graphs()
+    assert figure.get_size_inches()[0] <= MAX_WIDTH_IN
+    plt.close(figure)

@@ -1,0 +1,108 @@
+"""SGD with one-sample pathwise gradients: autograd's gradient; the runs converge."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from reparam.sgd import (
+    MIN_SIGMA,
+    fit_gaussian_sgd,
+    objective,
+    one_sample_gradient,
+    optimum,
+)
+
+
+def test_one_sample_gradient_is_what_autograd_returns():
+    for mu, sigma, eps, k in ((0.3, 1.2, -0.7, 2.0), (-1.0, 0.4, 1.9, 0.5)):
+        theta = torch.tensor([mu, sigma], dtype=torch.float64, requires_grad=True)
+        loss = (theta[0] + theta[1] * eps - k) ** 2 - torch.log(theta[1])
+        loss.backward()
+        assert one_sample_gradient(mu, sigma, eps, k) == pytest.approx(
+            tuple(theta.grad.tolist()), rel=1e-14
+        )
+
+
+def test_one_sample_gradient_is_unbiased_for_the_objective():
+    rng = np.random.default_rng(0)
+    eps = rng.standard_normal(400_000)
+    mu, sigma, k, h = 0.3, 1.2, 2.0, 1e-6
+    draws = np.stack(one_sample_gradient(mu, sigma, eps, k))
+    exact = (
+        (objective(mu + h, sigma, k) - objective(mu - h, sigma, k)) / (2 * h),
+        (objective(mu, sigma + h, k) - objective(mu, sigma - h, k)) / (2 * h),
+    )
+    standard_error = draws.std(axis=1, ddof=1) / math.sqrt(eps.size)
+    assert np.all(np.abs(draws.mean(axis=1) - exact) < 4 * standard_error)
+
+
+def test_optimum_minimizes_the_objective():
+    k = 1.5
+    mu_star, sigma_star = optimum(k)
+    best = objective(mu_star, sigma_star, k)
+    for d_mu, d_sigma in ((0.01, 0), (-0.01, 0), (0, 0.01), (0, -0.01)):
+        assert objective(mu_star + d_mu, sigma_star + d_sigma, k) > best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_run_converges_and_the_error_shrinks(seed):
+    runs = fit_gaussian_sgd(2.0, steps=5000, runs=100, a0=1.0, t0=50.0, seed=seed)
+    distance = runs.distance_to_optimum()
+    assert distance[0].min() > 1.0  # they start far away
+    assert distance[-1].max() < 0.1  # every run ends close
+    rms = np.sqrt((distance**2).mean(axis=1))
+    assert rms[-1] < rms[500] / 2  # and the error keeps shrinking
+
+
+def test_determinism_with_other_draws_in_between():
+    first = fit_gaussian_sgd(0.5, steps=50, runs=3, seed=7)
+    np.random.default_rng(7).standard_normal(100)  # unrelated draws
+    torch.randn(10)
+    second = fit_gaussian_sgd(0.5, steps=50, runs=3, seed=7)
+    assert np.array_equal(first.mu, second.mu) and np.array_equal(
+        first.sigma, second.sigma
+    )
+    other = fit_gaussian_sgd(0.5, steps=50, runs=3, seed=8)
+    assert not np.array_equal(first.mu, other.mu)
+
+
+def test_sigma_stays_positive_with_a_huge_step():
+    runs = fit_gaussian_sgd(
+        1.0, start=(0.0, 1.0), steps=20, runs=5, a0=5.0, t0=1.0, seed=0
+    )
+    assert runs.sigma.min() == MIN_SIGMA
+
+
+def test_small_run_rows_are_exact():
+    # Three steps by hand from the same noise.
+    runs = fit_gaussian_sgd(
+        1.0, start=(0.0, 1.0), steps=3, runs=1, a0=0.5, t0=50.0, seed=3
+    )
+    eps = np.random.default_rng(3).standard_normal((3, 1))
+    mu, sigma = 0.0, 1.0
+    for t in range(3):
+        g_mu, g_sigma = one_sample_gradient(mu, sigma, eps[t, 0], 1.0)
+        step = 0.5 / (t + 50.0)
+        mu, sigma = mu - step * g_mu, sigma - step * g_sigma
+        assert runs.mu[t + 1, 0] == mu and runs.sigma[t + 1, 0] == sigma
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"steps": 0}, ValueError),
+        ({"runs": 1.5}, ValueError),
+        ({"a0": 0.0}, ValueError),
+        ({"start": (0.0, -1.0)}, ValueError),
+        ({"k": math.nan}, ValueError),
+        ({"seed": 1.5}, TypeError),
+    ],
+)
+def test_bad_inputs(kwargs, error):
+    arguments = {"k": 1.0, "steps": 10} | kwargs
+    with pytest.raises(error):
+        fit_gaussian_sgd(**arguments)
