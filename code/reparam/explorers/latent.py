@@ -1,0 +1,338 @@
+r"""The latent-space explorer of the VAE chapter: move a point z, see the decoded digit.
+
+The decoder of :class:`reparam.vae.VAE` is a small MLP,
+
+.. math::
+
+    p(x \mid z) = \mathrm{Bernoulli}\bigl(\mathrm{sigmoid}(W_2 \tanh(W_1 z + b_1) + b_2)\bigr),
+
+so the picture of :math:`\mathbb E[x \mid z]` (8 x 8 pixel probabilities) can be computed in
+the browser from the trained weights, shipped in the page. The reader moves :math:`z` with two
+sliders or by tapping the latent map (the encoder means of the test digits, coloured by
+label); the point is marked on the map. The latent space must be two-dimensional.
+
+The readout is the mean pixel probability ("ink") of the decoded image, computed the same way
+in Python (:func:`latent_state`) and in JavaScript.
+
+Usage in the VAE chapter, with a model trained with ``latent_dim=2``::
+
+    import torch
+    from IPython.display import HTML
+    from myst_nb import glue
+    from reparam.explorers.latent import bokeh_explorer, decoder_weights
+    from reparam.explorers.normal_map import bokeh_html
+
+    weights = decoder_weights(model)               # a trained reparam.vae.VAE, latent_dim=2
+    with torch.no_grad():
+        means, _ = model.encode(data.test_images.to(next(model.parameters()).device))
+    layout = bokeh_explorer(weights, means.cpu().numpy(), data.test_labels)
+    glue("ch7_latent", HTML(bokeh_html(layout)), display=False)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import as_real_scalar
+
+__all__ = [
+    "DecoderWeights",
+    "LatentState",
+    "decoder_weights",
+    "decode",
+    "latent_state",
+    "readout_text",
+    "ipywidgets_explorer",
+    "bokeh_explorer",
+    "Z_RANGE",
+]
+
+Z_RANGE = (-3.0, 3.0)
+IMAGE_SIDE = 8
+
+
+@dataclass(frozen=True)
+class DecoderWeights:
+    """The decoder's two linear layers as float64 arrays: hidden = tanh(w1 z + b1)."""
+
+    w1: np.ndarray  # (hidden, 2)
+    b1: np.ndarray  # (hidden,)
+    w2: np.ndarray  # (pixels, hidden)
+    b2: np.ndarray  # (pixels,)
+
+
+def decoder_weights(model) -> DecoderWeights:
+    """Copy the weights of ``model.decoder`` (Linear, Tanh, Linear) with a 2-D latent space."""
+    import torch.nn as nn
+
+    layers = list(getattr(model, "decoder", []))
+    kinds = [type(layer) for layer in layers]
+    if kinds != [nn.Linear, nn.Tanh, nn.Linear]:
+        raise TypeError(
+            f"model.decoder must be Linear, Tanh, Linear; got "
+            f"{[k.__name__ for k in kinds]}"
+        )
+    first, _, last = layers
+    if first.in_features != 2:
+        raise ValueError(
+            f"the explorer needs a 2-D latent space, got latent_dim {first.in_features}"
+        )
+    if last.out_features != IMAGE_SIDE * IMAGE_SIDE:
+        raise ValueError(
+            f"the decoder must output {IMAGE_SIDE * IMAGE_SIDE} pixels, got "
+            f"{last.out_features}"
+        )
+
+    def numpy(tensor):
+        return tensor.detach().cpu().double().numpy().copy()
+
+    return DecoderWeights(
+        numpy(first.weight), numpy(first.bias), numpy(last.weight), numpy(last.bias)
+    )
+
+
+def decode(weights: DecoderWeights, z) -> np.ndarray:
+    """Pixel probabilities sigmoid(w2 tanh(w1 z + b1) + b2), as an 8 x 8 array.
+
+    The sums run in index order, the order the page's JavaScript uses.
+    """
+    z = np.asarray(z, dtype=float)
+    if z.shape != (2,) or not np.all(np.isfinite(z)):
+        raise ValueError(f"z must be two finite numbers, got {z!r}")
+    hidden = np.tanh(weights.b1 + weights.w1[:, 0] * z[0] + weights.w1[:, 1] * z[1])
+    logits = weights.b2.copy()
+    for j in range(len(hidden)):
+        logits += weights.w2[:, j] * hidden[j]
+    return (1.0 / (1.0 + np.exp(-logits))).reshape(IMAGE_SIDE, IMAGE_SIDE)
+
+
+@dataclass(frozen=True)
+class LatentState:
+    """The point z, its decoded image (row 0 at the top) and the readout quantity."""
+
+    z: tuple[float, float]
+    image: np.ndarray
+    mean_ink: float
+
+
+def latent_state(weights: DecoderWeights, z1: float, z2: float) -> LatentState:
+    """Everything the explorer draws for the point (z1, z2)."""
+    z = (as_real_scalar(z1, "z1"), as_real_scalar(z2, "z2"))
+    image = decode(weights, z)
+    return LatentState(z, image, float(image.mean()))
+
+
+def readout_text(state: LatentState) -> str:
+    """The readout under the figure (the page's JavaScript writes the same text)."""
+    return (
+        f"z = ({state.z[0]:.2f}, {state.z[1]:.2f}); mean pixel probability "
+        f"{state.mean_ink:.4f}"
+    )
+
+
+def _check_points(points, labels):
+    if points is None:
+        return np.zeros((0, 2)), np.zeros(0, dtype=int)
+    points = np.asarray(points, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points must have shape (n, 2), got {points.shape}")
+    labels = np.zeros(len(points), dtype=int) if labels is None else np.asarray(labels)
+    if labels.shape != (len(points),):
+        raise ValueError(f"labels must have shape ({len(points)},), got {labels.shape}")
+    return points, labels.astype(int)
+
+
+def ipywidgets_explorer(weights: DecoderWeights, points=None, labels=None):
+    """Two sliders driving a live matplotlib figure (latent map + decoded digit).
+
+    Returns ``(widget, update)``; needs ``%matplotlib widget`` (``make lab``).
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    points, labels = _check_points(points, labels)
+    state = latent_state(weights, 0.0, 0.0)
+    with plt.ioff():
+        figure, (ax_map, ax_digit) = plt.subplots(
+            2, 1, figsize=(4.0, 7.0), layout="constrained"
+        )
+    ax_map.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=8)
+    (marker,) = ax_map.plot([0.0], [0.0], "k+", ms=16, mew=2)
+    ax_map.set_xlim(*Z_RANGE)
+    ax_map.set_ylim(*Z_RANGE)
+    ax_map.set_xlabel("$z_1$")
+    ax_map.set_ylabel("$z_2$")
+    picture = ax_digit.imshow(state.image, cmap="gray_r", vmin=0, vmax=1)
+    ax_digit.set_axis_off()
+    sliders = [
+        widgets.FloatSlider(
+            value=0.0, min=Z_RANGE[0], max=Z_RANGE[1], step=0.05, description=name
+        )
+        for name in ("z₁", "z₂")
+    ]
+    readout = widgets.HTML(readout_text(state))
+
+    def update(_change=None) -> LatentState:
+        new = latent_state(weights, sliders[0].value, sliders[1].value)
+        marker.set_data([new.z[0]], [new.z[1]])
+        picture.set_data(new.image)
+        readout.value = readout_text(new)
+        figure.canvas.draw_idle()
+        return new
+
+    for slider in sliders:
+        slider.observe(update, names="value")
+    return widgets.VBox([widgets.HBox(sliders), figure.canvas, readout]), update
+
+
+_JS_DECODE = """
+const z1 = z1_slider.value, z2 = z2_slider.value;
+const H = b1.length, P = b2.length, S = side;
+const hidden = new Array(H);
+for (let j = 0; j < H; j++) { hidden[j] = Math.tanh(b1[j] + w1[j][0] * z1 + w1[j][1] * z2); }
+const logits = b2.slice();
+for (let j = 0; j < H; j++) {
+  for (let p = 0; p < P; p++) { logits[p] += w2[p][j] * hidden[j]; }
+}
+const probs = logits.map((v) => 1 / (1 + Math.exp(-v)));
+// Row 0 of the image is its top; Bokeh's image glyph puts row 0 at the bottom.
+const rows = [];
+for (let r = S - 1; r >= 0; r--) { rows.push(probs.slice(r * S, (r + 1) * S)); }
+let ink = 0;
+for (let p = 0; p < P; p++) { ink += probs[p]; }
+ink /= P;
+digit.data = {image: [rows]};
+point.data = {z1: [z1], z2: [z2]};
+readout.text = "z = (" + z1.toFixed(2) + ", " + z2.toFixed(2) + "); mean pixel probability " +
+  ink.toFixed(4);
+"""
+
+_JS_TAP = """
+const clamp = (v) => Math.min(Math.max(Math.round(v / 0.05) * 0.05, lo), hi);
+z1_slider.value = clamp(cb_obj.x);
+z2_slider.value = clamp(cb_obj.y);
+"""
+
+
+def bokeh_explorer(
+    weights: DecoderWeights,
+    points=None,
+    labels=None,
+    z: tuple[float, float] = (0.0, 0.0),
+):
+    """The explorer as a responsive Bokeh layout whose controls work in a static page."""
+    from bokeh.events import Tap
+    from bokeh.layouts import column
+    from bokeh.models import ColumnDataSource, CustomJS, Div, LinearColorMapper, Slider
+    from bokeh.palettes import Category10, Greys256
+    from bokeh.plotting import figure
+
+    points, labels = _check_points(points, labels)
+    state = latent_state(weights, *z)
+    colors = [Category10[10][label % 10] for label in labels]
+    cloud = ColumnDataSource(
+        {
+            "z1": points[:, 0],
+            "z2": points[:, 1],
+            "color": colors,
+            "label": labels.astype(str),
+        }
+    )
+    point = ColumnDataSource(
+        {"z1": [state.z[0]], "z2": [state.z[1]]}, name="latent_point"
+    )
+    digit = ColumnDataSource({"image": [state.image[::-1].copy()]}, name="latent_digit")
+    latent_map = figure(
+        title="latent space (encoder means of test digits)",
+        height=320,
+        sizing_mode="stretch_width",
+        x_range=Z_RANGE,
+        y_range=Z_RANGE,
+        tools="tap,reset",
+        x_axis_label="z₁",
+        y_axis_label="z₂",
+    )
+    latent_map.scatter("z1", "z2", source=cloud, color="color", size=4, alpha=0.6)
+    latent_map.scatter(
+        "z1", "z2", source=point, marker="cross", size=22, line_width=3, color="black"
+    )
+    picture = figure(
+        title="decoded digit (pixel probabilities)",
+        height=260,
+        width=260,
+        x_range=(0, IMAGE_SIDE),
+        y_range=(0, IMAGE_SIDE),
+        tools="",
+        toolbar_location=None,
+    )
+    # Greys256 runs from black to white; reversed, ink is dark on white paper.
+    ink = LinearColorMapper(palette=list(reversed(Greys256)), low=0.0, high=1.0)
+    picture.image(
+        image="image",
+        source=digit,
+        x=0,
+        y=0,
+        dw=IMAGE_SIDE,
+        dh=IMAGE_SIDE,
+        color_mapper=ink,
+        level="image",
+    )
+    picture.axis.visible = False
+    z1_slider = Slider(
+        start=Z_RANGE[0],
+        end=Z_RANGE[1],
+        value=state.z[0],
+        step=0.05,
+        title="z₁, the first latent coordinate",
+        name="z1_slider",
+        sizing_mode="stretch_width",
+    )
+    z2_slider = Slider(
+        start=Z_RANGE[0],
+        end=Z_RANGE[1],
+        value=state.z[1],
+        step=0.05,
+        title="z₂, the second latent coordinate",
+        name="z2_slider",
+        sizing_mode="stretch_width",
+    )
+    readout = Div(
+        text=readout_text(state), name="latent_readout", sizing_mode="stretch_width"
+    )
+    decode_js = CustomJS(
+        args=dict(
+            z1_slider=z1_slider,
+            z2_slider=z2_slider,
+            w1=weights.w1.tolist(),
+            b1=weights.b1.tolist(),
+            w2=weights.w2.tolist(),
+            b2=weights.b2.tolist(),
+            side=IMAGE_SIDE,
+            digit=digit,
+            point=point,
+            readout=readout,
+        ),
+        code=_JS_DECODE,
+    )
+    z1_slider.js_on_change("value", decode_js)
+    z2_slider.js_on_change("value", decode_js)
+    latent_map.js_on_event(
+        Tap,
+        CustomJS(
+            args=dict(
+                z1_slider=z1_slider, z2_slider=z2_slider, lo=Z_RANGE[0], hi=Z_RANGE[1]
+            ),
+            code=_JS_TAP,
+        ),
+    )
+    return column(
+        z1_slider,
+        z2_slider,
+        readout,
+        latent_map,
+        picture,
+        sizing_mode="stretch_width",
+        styles={"max-width": "640px"},
+    )
