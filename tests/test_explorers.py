@@ -1,4 +1,5 @@
-"""The explorers' pure state functions and their ipywidgets front ends (no browser here).
+"""The explorers' pure state functions and their ipywidgets front ends (no browser
+here).
 
 The browser halves (Bokeh + CustomJS) are tested in tests/test_explorers_js.py.
 """
@@ -39,7 +40,8 @@ def test_spread_moments_match_scipy_quadrature(name, parameter, k, mu, sigma):
         ("score", state.score_mean, state.score_variance),
     ):
         exact_mean, exact_var = exact_moments(cost, mu, sigma, estimator, parameter)
-        # Simpson with 2000 intervals per piece against quad: agreement to 1e-8 relative.
+        # Simpson with 2000 intervals per piece against quad: agreement to 1e-8
+        # relative.
         assert mean == pytest.approx(exact_mean, rel=1e-8, abs=1e-10)
         assert variance == pytest.approx(exact_var, rel=1e-8, abs=1e-10)
 
@@ -56,10 +58,12 @@ def test_spread_histograms_are_densities_of_the_drawn_estimates():
     state = es.spread_state("cosine", 1.0, 0.5, 1.0)
     width = state.bin_edges[1] - state.bin_edges[0]
     inside = (state.score_draws >= state.bin_edges[0]) & (
-        state.score_draws <= state.bin_edges[-1])
+        state.score_draws <= state.bin_edges[-1]
+    )
     assert state.score_hist.sum() * width == pytest.approx(inside.mean(), abs=1e-12)
     np.testing.assert_array_equal(
-        state.pathwise_draws, -np.sin(0.5 + es.DRAWS))  # f'(x) = -k sin(kx), k = 1
+        state.pathwise_draws, -np.sin(0.5 + es.DRAWS)
+    )  # f'(x) = -k sin(kx), k = 1
 
 
 def test_spread_draws_are_fixed_whatever_else_is_drawn():
@@ -71,8 +75,10 @@ def test_spread_draws_are_fixed_whatever_else_is_drawn():
 
 
 def test_spread_has_a_crossover_where_the_score_function_wins():
-    wins = {es.spread_state("cosine", k, 0.0, 1.0, "sigma").score_wins
-            for k in np.linspace(0.1, 3.0, 15)}
+    wins = {
+        es.spread_state("cosine", k, 0.0, 1.0, "sigma").score_wins
+        for k in np.linspace(0.1, 3.0, 15)
+    }
     assert wins == {True, False}
 
 
@@ -82,17 +88,22 @@ def test_spread_readout_prints_the_state():
     assert f"variance {state.score_variance:.4g}" in text
     # E[(1[eps>0] eps)^2] = 1/2 and the mean is phi(0): the variance is 1/2 - 1/(2 pi).
     assert state.score_variance == pytest.approx(0.5 - 1 / (2 * math.pi), rel=1e-9)
-    assert text.endswith("smaller variance: pathwise")  # the pathwise draw is 0 for a step
+    assert text.endswith(
+        "smaller variance: pathwise"
+    )  # the pathwise draw is 0 for a step
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    (dict(cost="nope", k=1, mu=0, sigma=1), ValueError),
-    (dict(cost="cosine", k=1, mu=0, sigma=0), ValueError),
-    (dict(cost="cosine", k=1, mu=float("nan"), sigma=1), ValueError),
-    (dict(cost="cosine", k=1, mu=0, sigma=1, parameter="k"), ValueError),
-    (dict(cost="gaussian_bump", k=-1, mu=0, sigma=1), ValueError),
-    (dict(cost="cosine", k="1", mu=0, sigma=1), TypeError),
-])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(cost="nope", k=1, mu=0, sigma=1), ValueError),
+        (dict(cost="cosine", k=1, mu=0, sigma=0), ValueError),
+        (dict(cost="cosine", k=1, mu=float("nan"), sigma=1), ValueError),
+        (dict(cost="cosine", k=1, mu=0, sigma=1, parameter="k"), ValueError),
+        (dict(cost="gaussian_bump", k=-1, mu=0, sigma=1), ValueError),
+        (dict(cost="cosine", k="1", mu=0, sigma=1), TypeError),
+    ],
+)
 def test_spread_rejects_bad_input(kwargs, error):
     with pytest.raises(error):
         es.spread_state(**kwargs)
@@ -125,8 +136,9 @@ def test_pushforward_density_is_scipys(maps, index):
     spec = maps[index]
     for theta in (spec.theta_range[0], spec.theta_default, spec.theta_range[1]):
         state = pf.pushforward_state(spec, theta)
-        points = state.y_grid[(state.y_grid > 1e-9)
-                              & (np.abs(state.y_grid - theta) > 1e-9)]  # off the jumps
+        points = state.y_grid[
+            (state.y_grid > 1e-9) & (np.abs(state.y_grid - theta) > 1e-9)
+        ]  # off the jumps
         expected = REFERENCES[index](points, theta)
         got = np.interp(points, state.y_grid, state.density)
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
@@ -137,15 +149,17 @@ def test_pushforward_samples_follow_the_density(maps, index):
     spec = maps[index]
     state = pf.pushforward_state(spec, spec.theta_default)
     n = len(state.samples)
-    # The share of samples in the window against the derived mass: within 4 standard errors
-    # (plus the midpoint rule's error, below 1e-3).
+    # The share of samples in the window against the derived mass: within 4 standard
+    # errors (plus the midpoint rule's error, below 1e-3).
     se = math.sqrt(max(state.window_mass * (1 - state.window_mass), 1e-6) / n)
     assert abs(state.window_share - state.window_mass) < 4 * se + 1e-3
     # Each histogram bar against the density's mass over the bar, in standard errors.
     width = state.bin_edges[1] - state.bin_edges[0]
     for left, height in zip(state.bin_edges[:-1], state.histogram, strict=True):
         cells = np.linspace(left, left + width, 201)
-        f = pf._evaluate(pf._numpy(spec)[1], 0.5 * (cells[1:] + cells[:-1]), state.theta)
+        f = pf._evaluate(
+            pf._numpy(spec)[1], 0.5 * (cells[1:] + cells[:-1]), state.theta
+        )
         p = float(np.sum(f) * (cells[1] - cells[0]))
         assert abs(height * width - p) < 5 * math.sqrt(max(p * (1 - p), 1e-4) / n)
 
@@ -195,7 +209,9 @@ def test_latent_decode_equals_the_torch_decoder(model, z):
     image = lt.decode(weights, z)
     double = model.double()
     with torch.no_grad():
-        expected = torch.sigmoid(double.decode_logits(torch.tensor(z, dtype=torch.float64)))
+        expected = torch.sigmoid(
+            double.decode_logits(torch.tensor(z, dtype=torch.float64))
+        )
     model.float()
     np.testing.assert_allclose(image.ravel(), expected.numpy(), rtol=0, atol=1e-13)
     state = lt.latent_state(weights, *z)
@@ -248,7 +264,9 @@ def ipympl():
 def test_ipywidgets_front_ends_follow_their_controls(ipympl, maps, model):
     box, update = es.ipywidgets_explorer("cosine", 1.0, 0.5, 1.0)
     box.children[0].children[0].value = "step"
-    assert box.children[-1].value == es.readout_text(es.spread_state("step", 1.0, 0.5, 1.0))
+    assert box.children[-1].value == es.readout_text(
+        es.spread_state("step", 1.0, 0.5, 1.0)
+    )
 
     box, update = pf.ipywidgets_explorer(maps)
     box.children[0].children[0].value = 3
@@ -260,4 +278,6 @@ def test_ipywidgets_front_ends_follow_their_controls(ipympl, maps, model):
     box, update = lt.ipywidgets_explorer(lt.decoder_weights(model))
     box.children[0].children[1].value = -1.5
     weights = lt.decoder_weights(model)
-    assert box.children[-1].value == lt.readout_text(lt.latent_state(weights, 0.0, -1.5))
+    assert box.children[-1].value == lt.readout_text(
+        lt.latent_state(weights, 0.0, -1.5)
+    )

@@ -1,8 +1,9 @@
-r"""The spread of one draw of the pathwise and score-function estimators, in two front ends.
+r"""The spread of one draw of the pathwise and score-function estimators, in two front
+ends.
 
-For :math:`x = \mu + \sigma\varepsilon`, :math:`\varepsilon \sim \mathcal N(0, 1)`, one draw of
-each estimator of :math:`\partial_\theta\,\mathbb E[f(x)]` is a function of :math:`\varepsilon`
-(see :mod:`reparam.variance`):
+For :math:`x = \mu + \sigma\varepsilon`, :math:`\varepsilon \sim \mathcal N(0, 1)`, one
+draw of each estimator of :math:`\partial_\theta\,\mathbb E[f(x)]` is a function of
+:math:`\varepsilon` (see :mod:`reparam.variance`):
 
 .. math::
 
@@ -10,22 +11,25 @@ each estimator of :math:`\partial_\theta\,\mathbb E[f(x)]` is a function of :mat
     \text{score: } f(x)\,\frac{\varepsilon}{\sigma}\ (\theta=\mu),\
     f(x)\,\frac{\varepsilon^2-1}{\sigma}\ (\theta=\sigma).
 
-The figure shows histograms of both over the same fixed draws, and a readout of their exact
-means and variances. "Exact" here is a fixed composite Simpson rule on
-:math:`\varepsilon \in [-10, 10]` (split at the step's jump), evaluated identically in Python
-(:func:`spread_state`) and in the page's JavaScript, so the two readouts agree to the printed
-digits; the test suite checks the rule against :func:`reparam.variance.exact_moments`
-(``scipy.integrate.quad``). The cost and its derivative reach the page as JavaScript printed by
-SymPy from the cost's own expression (:meth:`reparam.costs.GaussianCost.sympy_expr`).
+The figure shows histograms of both over the same fixed draws, and a readout of their
+exact means and variances. "Exact" here is a fixed composite Simpson rule on
+:math:`\varepsilon \in [-10, 10]` (split at the step's jump), evaluated identically in
+Python (:func:`spread_state`) and in the page's JavaScript, so the two readouts agree to
+the printed digits; the test suite checks the rule against
+:func:`reparam.variance.exact_moments` (``scipy.integrate.quad``). The cost and its
+derivative reach the page as JavaScript printed by SymPy from the cost's own expression
+(:meth:`reparam.costs.GaussianCost.sympy_expr`).
 
-Usage in a chapter (the Bokeh figure on the website, the ipywidgets twin in ``make lab``)::
+Usage in a chapter (the Bokeh figure on the website, the ipywidgets twin in ``make
+lab``)::
 
     from IPython.display import HTML
     from myst_nb import glue
     from reparam.explorers.estimator_spread import bokeh_explorer, spread_state
     from reparam.explorers.normal_map import bokeh_html
 
-    glue("ch4_spread", HTML(bokeh_html(bokeh_explorer("cosine", k=1.0, mu=0.5, sigma=1.0))),
+    glue("ch4_spread", HTML(bokeh_html(bokeh_explorer("cosine", k=1.0, mu=0.5,
+    sigma=1.0))),
          display=False)
     state = spread_state("cosine", k=1.0, mu=0.5, sigma=1.0)   # the numbers it shows
 """
@@ -110,22 +114,22 @@ def _numpy_functions(name: str):
 
 
 def cost_javascript(name: str) -> tuple[str, str]:
-    """JavaScript expressions in ``x`` and ``k`` for the cost and its derivative (SymPy)."""
+    """JavaScript expressions in ``x`` and ``k`` for the cost and f' (SymPy)."""
     f, df = _expressions(name)
     return sp.jscode(f), sp.jscode(df)
 
 
 def simpson_nodes(breakpoint: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights of the composite Simpson rule on [-10, 10], split at ``breakpoint``."""
+    """Nodes, weights of composite Simpson on [-10, 10], split at ``breakpoint``."""
     cuts = [-EPS_LIMIT, EPS_LIMIT]
     if breakpoint is not None and -EPS_LIMIT < breakpoint < EPS_LIMIT:
         cuts = [-EPS_LIMIT, breakpoint, EPS_LIMIT]
     nodes, weights = [], []
-    for lower, upper in zip(cuts[:-1], cuts[1:]):
+    for lower, upper in zip(cuts[:-1], cuts[1:], strict=True):
         h = (upper - lower) / SIMPSON_INTERVALS
         piece = lower + h * np.arange(SIMPSON_INTERVALS + 1)
-        # Evaluate a piece's end nodes just inside it: at a step's jump, Simpson's rule needs
-        # the one-sided limits, not the value exactly at the jump.
+        # Evaluate a piece's end nodes just inside it: at a step's jump, Simpson's rule
+        # needs the one-sided limits, not the value exactly at the jump.
         piece[0] += NUDGE * h
         piece[-1] -= NUDGE * h
         w = np.where(np.arange(SIMPSON_INTERVALS + 1) % 2 == 1, 4.0, 2.0)
@@ -180,7 +184,8 @@ def _moments(
 
 
 def _histogram_edges(pathwise: np.ndarray, score: np.ndarray) -> np.ndarray:
-    # The central 98 % of both sets of draws, so one outlier does not squash the picture.
+    # The central 98 % of both sets of draws, so one outlier does not squash the
+    # picture.
     both = np.sort(np.concatenate([pathwise, score]))
     lower, upper = both[int(0.01 * len(both))], both[int(0.99 * len(both)) - 1]
     if not upper > lower:
@@ -189,7 +194,7 @@ def _histogram_edges(pathwise: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 
 def _histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Density histogram over ``edges``, normalised by ALL draws (out-of-range ones included)."""
+    """Density histogram over ``edges``, normalised by ALL draws (outside ones too)."""
     width = edges[1] - edges[0]
     index = np.floor((values - edges[0]) / width).astype(int)
     index[values == edges[-1]] = BINS - 1
@@ -201,7 +206,7 @@ def _histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def spread_state(
     cost: str, k: float, mu: float, sigma: float, parameter: str = "mu"
 ) -> SpreadState:
-    """Draws, histograms and Simpson-rule moments of both estimators of d/d(parameter)."""
+    """Draws, histograms and Simpson-rule moments of both estimators of d/dparameter."""
     _cost(cost)
     k, mu, sigma = as_real_scalar(k, "k"), as_real_scalar(mu, "mu"), check_scale(sigma)
     if parameter not in PARAMETERS:
@@ -235,7 +240,8 @@ def readout_text(state: SpreadState) -> str:
     """The readout under the figure (the page's JavaScript writes the same text)."""
     winner = "score function" if state.score_wins else "pathwise"
     return (
-        f"pathwise: mean {state.pathwise_mean:.4g}, variance {state.pathwise_variance:.4g}; "
+        f"pathwise: mean {state.pathwise_mean:.4g}, "
+        f"variance {state.pathwise_variance:.4g}; "
         f"score function: mean {state.score_mean:.4g}, variance "
         f"{state.score_variance:.4g}; smaller variance: {winner}"
     )
@@ -244,7 +250,7 @@ def readout_text(state: SpreadState) -> str:
 def ipywidgets_explorer(
     cost: str = "cosine", k: float = 1.0, mu: float = 0.5, sigma: float = 1.0
 ):
-    """Controls driving a live (ipympl) matplotlib figure; returns ``(widget, update)``."""
+    """Controls driving a live (ipympl) figure; returns ``(widget, update)``."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
@@ -300,7 +306,7 @@ def ipywidgets_explorer(
             (path_bars, new.pathwise_hist),
             (score_bars, new.score_hist),
         ):
-            for bar, x, height in zip(bars, middle, heights):
+            for bar, x, height in zip(bars, middle, heights, strict=True):
                 bar.set_x(x - step / 2)
                 bar.set_width(step)
                 bar.set_height(height)
@@ -351,15 +357,16 @@ for (let c = 0; c + 1 < cuts.length; c++) {
     const w = (i === 0 || i === N ? 1 : (i % 2 === 1 ? 4 : 2)) * h / 3;
     const phi = Math.exp(-0.5 * e * e) / Math.sqrt(2 * Math.PI);
     const d = per_draw(e);
-    for (let j = 0; j < 2; j++) { m[j] += w * phi * d[j]; s[j] += w * phi * d[j] * d[j]; }
+    for (let j = 0; j < 2; j++) { m[j] += w * phi * d[j]; s[j] += w * phi * d[j] * d[j];
+    }
   }
 }
 const v = [Math.max(s[0] - m[0] * m[0], 0), Math.max(s[1] - m[1] * m[1], 0)];
 const path = [], score = [];
 for (const e of draws) { const d = per_draw(e); path.push(d[0]); score.push(d[1]); }
 const both = path.concat(score).sort((a, b) => a - b);
-let lo = both[Math.floor(0.01 * both.length)], hi = both[Math.floor(0.99 * both.length) - 1];
-if (!(hi > lo)) { lo -= 1; hi += 1; }
+let lo = both[Math.floor(0.01 * both.length)], hi = both[Math.floor(0.99 * both.length)
+- 1]; if (!(hi > lo)) { lo -= 1; hi += 1; }
 const width = (hi - lo) / B;
 const hist = (values) => {
   const counts = new Array(B).fill(0);
@@ -371,8 +378,8 @@ const hist = (values) => {
   return counts.map((c) => c / (values.length * width));
 };
 const left = [], right = [];
-for (let i = 0; i < B; i++) { left.push(lo + width * i); right.push(lo + width * (i + 1)); }
-bars.data = {left: left, right: right, pathwise: hist(path), score: hist(score),
+for (let i = 0; i < B; i++) { left.push(lo + width * i); right.push(lo + width * (i +
+1)); } bars.data = {left: left, right: right, pathwise: hist(path), score: hist(score),
              zero: new Array(B).fill(0)};
 const g = (x) => Number(x.toPrecision(4));
 const winner = v[1] < v[0] ? "score function" : "pathwise";
@@ -398,7 +405,7 @@ def bokeh_explorer(
     sigma: float = 1.0,
     parameter: str = "mu",
 ):
-    """The explorer as a responsive Bokeh layout whose controls work in a static page."""
+    """The explorer as a responsive Bokeh layout whose controls work offline."""
     from bokeh.layouts import column
     from bokeh.models import ColumnDataSource, CustomJS, Div, Select, Slider
     from bokeh.plotting import figure

@@ -4,15 +4,17 @@ The decoder of :class:`reparam.vae.VAE` is a small MLP,
 
 .. math::
 
-    p(x \mid z) = \mathrm{Bernoulli}\bigl(\mathrm{sigmoid}(W_2 \tanh(W_1 z + b_1) + b_2)\bigr),
+    p(x \mid z) = \mathrm{Bernoulli}\bigl(\mathrm{sigmoid}(W_2 \tanh(W_1 z + b_1) +
+    b_2)\bigr),
 
-so the picture of :math:`\mathbb E[x \mid z]` (8 x 8 pixel probabilities) can be computed in
-the browser from the trained weights, shipped in the page. The reader moves :math:`z` with two
-sliders or by tapping the latent map (the encoder means of the test digits, coloured by
-label); the point is marked on the map. The latent space must be two-dimensional.
+so the picture of :math:`\mathbb E[x \mid z]` (8 x 8 pixel probabilities) can be
+computed in the browser from the trained weights, shipped in the page. The reader moves
+:math:`z` with two sliders or by tapping the latent map (the encoder means of the test
+digits, coloured by label); the point is marked on the map. The latent space must be
+two-dimensional.
 
-The readout is the mean pixel probability ("ink") of the decoded image, computed the same way
-in Python (:func:`latent_state`) and in JavaScript.
+The readout is the mean pixel probability ("ink") of the decoded image, computed the
+same way in Python (:func:`latent_state`) and in JavaScript.
 
 Usage in the VAE chapter, with a model trained with ``latent_dim=2``::
 
@@ -22,8 +24,8 @@ Usage in the VAE chapter, with a model trained with ``latent_dim=2``::
     from reparam.explorers.latent import bokeh_explorer, decoder_weights
     from reparam.explorers.normal_map import bokeh_html
 
-    weights = decoder_weights(model)               # a trained reparam.vae.VAE, latent_dim=2
-    with torch.no_grad():
+    weights = decoder_weights(model)               # a trained reparam.vae.VAE,
+    latent_dim=2 with torch.no_grad():
         means, _ = model.encode(data.test_images.to(next(model.parameters()).device))
     layout = bokeh_explorer(weights, means.cpu().numpy(), data.test_labels)
     glue("ch7_latent", HTML(bokeh_html(layout)), display=False)
@@ -64,7 +66,7 @@ class DecoderWeights:
 
 
 def decoder_weights(model) -> DecoderWeights:
-    """Copy the weights of ``model.decoder`` (Linear, Tanh, Linear) with a 2-D latent space."""
+    """Copy ``model.decoder``'s weights (Linear, Tanh, Linear; a 2-D latent space)."""
     import torch.nn as nn
 
     layers = list(getattr(model, "decoder", []))
@@ -191,8 +193,8 @@ _JS_DECODE = """
 const z1 = z1_slider.value, z2 = z2_slider.value;
 const H = b1.length, P = b2.length, S = side;
 const hidden = new Array(H);
-for (let j = 0; j < H; j++) { hidden[j] = Math.tanh(b1[j] + w1[j][0] * z1 + w1[j][1] * z2); }
-const logits = b2.slice();
+for (let j = 0; j < H; j++) { hidden[j] = Math.tanh(b1[j] + w1[j][0] * z1 + w1[j][1] *
+z2); } const logits = b2.slice();
 for (let j = 0; j < H; j++) {
   for (let p = 0; p < P; p++) { logits[p] += w2[p][j] * hidden[j]; }
 }
@@ -205,7 +207,8 @@ for (let p = 0; p < P; p++) { ink += probs[p]; }
 ink /= P;
 digit.data = {image: [rows]};
 point.data = {z1: [z1], z2: [z2]};
-readout.text = "z = (" + z1.toFixed(2) + ", " + z2.toFixed(2) + "); mean pixel probability " +
+readout.text = "z = (" + z1.toFixed(2) + ", " + z2.toFixed(2) + "); mean pixel
+probability " +
   ink.toFixed(4);
 """
 
@@ -222,7 +225,7 @@ def bokeh_explorer(
     labels=None,
     z: tuple[float, float] = (0.0, 0.0),
 ):
-    """The explorer as a responsive Bokeh layout whose controls work in a static page."""
+    """The explorer as a responsive Bokeh layout whose controls work offline."""
     from bokeh.events import Tap
     from bokeh.layouts import column
     from bokeh.models import ColumnDataSource, CustomJS, Div, LinearColorMapper, Slider

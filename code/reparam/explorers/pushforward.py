@@ -1,16 +1,17 @@
 r"""The pushforward explorer: samples pushed through a map against the derived density.
 
-The reader picks a map :math:`y = h_\theta(u)` and moves its parameter :math:`\theta`. A fixed
-set of base draws :math:`u_i` (standard normal or uniform on (0, 1)) is pushed through the map;
-the figure shows their histogram against the density :math:`f_Y` that the change-of-variables
-formula gives. The map and the density are SymPy expressions passed in by the caller (the
-chapter's own derivation); the page's JavaScript is printed from them by SymPy's JavaScript code
-printer (:func:`sympy.printing.jscode`), so the website runs the derivation's result, not a
-hand copy.
+The reader picks a map :math:`y = h_\theta(u)` and moves its parameter :math:`\theta`. A
+fixed set of base draws :math:`u_i` (standard normal or uniform on (0, 1)) is pushed
+through the map; the figure shows their histogram against the density :math:`f_Y` that
+the change-of-variables formula gives. The map and the density are SymPy expressions
+passed in by the caller (the chapter's own derivation); the page's JavaScript is printed
+from them by SymPy's JavaScript code printer (:func:`sympy.printing.jscode`), so the
+website runs the derivation's result, not a hand copy.
 
-The readout is one exact quantity computed the same way in Python (:func:`pushforward_state`)
-and in the page: the mass of the derived density inside the plotted window (trapezoid rule on
-a fine grid) next to the share of pushed samples in that window.
+The readout is one exact quantity computed the same way in Python
+(:func:`pushforward_state`) and in the page: the mass of the derived density inside the
+plotted window (trapezoid rule on a fine grid) next to the share of pushed samples in
+that window.
 
 Usage in a chapter (:func:`default_maps` derives the five maps with
 :func:`reparam.change_of_variables.pushforward_density`; a chapter may build its own
@@ -50,11 +51,13 @@ __all__ = [
 
 GRID_POINTS = 401
 BINS = 40
-# The window mass uses the midpoint rule on a finer grid: it never evaluates a density exactly
-# at a jump (an edge of the support), so its error stays below 1e-3 for these densities.
+# The window mass uses the midpoint rule on a finer grid: it never evaluates a density
+# exactly at a jump (an edge of the support), so its error stays below 1e-3 for these
+# densities.
 MASS_CELLS = 20000
 N_DRAWS = 4000
-# Fixed base draws (seeded), so the histogram moves with the slider instead of re-sampling.
+# Fixed base draws (seeded), so the histogram moves with the slider instead of
+# re-sampling.
 BASE_DRAWS = {
     "normal": np.random.default_rng(11).standard_normal(N_DRAWS),
     "uniform": np.random.default_rng(12).uniform(0.0, 1.0, N_DRAWS),
@@ -68,8 +71,8 @@ _U, _T, _Y = sp.symbols("u t y")
 class PushforwardMap:
     """One map of the explorer, as SymPy expressions.
 
-    ``h`` is the map in the symbols ``u`` (the base variable) and ``theta``; ``density`` is
-    the density of :math:`y = h(u)` in ``y`` and ``theta`` (zero outside the image).
+    ``h`` is the map in the symbols ``u`` (the base variable) and ``theta``; ``density``
+    is the density of :math:`y = h(u)` in ``y`` and ``theta`` (zero outside the image).
     """
 
     label: str
@@ -115,7 +118,7 @@ class PushforwardMap:
 
 
 def default_maps() -> list[PushforwardMap]:
-    """The five maps of Chapter 1, each density derived by the change-of-variables formula."""
+    """The five maps of Chapter 1, densities derived by the change of variables."""
     from ..change_of_variables import pushforward_density
 
     u, y = sp.Symbol("u", real=True), sp.Symbol("y", real=True)
@@ -202,7 +205,7 @@ def default_maps() -> list[PushforwardMap]:
 
 
 def map_javascript(spec: PushforwardMap) -> tuple[str, str]:
-    """JavaScript expressions for h(u, t) and f(y, t), printed by SymPy from the spec."""
+    """JavaScript for h(u, t) and f(y, t), printed by SymPy from the spec."""
     h, density = spec.plain()
     return sp.jscode(h), sp.jscode(density)
 
@@ -228,8 +231,8 @@ class PushforwardState:
 
 
 def _evaluate(f, points: np.ndarray, theta: float) -> np.ndarray:
-    # numpy evaluates every branch of a Piecewise (log(0) outside the support): silence it,
-    # the selected branch is finite.
+    # numpy evaluates every branch of a Piecewise (log(0) outside the support): silence
+    # it, the selected branch is finite.
     with np.errstate(all="ignore"):
         values = np.asarray(f(points, theta), dtype=float)
     return np.broadcast_to(values, points.shape).copy()
@@ -324,7 +327,8 @@ def ipywidgets_explorer(maps: list[PushforwardMap] | None = None, index: int = 0
     def update(_change=None) -> PushforwardState:
         new = pushforward_state(maps[menu.value], slider.value)
         step = new.bin_edges[1] - new.bin_edges[0]
-        for bar, left, height in zip(bars, new.bin_edges[:-1], new.histogram):
+        for bar, left, height in zip(bars, new.bin_edges[:-1], new.histogram,
+                                     strict=True):
             bar.set_x(left)
             bar.set_width(step)
             bar.set_height(height)
@@ -354,8 +358,8 @@ _JS_TEMPLATE = """
 const maps = [{MAPS}];
 const i = Number(menu.value), m = maps[i];
 if (cb_obj === menu) {
-  // A new map: its own parameter range and default; setting the value re-runs this callback.
-  slider.title = m.name + ", the map's parameter";
+  // A new map: its own parameter range and default; setting the value re-runs this
+  callback. slider.title = m.name + ", the map's parameter";
   slider.start = m.range[0]; slider.end = m.range[1];
   if (slider.value !== m.theta) { slider.value = m.theta; return; }
 }
@@ -377,8 +381,9 @@ for (const u of draws) {
   if (b >= 0 && b < B) { counts[b] += 1; inside += 1; }
 }
 const left = [], right = [];
-for (let b = 0; b < B; b++) { left.push(low + width * b); right.push(low + width * (b + 1)); }
-bars.data = {left: left, right: right, top: counts.map((c) => c / (draws.length * width)),
+for (let b = 0; b < B; b++) { left.push(low + width * b); right.push(low + width * (b +
+1)); } bars.data = {left: left, right: right, top: counts.map((c) => c / (draws.length *
+width)),
              zero: new Array(B).fill(0)};
 curve.data = {y: y, density: dens};
 const cell = (high - low) / C;
@@ -398,14 +403,15 @@ def _callback_code(maps: list[PushforwardMap]) -> str:
         entries.append(
             f'{{h: (u, t) => {h}, f: (y, t) => {f}, base: "{spec.base}", '
             f"range: [{spec.theta_range[0]}, {spec.theta_range[1]}], "
-            f"theta: {spec.theta_default}, window: [{spec.window[0]}, {spec.window[1]}], "
+            f"theta: {spec.theta_default}, "
+            f"window: [{spec.window[0]}, {spec.window[1]}], "
             f'name: "{spec.theta_name}"}}'
         )
     return _JS_TEMPLATE.replace("{MAPS}", ",\n".join(entries))
 
 
 def bokeh_explorer(maps: list[PushforwardMap] | None = None, index: int = 0):
-    """The explorer as a responsive Bokeh layout whose controls work in a static page."""
+    """The explorer as a responsive Bokeh layout whose controls work offline."""
     from bokeh.layouts import column
     from bokeh.models import ColumnDataSource, CustomJS, Div, Range1d, Select, Slider
     from bokeh.plotting import figure
