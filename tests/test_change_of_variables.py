@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import sympy as sp
-from scipy import integrate
+from scipy import integrate, optimize
+from scipy import stats as stats_scipy
 from sympy import stats
 
 from reparam.change_of_variables import (
@@ -153,3 +155,121 @@ def test_linear_map_errors():
         linear_pushforward_density(STANDARD_2D, [e1, e2], [0, 0], sp.eye(2), [z1])
     with pytest.raises(ValueError, match="mu must have 2"):
         linear_pushforward_density(STANDARD_2D, [e1, e2], [0, 0, 0], sp.eye(2), [z1, z2])
+
+
+# --- Maps whose derivative vanishes at isolated points, and the choice of inverse branch ----
+# References nobody here wrote: the normal CDF (scipy), scipy's Johnson SU law (Y = sinh X),
+# sympy.stats, and transformed samples drawn with NumPy.
+
+STANDARD_NORMAL = sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi)
+HISTOGRAM_N = 200_000
+HISTOGRAM_SE = 4.0  # each bin's mass is within 4 binomial standard errors of the integral
+
+
+def _numeric(density, symbol=y):
+    return sp.lambdify(symbol, density, modules=["numpy", "scipy"])
+
+
+def _mass(density, low, high):
+    # Split at 0, where the density of an odd power has an integrable singularity.
+    cuts = [low, 0.0, high] if low < 0.0 < high else [low, high]
+    return sum(integrate.quad(_numeric(density), a, b, limit=200, epsabs=1e-11)[0]
+               for a, b in zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def _check_against_samples(density, transform, edges, seed):
+    draws = transform(np.random.default_rng(seed).standard_normal(HISTOGRAM_N))
+    counts, _ = np.histogram(draws, bins=edges)
+    for count, low, high in zip(counts, edges[:-1], edges[1:], strict=True):
+        expected = _mass(density, low, high)
+        standard_error = math.sqrt(expected * (1 - expected) / HISTOGRAM_N)
+        assert abs(count / HISTOGRAM_N - expected) <= HISTOGRAM_SE * standard_error, (low, high)
+
+
+@pytest.mark.parametrize("power", [3, 5])
+def test_odd_power_with_a_flat_point_is_accepted_and_correct(power):
+    # h'(0) = 0, yet h is strictly increasing: P(Y <= c) = Phi(c^(1/power)) (real root).
+    steps = derive_pushforward(STANDARD_NORMAL, x, x**power, y)
+    assert steps.direction == "increasing" and steps.support_y == sp.S.Reals
+    density = pushforward_density(STANDARD_NORMAL, x, x**power, y)
+
+    def cdf(c):
+        return stats_scipy.norm.cdf(np.sign(c) * abs(c) ** (1 / power))
+
+    for low, high in [(-30.0, -2.0), (-2.0, -0.1), (-0.1, 0.2), (0.2, 1.5), (1.5, 40.0)]:
+        assert _mass(density, low, high) == pytest.approx(cdf(high) - cdf(low), abs=1e-7)
+    values = [complex(sp.N(density.subs(y, p))) for p in (-3.1, -0.4, 0.7, 2.2)]
+    assert all(v.imag == 0 and v.real > 0 for v in values)
+    _check_against_samples(density, lambda e: e**power, np.array([-8, -1, -0.2, 0, 0.3, 2, 9]),
+                           seed=power)
+
+
+def test_decreasing_odd_power():
+    density = pushforward_density(STANDARD_NORMAL, x, -(x**5), y)
+    # Y = -X^5 has the law of X^5 (X is symmetric), so the masses are those of X^5.
+    for low, high in [(-5.0, -0.5), (-0.5, 0.3), (0.3, 7.0)]:
+        g_low, g_high = np.sign(-low) * abs(low) ** 0.2, np.sign(-high) * abs(high) ** 0.2
+        assert _mass(density, low, high) == pytest.approx(
+            stats_scipy.norm.cdf(g_low) - stats_scipy.norm.cdf(g_high), abs=1e-7)
+
+
+def test_sinh_keeps_only_the_real_inverse_branch():
+    # SymPy's solve offers log(y - sqrt(y^2 + 1)) too: its argument is negative for every
+    # real y, so it is not a real branch. The right one is asinh(y).
+    steps = derive_pushforward(STANDARD_NORMAL, x, sp.sinh(x), y)
+    for point in (-2.5, -0.3, 0.0, 1.7):
+        assert complex(sp.N(steps.inverse.subs(y, point))) == pytest.approx(math.asinh(point))
+    density = pushforward_density(STANDARD_NORMAL, x, sp.sinh(x), y)
+    grid = np.linspace(-6, 6, 49)
+    reference = stats_scipy.johnsonsu.pdf(grid, 0.0, 1.0)  # asinh(Y) ~ N(0, 1)
+    assert np.allclose(_numeric(density)(grid), reference, rtol=1e-12, atol=0)
+    _check_against_samples(density, np.sinh, np.array([-20, -2, -0.5, 0, 0.4, 1.5, 30]), seed=7)
+
+
+def test_a_cubic_with_a_cardano_inverse():
+    # x^3 + x: solve returns three Cardano formulas; two are complex, one is the real inverse.
+    density = pushforward_density(STANDARD_NORMAL, x, x**3 + x, y)
+
+    def inverse(c):
+        return optimize.brentq(lambda t: t**3 + t - c, -50, 50, xtol=1e-14)
+
+    for low, high in [(-12.0, -1.0), (-1.0, 0.5), (0.5, 3.0), (3.0, 20.0)]:
+        expected = stats_scipy.norm.cdf(inverse(high)) - stats_scipy.norm.cdf(inverse(low))
+        assert _mass(density, low, high) == pytest.approx(expected, abs=1e-7)
+    _check_against_samples(density, lambda e: e**3 + e, np.array([-9, -1, 0, 0.8, 2.5, 12]),
+                           seed=8)
+
+
+@pytest.mark.parametrize("h", [x + sp.sin(x), 2 * x - sp.sin(x)])
+def test_strictly_monotone_without_closed_form_inverse_raises_a_clear_error(h):
+    # h' = 1 + cos x vanishes at x = pi + 2 pi n, yet h is strictly increasing: the error must
+    # say that no closed-form inverse exists, not that h is not monotone.
+    with pytest.raises(ValueError, match="no closed-form inverse") as error:
+        pushforward_density(STANDARD_NORMAL, x, h, y)
+    assert "not strictly monotone" not in str(error.value)
+
+
+def test_exp_of_x_fifth_on_the_positive_half_line_matches_sympy_stats():
+    x_positive = sp.Symbol("x", positive=True)
+    y_positive = sp.Symbol("y", positive=True)
+    result = pushforward_density(sp.exp(-x_positive), x_positive, x_positive**5, y_positive)
+    # P(E^5 > c) = exp(-c^(1/5)): a Weibull with scale 1 and shape 1/5.
+    reference = stats.density(stats.Weibull("W", 1, sp.Rational(1, 5)))(y_positive)
+    assert same(result, reference, symbol=y_positive, points=(0.01, 0.3, 1.2, 40.0))
+
+
+def test_tanh_has_the_bounded_image_and_integrates_to_one():
+    density = pushforward_density(STANDARD_NORMAL, x, sp.tanh(x), y)
+    assert density.subs(y, sp.Rational(3, 2)) == 0
+    inside = density.args[0][0]
+    for low, high in [(-0.99, -0.5), (-0.5, 0.1), (0.1, 0.999)]:
+        expected = stats_scipy.norm.cdf(math.atanh(high)) - stats_scipy.norm.cdf(math.atanh(low))
+        assert _mass(inside, low, high) == pytest.approx(expected, abs=1e-8)
+
+
+@pytest.mark.parametrize("h", [x**5, sp.sinh(x), x**3 + x, -(x**5), sp.atan(x), sp.exp(x)])
+def test_never_complex_or_negative(h):
+    density = pushforward_density(STANDARD_NORMAL, x, h, y)
+    for point in (-2.7, -0.9, -0.05, 0.3, 1.1, 3.3):
+        value = complex(sp.N(density.subs(y, point)))
+        assert value.imag == 0 and value.real >= 0, (h, point, value)

@@ -129,16 +129,51 @@ def _dummy_on(support: sp.Set) -> sp.Dummy:
     return sp.Dummy("t", real=True)
 
 
+def _is_countable(points: sp.Set) -> bool:
+    """True when SymPy's answer is a set of isolated points (finite, or a lattice like 2πn)."""
+    if points is sp.S.EmptySet or isinstance(points, sp.FiniteSet):
+        return True
+    if points in (sp.S.Integers, sp.S.Naturals, sp.S.Naturals0):
+        return True
+    if isinstance(points, sp.ImageSet):
+        return all(_is_countable(base) for base in points.base_sets)
+    if isinstance(points, sp.Union):
+        return all(_is_countable(part) for part in points.args)
+    if isinstance(points, sp.Intersection):
+        return any(_is_countable(part) for part in points.args)
+    if isinstance(points, sp.Complement):
+        return _is_countable(points.args[0])
+    return False  # an interval, or a ConditionSet SymPy could not solve
+
+
 def _direction(h: sp.Expr, x: sp.Symbol, support: sp.Set) -> str:
+    """``"increasing"`` or ``"decreasing"``; raises unless h is strictly monotone on the support.
+
+    A differentiable h is strictly increasing on an interval if and only if h' >= 0 there and
+    h' vanishes on no sub-interval. So h' may vanish at isolated points: x + sin x (at
+    x = π + 2πn) and x**5 (at 0) are strictly increasing although SymPy's own
+    ``is_strictly_increasing`` (which asks for h' > 0) cannot say so.
+    """
     if x not in h.free_symbols:
         raise ValueError(
             f"h = {h} is constant in {x}: it is not strictly monotone, so Y = h(X) has no density"
         )
     t = _dummy_on(support)
-    if sp.is_strictly_increasing(h.subs(x, t), support, t):
+    h_t = h.subs(x, t)
+    if sp.is_strictly_increasing(h_t, support, t):
         return "increasing"
-    if sp.is_strictly_decreasing(h.subs(x, t), support, t):
+    if sp.is_strictly_decreasing(h_t, support, t):
         return "decreasing"
+    if sp.is_increasing(h_t, support, t):
+        direction = "increasing"
+    elif sp.is_decreasing(h_t, support, t):
+        direction = "decreasing"
+    else:
+        direction = None
+    if direction is not None:
+        flat_points = sp.solveset(sp.Eq(sp.diff(h_t, t), 0), t, support)
+        if _is_countable(flat_points):
+            return direction
     raise ValueError(
         f"h = {h} is not strictly monotone on the support {support} of {x} (or SymPy cannot prove "
         f"that it is): the change-of-variables formula f_Y(y) = f_X(g(y))|g'(y)| needs a "
@@ -146,16 +181,139 @@ def _direction(h: sp.Expr, x: sp.Symbol, support: sp.Set) -> str:
     )
 
 
-def _inverse(h: sp.Expr, x: sp.Symbol, y: sp.Symbol, support: sp.Set) -> sp.Expr:
+def _image(h: sp.Expr, x: sp.Symbol, support: sp.Set, direction: str) -> sp.Set:
+    """h(support). For a continuous strictly monotone h on an interval, the image is the
+    interval between the limits at the ends; that fallback covers maps such as x + sin x, for
+    which SymPy's ``function_range`` gives up (infinitely many critical points)."""
+    t = _dummy_on(support)
+    h_t = h.subs(x, t)
+    try:
+        return function_range(h_t, t, support)
+    except NotImplementedError:
+        pass
+    if support == sp.S.Reals:
+        support = sp.Interval(-sp.oo, sp.oo)
+    if not isinstance(support, sp.Interval):
+        raise ValueError(f"cannot find the image of {support} under h = {h}")
+    low = sp.limit(h_t, t, support.inf, "+") if support.left_open else h_t.subs(t, support.inf)
+    high = sp.limit(h_t, t, support.sup, "-") if support.right_open else h_t.subs(t, support.sup)
+    if direction == "decreasing":
+        return sp.Interval(high, low, support.right_open, support.left_open)
+    return sp.Interval(low, high, support.left_open, support.right_open)
+
+
+def _real_odd_roots(expression: sp.Expr) -> sp.Expr:
+    """Replace principal odd roots b**(p/q), q odd, by real roots: SymPy's y**(1/5) is complex
+    for y < 0, while the inverse of x**5 is the real fifth root sign(y) |y|**(1/5)."""
+    def is_odd_root(e):
+        return (e.is_Pow and e.exp.is_Rational and not e.exp.is_integer
+                and e.exp.q % 2 == 1)
+
+    def real_root(e):
+        magnitude = sp.Abs(e.base) ** e.exp
+        return sp.sign(e.base) * magnitude if e.exp.p % 2 else magnitude
+
+    return expression.replace(is_odd_root, real_root)
+
+
+def _parameter_values(expressions) -> dict:
+    """Numbers for the parameters (symbols other than x, y), respecting their assumptions."""
+    values = {}
+    symbols = sorted(set().union(*(e.free_symbols for e in expressions)), key=str)
+    for index, symbol in enumerate(symbols):
+        magnitude = sp.Rational(13, 10) + sp.Rational(index, 5)
+        if symbol.is_positive or symbol.is_nonnegative:
+            values[symbol] = magnitude
+        elif symbol.is_negative or symbol.is_nonpositive:
+            values[symbol] = -magnitude
+        else:
+            values[symbol] = sp.Rational(7, 20) + sp.Rational(index, 5)
+    return values
+
+
+def _probe_points(image: sp.Set) -> list[sp.Expr]:
+    """A few points inside the image h(support), where an inverse branch is checked."""
+    if image == sp.S.Reals:
+        return [sp.Rational(-23, 10), sp.Rational(-3, 5), sp.Rational(9, 20), sp.Rational(17, 10)]
+    if isinstance(image, sp.Interval):
+        low, high = image.inf, image.sup
+        steps = [sp.Rational(3, 10), sp.Rational(11, 10), sp.Rational(37, 10)]
+        if low.is_finite and high.is_finite:
+            return [low + (high - low) * f for f in (sp.Rational(13, 100), sp.Rational(1, 2),
+                                                     sp.Rational(87, 100))]
+        if low.is_finite:
+            return [low + step for step in steps]
+        if high.is_finite:
+            return [high - step for step in steps]
+    return []
+
+
+def _is_inverse_on(candidate, h, x, y, support, image, parameters) -> bool:
+    """True if ``candidate`` is real, lands in the support and satisfies h(g(y)) = y at the probes."""
+    probes = _probe_points(image.subs(parameters))
+    if not probes:
+        return not candidate.has(sp.I)
+    support = support.subs(parameters)
+    for point in probes:
+        value = complex(sp.N(candidate.subs(parameters).subs(y, point), 30))
+        if abs(value.imag) > 1e-12 * (1.0 + abs(value.real)):
+            return False  # complex at a point of the image: not a real branch
+        if support.contains(sp.Float(value.real, 30)) != sp.true:
+            return False
+        back = complex(sp.N(h.subs(parameters).subs(x, sp.Float(value.real, 30)), 30))
+        if abs(back - float(point)) > 1e-9 * (1.0 + abs(float(point))):
+            return False
+    return True
+
+
+def _inverse(h: sp.Expr, x: sp.Symbol, y: sp.Symbol, support: sp.Set, image: sp.Set
+             ) -> sp.Expr:
+    """The one branch of h^{-1} that is real-valued on the image and maps it into the support."""
     # Solve for a dummy that carries the assumptions of x, so SymPy drops branches outside them.
     t = _dummy_on(support)
-    candidates = [s for s in sp.solve(sp.Eq(h.subs(x, t), y), t) if not s.has(sp.I)]
-    if len(candidates) != 1:
+    try:
+        solutions = sp.solve(sp.Eq(h.subs(x, t), y), t)
+    except NotImplementedError:
         raise ValueError(
-            f"cannot invert h = {h} uniquely on {support}: SymPy found {len(candidates)} real "
-            f"branch(es) {candidates}"
+            f"h = {h} is strictly monotone on {support}, but it has no closed-form inverse: "
+            f"SymPy cannot solve h({x}) = {y} for {x}, so f_Y(y) = f_X(g(y))|g'(y)| cannot be "
+            f"written down (evaluate it numerically, solving h(x) = y by root finding)"
+        ) from None
+    parameters = _parameter_values([h, image])
+    parameters.pop(y, None)
+    parameters.pop(x, None)
+    branches = []
+    for solution in solutions:
+        for candidate in (solution, _real_odd_roots(solution)):
+            if _is_inverse_on(candidate, h, x, y, support, image, parameters):
+                branches.append(candidate)
+                break
+    # Two formulas for the same function count once.
+    distinct = []
+    for branch in branches:
+        if not any(sp.simplify(branch - other) == 0 for other in distinct):
+            distinct.append(branch)
+    if len(distinct) != 1:
+        found = "no" if not distinct else f"{len(distinct)}"
+        raise ValueError(
+            f"cannot invert h = {h} in closed form on {support}: SymPy found {found} real "
+            f"inverse branch(es) {distinct} among its solutions {solutions}; without a closed-form "
+            f"inverse g = h^(-1), f_Y(y) = f_X(g(y))|g'(y)| cannot be written down"
         )
-    return candidates[0]
+    return distinct[0]
+
+
+def _check_density(density: sp.Expr, y: sp.Symbol, image: sp.Set, f_x, h) -> None:
+    """Refuse to return a density that is complex or negative somewhere on the image."""
+    parameters = _parameter_values([density, image])
+    parameters.pop(y, None)
+    for point in _probe_points(image.subs(parameters)):
+        value = complex(sp.N(density.subs(parameters).subs(y, point), 30))
+        if abs(value.imag) > 1e-12 * (1.0 + abs(value.real)) or value.real < 0:
+            raise ValueError(
+                f"the derived density {density} of h(X) for h = {h}, f_X = {f_x} is not a real, "
+                f"non-negative function at y = {point}: refusing to return it"
+            )
 
 
 def derive_pushforward(f_x, x: sp.Symbol, h, y: sp.Symbol, support: sp.Set | None = None
@@ -180,21 +338,28 @@ def derive_pushforward(f_x, x: sp.Symbol, h, y: sp.Symbol, support: sp.Set | Non
     ------
     ValueError
         If h is constant, not strictly monotone on the support (e.g. :math:`x^2` on the real
-        line), or cannot be inverted to a single real branch.
+        line), or has no closed-form inverse that is real on the image (e.g.
+        :math:`x + \sin x`, strictly increasing but with no inverse SymPy can write down).
+        Maps whose derivative vanishes only at isolated points (:math:`x^5`) are accepted.
+        Of the branches SymPy's ``solve`` returns, only one that is real-valued on the image,
+        lands in the support and satisfies :math:`h(g(y)) = y` there (checked at a few
+        points) is used: for ``sinh``, :math:`\log(y - \sqrt{y^2+1})` is dropped.
     TypeError
         If an argument is not a SymPy object of the right kind.
     """
     f_x, h, support = _check_inputs(f_x, x, h, y, support)
     direction = _direction(h, x, support)
-    inverse = _inverse(h, x, y, support)
-    inverse_derivative = sp.diff(inverse, y)
+    support_y = _image(h, x, support, direction)
+    inverse = _inverse(h, x, y, support, support_y)
+    # A real odd root sign(y)|y|**(1/q) differentiates to a DiracDelta(y) term times |y|**(1/q),
+    # which is zero: drop it (a density is defined up to a null set).
+    inverse_derivative = sp.diff(inverse, y).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
     # g' has the sign of h' (inverse function theorem), so |g'| follows from the direction.
     abs_inverse_derivative = inverse_derivative if direction == "increasing" else -inverse_derivative
     substituted = f_x.subs(x, inverse)
     unsimplified = sp.Mul(substituted, abs_inverse_derivative, evaluate=False)
     density = sp.simplify(substituted * abs_inverse_derivative)
-    t = _dummy_on(support)
-    support_y = function_range(h.subs(x, t), t, support)
+    _check_density(density, y, support_y, f_x, h)
     return PushforwardDerivation(
         support_x=support,
         support_y=support_y,
