@@ -4,18 +4,60 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HTML   := _build/html/index.html
 # Rebuild the book only when one of its sources changed: a no-change `make book` is instant.
-BOOK_SOURCES := _config.yml _toc.yml $(shell find chapters code/reparam -type f \
-                  ! -path '*/__pycache__/*' ! -path '*/.ipynb_checkpoints/*' 2>/dev/null)
+# (code/ holds the reparam package the chapters import and the book's Sphinx extension.)
+BOOK_SOURCES := _config.yml _toc.yml $(shell find chapters code -type f \
+                  ! -path '*/__pycache__/*' ! -path '*/.ipynb_checkpoints/*' \
+                  ! -path '*.egg-info/*' 2>/dev/null)
+# --all: Sphinx re-reads every page (fresh environment), so every warning and every stderr
+# output is reported again on every build; outputs of unchanged code come from the cache.
 JB_FLAGS := --all -W -n --keep-going
+# Execution cache (jupyter-cache, `execute_notebooks: cache` in _config.yml). It is keyed on a
+# notebook's code cells (source and metadata) and kernelspec only, so it is emptied whenever
+# something else a chapter's outputs depend on changes: the reparam package or the installed
+# packages. A notebook that failed is never cached, so it is executed again on the next build.
+CACHE := _build/.jupyter_cache
+CACHE_INPUTS := $(VENV)/.installed requirements.txt $(shell find code/reparam -type f \
+                  ! -path '*/__pycache__/*' 2>/dev/null)
+# Every chapter, heaviest first (the models are trained in the last chapters): both cores stay
+# busy until the end of a clean build.
+NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
+NOTEBOOKS_HEAVY_FIRST := $(shell printf '%s\n' $(NOTEBOOKS) | sort -r)
+# The same as execute.timeout in _config.yml.
+EXEC_TIMEOUT := 300
+# One math-library thread per kernel, in every build: two kernels run at once on two cores,
+# and more threads than cores (spinning OpenMP threads) slows both down. Every build, serial
+# or parallel, uses the same setting, so floating-point reductions and hence the glued
+# numbers do not depend on how a build was scheduled.
+KERNEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# ipykernel logs a notice at every kernel start that its (local, loopback) TCP sockets are not
+# encrypted; it buries real messages in the build log. This IPython configuration (read by
+# every kernel of this .venv) drops exactly that record; every other kernel log record, and
+# every stderr output of a cell (which fails the build), still appears.
+KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
+define KERNEL_CONFIG_PY
+# Written by the Makefile (make kernel-config); see the Makefile for why.
+import logging
+
+
+class _DropUnencryptedTcpNotice(logging.Filter):
+    def filter(self, record):
+        message = record.getMessage()
+        return not message.startswith("Kernel is running over TCP without encryption")
+
+
+logging.getLogger("IPKernelApp").addFilter(_DropUnencryptedTcpNotice())
+endef
+export KERNEL_CONFIG_PY
 # Jupyter refuses to run as root (containers, CI machines) unless told it may.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: book test lab bench clean distclean help
+.PHONY: book test lint lab bench clean distclean help kernel-config
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make book   build the website (_build/html), executing every chapter"
 	@echo "make test   run the whole test suite (builds the book from clean, browser tests too)"
+	@echo "make lint   ruff over code/, tests/, benchmarks/ and the chapters"
 	@echo "make lab    open the chapters in JupyterLab with live ipywidgets"
 	@echo "make bench  run the benchmarks, write benchmarks/results.json"
 	@echo "make clean  remove build outputs (keeps .venv); make distclean also removes .venv"
@@ -33,22 +75,45 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
 	$(BIN)/python -m pip install -r requirements-test.txt
 	@touch $@
 
-$(HTML): $(VENV)/.installed $(BOOK_SOURCES)
-	@# From clean (--all): after a failed strict build a second run would otherwise skip the
-	@# failing page and report success. On failure remove index.html so make retries next time.
-	$(BIN)/jupyter-book build $(JB_FLAGS) . || { rm -f $(HTML); exit 1; }
+$(KERNEL_CONFIG): Makefile $(VENV)/.python-ok
+	@mkdir -p $(dir $@)
+	@printf '%s\n' "$$KERNEL_CONFIG_PY" > $@
+	@echo "wrote $@"
+kernel-config: $(KERNEL_CONFIG)
+
+# Empty the execution cache when the package or the environment changed (see CACHE above).
+_build/.cache-inputs: $(CACHE_INPUTS)
+	rm -rf $(CACHE)
+	@mkdir -p _build && touch $@
+
+$(HTML): $(VENV)/.installed $(KERNEL_CONFIG) _build/.cache-inputs $(BOOK_SOURCES)
+	@# 1. Execute the chapters missing from the cache, in parallel on every core.
+	@# 2. Build strictly from a fresh Sphinx environment; cached outputs are reused, any
+	@#    notebook not in the cache (it failed, or is new) is executed again and fails the
+	@#    build if it fails. On failure remove index.html so make retries next time.
+	@mkdir -p $(CACHE)   # (jcache asks before creating a cache)
+	$(BIN)/jcache notebook -p $(CACHE) clear --force >/dev/null
+	$(BIN)/jcache notebook -p $(CACHE) add $(NOTEBOOKS_HEAVY_FIRST) >/dev/null
+	$(KERNEL_ENV) $(BIN)/jcache project -p $(CACHE) execute --executor local-parallel \
+	  --timeout $(EXEC_TIMEOUT) --verbosity WARNING >/dev/null
+	$(KERNEL_ENV) $(BIN)/jupyter-book build $(JB_FLAGS) . || { rm -f $(HTML); exit 1; }
 	@touch $@
 
 book: $(HTML)
 	@echo "The book is at: $(abspath $(HTML))"
 
-test: $(VENV)/.installed-test
+# CI and `make test` build the book into a temporary folder with an empty cache, so every
+# chapter is executed (tests/conftest.py); lint runs first and fails fast.
+test: lint $(VENV)/.installed-test $(KERNEL_CONFIG)
 	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check code tests benchmarks chapters
 
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab $(LAB_FLAGS) chapters/
 
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test $(KERNEL_CONFIG)
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -1,4 +1,4 @@
-"""Shared fixtures: one strict clean build of the book per test session, and a headless browser."""
+"""Shared fixtures: one clean build of the book per session; a headless browser."""
 
 from __future__ import annotations
 
@@ -6,36 +6,97 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+JCACHE = Path(sys.executable).with_name("jcache")
 STRICT_FLAGS = ["--all", "-W", "-n", "--keep-going"]
 CHROMIUM = Path("/usr/bin/chromium")
 # .ci/run sets this so that a missing browser fails the run instead of skipping tests.
 REQUIRE_BROWSER = os.environ.get("REPARAM_REQUIRE_BROWSER") == "1"
 
 
-def build_book(source: Path, output: Path) -> subprocess.CompletedProcess:
-    """Build the book in ``source`` strictly into ``output/_build/html``; never raises."""
-    return subprocess.run(
-        [str(JUPYTER_BOOK), "build", *STRICT_FLAGS, "--path-output", str(output), str(source)],
-        capture_output=True, text=True, cwd=source,
+# As the Makefile's KERNEL_ENV: one math-library thread per kernel in every build.
+KERNEL_ENV = {name: "1" for name in
+              ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
+def kernel_env() -> dict[str, str]:
+    return {**os.environ, **KERNEL_ENV}
+
+
+def cache_folder(output: Path) -> Path:
+    """Where a build into ``output`` keeps its execution cache (myst-nb's default)."""
+    return output / "_build" / ".jupyter_cache"
+
+
+def toc_notebooks(source: Path) -> list[Path]:
+    """The book's notebooks, heaviest first (the last chapters train models)."""
+    return sorted((source / "chapters").glob("*.ipynb"), reverse=True)
+
+
+def execute_in_parallel(source: Path, cache: Path) -> subprocess.CompletedProcess:
+    """Execute the notebooks not in ``cache`` on all cores, as `make book` does."""
+    jcache = str(JCACHE)
+    cache.mkdir(parents=True, exist_ok=True)  # (jcache asks before creating a cache)
+    notebooks = [str(p) for p in toc_notebooks(source)]
+    subprocess.run([jcache, "notebook", "-p", str(cache), "clear", "--force"],
+                   capture_output=True, check=True)
+    subprocess.run([jcache, "notebook", "-p", str(cache), "add", *notebooks],
+                   capture_output=True, check=True)
+    return subprocess.run([jcache, "project", "-p", str(cache), "execute",
+                           "--executor", "local-parallel", "--timeout", "300",
+                           "--verbosity", "WARNING"], capture_output=True, text=True,
+                          env=kernel_env())
+
+
+def build_book(source: Path, output: Path,
+               parallel: bool = True) -> subprocess.CompletedProcess:
+    """Build the book in ``source`` strictly into ``output/_build/html``; never raises.
+
+    The same two steps as `make book`: execute the uncached chapters in parallel into
+    the cache in ``output``, then build with ``execute_notebooks: cache`` from a fresh
+    Sphinx environment (a notebook that failed is not in the cache, so the build
+    executes it again and fails). The returned stdout/stderr hold both steps' logs.
+    """
+    pre = None
+    if parallel:
+        pre = execute_in_parallel(source, cache_folder(output))
+    result = subprocess.run(
+        [str(JUPYTER_BOOK), "build", *STRICT_FLAGS, "--path-output", str(output),
+         str(source)],
+        capture_output=True, text=True, cwd=source, env=kernel_env(),
     )
+    if pre is not None:
+        result.stdout = pre.stdout + result.stdout
+        result.stderr = pre.stderr + result.stderr
+    return result
+
+
+# When the session's book build started: every chapter's cache record must be newer.
+BUILD_STARTED: dict[str, float] = {}
 
 
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> Path:
-    """The whole book built from clean with every chapter executed; returns the html folder."""
+    """The whole book built from clean, every chapter executed; returns the html folder.
+
+    The build goes into a new temporary folder, so its execution cache starts empty and
+    every chapter is executed (in parallel, as `make book` does).
+    """
     reuse = os.environ.get("REPARAM_BUILT_BOOK")
     if reuse:
-        # An author's loop: test a build made earlier (its html folder), without rebuilding.
+        # An author's loop: test a build made earlier (its html folder), not rebuilding.
         html = Path(reuse).resolve()
-        assert (html / "index.html").exists(), f"REPARAM_BUILT_BOOK={reuse} holds no index.html"
+        assert (html / "index.html").exists(), f"no index.html in {reuse}"
         return html
     output = tmp_path_factory.mktemp("book")
+    assert not cache_folder(output).exists()
+    BUILD_STARTED["time"] = time.time()
     result = build_book(ROOT, output)
     if result.returncode != 0:
         pytest.fail(f"strict book build failed (exit {result.returncode}):\n"
@@ -55,7 +116,8 @@ def executed_notebooks(built_book) -> Path:
 
 def _browser_unavailable_reason() -> str | None:
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        return f"Chromium not found at {CHROMIUM} (apt-get install -y chromium chromium-driver)"
+        return (f"Chromium not found at {CHROMIUM} "
+                "(apt-get install -y chromium chromium-driver)")
     try:
         import playwright  # noqa: F401
     except ImportError:
@@ -69,7 +131,8 @@ def browser():
     reason = _browser_unavailable_reason()
     if reason:
         if REQUIRE_BROWSER:
-            pytest.fail(f"browser tests are required here (REPARAM_REQUIRE_BROWSER=1) but {reason}")
+            pytest.fail("browser tests are required here (REPARAM_REQUIRE_BROWSER=1) "
+                        f"but {reason}")
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
@@ -77,15 +140,16 @@ def browser():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(executable),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
         )
         yield browser
         browser.close()
 
 
 class OfflinePage:
-    """A page opened from disk with every request to another host blocked and recorded."""
+    """A page opened from disk; each request to another host is blocked and recorded."""
 
     def __init__(self, browser):
         self.context = browser.new_context()
@@ -94,7 +158,8 @@ class OfflinePage:
         self.console_errors: list[str] = []
         self.page_errors: list[str] = []
         self.page.route("**/*", self._route)
-        self.page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        self.page.on("console", lambda m: m.type == "error"
+                     and self.console_errors.append(m.text))
         self.page.on("pageerror", lambda e: self.page_errors.append(str(e)))
 
     def _route(self, route):

@@ -1,7 +1,13 @@
-"""The book builds strictly from clean, every toc entry becomes a page, and strictness is real."""
+"""The book builds strictly from clean, every toc entry is a page, strictness is real.
+
+The book is built with the execution cache (`execute_notebooks: cache`): a broken
+chapter must fail the first build AND the next one, with the first one's cache kept; see
+tests/test_build_cache.py for what the cache reuses and what it re-executes.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -11,8 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-
-from conftest import ROOT, build_book
+from conftest import BUILD_STARTED, ROOT, build_book, cache_folder
+from jupyter_cache import get_cache
 
 pytestmark = pytest.mark.book
 
@@ -33,6 +39,21 @@ def test_every_toc_entry_has_a_page(built_book):
         assert page.exists(), f"{entry} from _toc.yml has no page {page}"
 
 
+def test_the_test_build_executed_every_chapter(built_book):
+    # The session's build started from an empty cache: every chapter must have been
+    # executed by it, i.e. have a cache record created after the build started.
+    if "time" not in BUILD_STARTED:
+        pytest.skip("REPARAM_BUILT_BOOK: testing a build made earlier")
+    cache = get_cache(str(cache_folder(built_book.parents[1])))
+    notebooks = sorted((ROOT / "chapters").glob("*.ipynb"))
+    assert len(notebooks) >= 8
+    for path in notebooks:
+        record = cache.match_cache_notebook(nbformat.read(path, as_version=4))
+        # jupyter-cache stores UTC; SQLite drops the time zone.
+        created = record.created.replace(tzinfo=dt.UTC).timestamp()
+        assert created >= BUILD_STARTED["time"] - 1, path.name
+
+
 ERROR_MARKERS = [
     ("traceback", re.compile(r"Traceback \(most recent call last\)")),
     ("error output", re.compile(r'class="[^"]*\boutput\b[^"]*\b(error|traceback)\b')),
@@ -47,28 +68,32 @@ def test_no_page_shows_an_error_or_stderr(built_book):
     for page in pages:
         html = page.read_text(encoding="utf-8")
         for label, marker in ERROR_MARKERS:
-            assert not marker.search(html), f"{page.relative_to(built_book)} contains a {label}"
+            where = page.relative_to(built_book)
+            assert not marker.search(html), f"{where} contains a {label}"
 
 
 def test_notebooks_in_git_have_no_outputs_or_counts():
-    tracked = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.split()
-    notebooks = tracked or [str(p.relative_to(ROOT)) for p in (ROOT / "chapters").glob("*.ipynb")]
+    tracked = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    notebooks = tracked or [str(p.relative_to(ROOT))
+                            for p in (ROOT / "chapters").glob("*.ipynb")]
     assert len(notebooks) >= 5
     for name in notebooks:
         notebook = json.loads((ROOT / name).read_text())
         for cell in notebook["cells"]:
             if cell["cell_type"] == "code":
                 assert cell.get("outputs") == [], f"{name}: a code cell has outputs"
-                assert cell.get("execution_count") is None, f"{name}: a code cell has a count"
+                count = cell.get("execution_count")
+                assert count is None, f"{name}: a code cell has a count"
 
 
-def _minimal_book(tmp_path: Path, chapter: nbformat.NotebookNode) -> Path:
+def minimal_book(tmp_path: Path, chapter: nbformat.NotebookNode) -> Path:
     """The real _config.yml with a two-page toc: the title page and ``chapter``."""
     book = tmp_path / "book"
     (book / "chapters").mkdir(parents=True)
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")
-    shutil.copy(ROOT / "chapters" / "references.bib", book / "chapters" / "references.bib")
+    bib = Path("chapters") / "references.bib"
+    shutil.copy(ROOT / bib, book / bib)
     (book / "chapters" / "index.md").write_text("# Title\n\nA page.\n")
     nbformat.write(chapter, book / "chapters" / "broken.ipynb")
     (book / "_toc.yml").write_text("format: jb-book\nroot: chapters/index\n"
@@ -76,30 +101,45 @@ def _minimal_book(tmp_path: Path, chapter: nbformat.NotebookNode) -> Path:
     return book
 
 
-def _chapter_with(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    real = nbformat.read(ROOT / "chapters" / "01_change_of_variables.ipynb", as_version=4)
+def chapter_with(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    real = nbformat.read(ROOT / "chapters" / "01_change_of_variables.ipynb", 4)
     chapter = nbformat.v4.new_notebook(metadata=real.metadata)
-    chapter.cells = [nbformat.v4.new_markdown_cell("# A chapter\n\nSome text."), cell]
+    chapter.cells = [nbformat.v4.new_markdown_cell("# A chapter\n\nSome text."), *cells]
     return chapter
 
 
-@pytest.mark.parametrize("cell, expected", [
+BROKEN = [
     (nbformat.v4.new_code_cell("raise RuntimeError('deliberately broken cell')"),
      "deliberately broken cell"),
-    (nbformat.v4.new_markdown_cell("A reference to {ref}`a-label-that-does-not-exist`."),
+    (nbformat.v4.new_markdown_cell("See {ref}`a-label-that-does-not-exist`."),
      "a-label-that-does-not-exist"),
-    (nbformat.v4.new_code_cell("import sys; print('a warning on stderr', file=sys.stderr)"),
+    (nbformat.v4.new_code_cell("import sys; print('on stderr', file=sys.stderr)"),
      "stderr"),
-], ids=["cell-error", "sphinx-warning", "stderr-output"])
-def test_a_broken_chapter_fails_the_build(tmp_path, cell, expected):
-    book = _minimal_book(tmp_path, _chapter_with(cell))
-    result = build_book(book, tmp_path / "out")
-    assert result.returncode != 0, "the strict build passed a broken chapter"
-    assert expected in result.stdout + result.stderr
+    (nbformat.v4.new_code_cell("import warnings; warnings.warn('a real warning')"),
+     "a real warning"),
+]
+
+
+@pytest.mark.parametrize("cell, expected", BROKEN, ids=[
+    "cell-error", "sphinx-warning", "stderr-output", "python-warning"])
+def test_a_broken_chapter_fails_this_build_and_the_next(tmp_path, cell, expected):
+    # The "second build reports success" trap: the second build keeps the first one's
+    # cache and output folder, as an author's `make book` does; it must fail again.
+    good = nbformat.v4.new_code_cell("1 + 1")
+    book = minimal_book(tmp_path, chapter_with(good, cell))
+    for attempt in ("first", "second"):
+        result = build_book(book, tmp_path / "out")
+        log = result.stdout + result.stderr
+        assert result.returncode != 0, f"the {attempt} build passed a broken chapter"
+        assert expected in log, f"{attempt} build: {log[-3000:]}"
+    if "deliberately broken" in expected:
+        # A failed notebook is never in the cache (so it cannot be served as good).
+        cache = get_cache(str(cache_folder(tmp_path / "out")))
+        assert cache.list_cache_records() == []
 
 
 def test_the_same_minimal_book_builds_when_not_broken(tmp_path):
     # Guards the test above: it must fail because of the broken cell, not the set-up.
-    book = _minimal_book(tmp_path, _chapter_with(nbformat.v4.new_code_cell("1 + 1")))
+    book = minimal_book(tmp_path, chapter_with(nbformat.v4.new_code_cell("1 + 1")))
     result = build_book(book, tmp_path / "out")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
