@@ -210,12 +210,11 @@ def bokeh_explorer(alpha: float = 2.0):
     x_max, dx_limits = _axis_limits()
     common = dict(sizing_mode="stretch_width", max_width=640, height=260,
                   tools="pan,wheel_zoom,reset", x_range=(0, 1))
-    p_x = figure(title="samples x = F⁻¹(u) of Gamma(α, 1)", y_range=(0, x_max),
-                 **common)
+    p_x = figure(title="samples x = F⁻¹(u), Gamma(α, 1)", y_range=(0, x_max), **common)
     p_x.line("u", "x", source=curve, color="black", line_width=2)
     p_x.scatter("u", "x", source=samples, color="#ff7f0e", size=9)
     p_x.yaxis.axis_label = "x"
-    p_dx = figure(title="how fast each sample moves: ∂x/∂α at fixed u",
+    p_dx = figure(title="speed ∂x/∂α at fixed u",
                   y_range=dx_limits, **{**common, "x_range": p_x.x_range})
     p_dx.line("u", "dx", source=curve, color="black", line_width=2)
     p_dx.scatter("u", "dx", source=samples, color="#ff7f0e", size=9)
