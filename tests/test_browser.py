@@ -1,8 +1,9 @@
-"""The built website opened from disk: math typesets and no page talks to another host."""
+"""The built website opened from disk: math typesets, no page talks to another host."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -14,8 +15,11 @@ def _is_redirect(path) -> bool:
 
 
 def _pages(built_book):
-    return sorted(p for p in built_book.rglob("*.html")
-                  if "_static" not in p.parts and not _is_redirect(p))
+    return sorted(
+        p
+        for p in built_book.rglob("*.html")
+        if "_static" not in p.parts and not _is_redirect(p)
+    )
 
 
 def test_root_index_redirects_to_the_title_page(built_book, offline_page):
@@ -32,9 +36,15 @@ def test_every_page_is_offline_and_typesets_its_math(built_book, offline_page):
         has_math = page.locator(".math").count() > 0
         if has_math:
             page.wait_for_selector("mjx-container", state="attached", timeout=20_000)
-            assert page.locator("mjx-container").count() >= page.locator(".math").count(), path
-        assert offline_page.external_requests == [], f"{path.name} requested other hosts"
-        assert offline_page.page_errors == [], f"{path.name}: {offline_page.page_errors}"
+            assert (
+                page.locator("mjx-container").count() >= page.locator(".math").count()
+            ), path
+        assert offline_page.external_requests == [], (
+            f"{path.name} requested other hosts"
+        )
+        assert offline_page.page_errors == [], (
+            f"{path.name}: {offline_page.page_errors}"
+        )
 
 
 def test_title_page_has_math_and_it_is_typeset(built_book, offline_page):
@@ -55,7 +65,9 @@ PEAK_JS = """() => {
   const doc = Bokeh.documents[0];
   const curve = doc.get_model_by_name('x_density').data;
   let best = 0;
-  for (let i = 1; i < curve.density.length; i++) if (curve.density[i] > curve.density[best]) best = i;
+  for (let i = 1; i < curve.density.length; i++) {
+    if (curve.density[i] > curve.density[best]) best = i;
+  }
   return {mu: doc.get_model_by_name('mu_slider').value,
           sigma: doc.get_model_by_name('sigma_slider').value,
           peak_x: curve.x[best], peak_height: curve.density[best],
@@ -77,7 +89,9 @@ def test_chapter2_sliders_redraw_the_static_page(built_book, offline_page):
     assert page.locator(".noUi-handle").count() == 2
     before = page.evaluate(PEAK_JS)
 
-    _press(page, 0, "ArrowRight", 12)  # the mu slider, moved as a reader would, by keyboard
+    _press(
+        page, 0, "ArrowRight", 12
+    )  # the mu slider, moved as a reader would, by keyboard
     after_mu = page.evaluate(PEAK_JS)
     assert after_mu["mu"] == pytest.approx(before["mu"] + 12 * 0.05)
     assert abs(after_mu["peak_x"] - after_mu["mu"]) <= after_mu["grid_step"]
@@ -90,14 +104,45 @@ def test_chapter2_sliders_redraw_the_static_page(built_book, offline_page):
     assert after_sigma["peak_height"] == pytest.approx(expected_height, rel=1e-9)
     assert abs(after_sigma["peak_x"] - after_sigma["mu"]) <= after_sigma["grid_step"]
 
+    # The readout states the strip masses, computed in the page as explorer_state does.
+    from reparam.explorers.normal_map import explorer_state, readout_text
+
+    readout = page.evaluate(
+        "() => Bokeh.documents[0].get_model_by_name('strip_readout').text"
+    )
+    assert readout == readout_text(
+        explorer_state(after_sigma["mu"], after_sigma["sigma"])
+    )
+
     assert offline_page.console_errors == []
     assert offline_page.page_errors == []
     assert offline_page.external_requests == []
 
 
+def test_chapter2_sliders_have_descriptive_names(built_book, offline_page):
+    page = offline_page.open(built_book / "chapters" / "02_seeing_the_map.html")
+    page.wait_for_selector(".noUi-handle[aria-label]", timeout=20_000)
+    names = [
+        page.locator(".noUi-handle").nth(i).get_attribute("aria-label")
+        for i in range(2)
+    ]
+    assert names == ["μ, the mean", "σ, the standard deviation"]
+
+
+def test_bokehjs_is_deferred_so_it_does_not_block_first_paint(built_book):
+    chapter2 = (built_book / "chapters" / "02_seeing_the_map.html").read_text(
+        encoding="utf-8"
+    )
+    tags = re.findall(r"<script[^>]*_static/bokeh/[^>]*>", chapter2)
+    assert len(tags) == 2
+    assert all("defer" in tag for tag in tags), tags
+
+
 def test_bokehjs_is_served_from_the_site_and_only_where_needed(built_book):
-    chapter2 = (built_book / "chapters" / "02_seeing_the_map.html").read_text(encoding="utf-8")
-    assert '_static/bokeh/bokeh-' in chapter2
+    chapter2 = (built_book / "chapters" / "02_seeing_the_map.html").read_text(
+        encoding="utf-8"
+    )
+    assert "_static/bokeh/bokeh-" in chapter2
     assert "cdn.bokeh.org" not in chapter2
     assert len(chapter2) < 500_000  # BokehJS is not inlined
     title = (built_book / "chapters" / "index.html").read_text(encoding="utf-8")

@@ -357,7 +357,9 @@ for (let c = 0; c + 1 < cuts.length; c++) {
     const w = (i === 0 || i === N ? 1 : (i % 2 === 1 ? 4 : 2)) * h / 3;
     const phi = Math.exp(-0.5 * e * e) / Math.sqrt(2 * Math.PI);
     const d = per_draw(e);
-    for (let j = 0; j < 2; j++) { m[j] += w * phi * d[j]; s[j] += w * phi * d[j] * d[j];
+    for (let j = 0; j < 2; j++) {
+      m[j] += w * phi * d[j];
+      s[j] += w * phi * d[j] * d[j];
     }
   }
 }
@@ -365,8 +367,9 @@ const v = [Math.max(s[0] - m[0] * m[0], 0), Math.max(s[1] - m[1] * m[1], 0)];
 const path = [], score = [];
 for (const e of draws) { const d = per_draw(e); path.push(d[0]); score.push(d[1]); }
 const both = path.concat(score).sort((a, b) => a - b);
-let lo = both[Math.floor(0.01 * both.length)], hi = both[Math.floor(0.99 * both.length)
-- 1]; if (!(hi > lo)) { lo -= 1; hi += 1; }
+let lo = both[Math.floor(0.01 * both.length)];
+let hi = both[Math.floor(0.99 * both.length) - 1];
+if (!(hi > lo)) { lo -= 1; hi += 1; }
 const width = (hi - lo) / B;
 const hist = (values) => {
   const counts = new Array(B).fill(0);
@@ -378,8 +381,11 @@ const hist = (values) => {
   return counts.map((c) => c / (values.length * width));
 };
 const left = [], right = [];
-for (let i = 0; i < B; i++) { left.push(lo + width * i); right.push(lo + width * (i +
-1)); } bars.data = {left: left, right: right, pathwise: hist(path), score: hist(score),
+for (let i = 0; i < B; i++) {
+  left.push(lo + width * i);
+  right.push(lo + width * (i + 1));
+}
+bars.data = {left: left, right: right, pathwise: hist(path), score: hist(score),
              zero: new Array(B).fill(0)};
 const g = (x) => Number(x.toPrecision(4));
 const winner = v[1] < v[0] ? "score function" : "pathwise";

@@ -193,23 +193,28 @@ _JS_DECODE = """
 const z1 = z1_slider.value, z2 = z2_slider.value;
 const H = b1.length, P = b2.length, S = side;
 const hidden = new Array(H);
-for (let j = 0; j < H; j++) { hidden[j] = Math.tanh(b1[j] + w1[j][0] * z1 + w1[j][1] *
-z2); } const logits = b2.slice();
+for (let j = 0; j < H; j++) {
+  hidden[j] = Math.tanh(b1[j] + w1[j][0] * z1 + w1[j][1] * z2);
+}
+const logits = b2.slice();
 for (let j = 0; j < H; j++) {
   for (let p = 0; p < P; p++) { logits[p] += w2[p][j] * hidden[j]; }
 }
 const probs = logits.map((v) => 1 / (1 + Math.exp(-v)));
 // Row 0 of the image is its top; Bokeh's image glyph puts row 0 at the bottom.
-const rows = [];
-for (let r = S - 1; r >= 0; r--) { rows.push(probs.slice(r * S, (r + 1) * S)); }
+const flipped = [];
+for (let r = S - 1; r >= 0; r--) {
+  for (let c = 0; c < S; c++) { flipped.push(probs[r * S + c]); }
+}
+// A new 2-D array of the same kind Bokeh sent (an ndarray with a shape).
+const previous = digit.data.image[0];
 let ink = 0;
 for (let p = 0; p < P; p++) { ink += probs[p]; }
 ink /= P;
-digit.data = {image: [rows]};
+digit.data = {image: [new previous.constructor(flipped, [S, S])]};
 point.data = {z1: [z1], z2: [z2]};
-readout.text = "z = (" + z1.toFixed(2) + ", " + z2.toFixed(2) + "); mean pixel
-probability " +
-  ink.toFixed(4);
+readout.text = "z = (" + z1.toFixed(2) + ", " + z2.toFixed(2) +
+  "); mean pixel probability " + ink.toFixed(4);
 """
 
 _JS_TAP = """

@@ -278,8 +278,9 @@ def ipywidgets_explorer(mu: float = 0.0, sigma: float = 1.0):
 _BOKEH_CALLBACK = """
 const mu = mu_slider.value, sigma = sigma_slider.value;
 const eps = map.data.eps;
-const density = (x) => Math.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * Math.sqrt(2 *
-Math.PI)); const x = eps.map((e) => mu + sigma * e);
+const density = (x) =>
+  Math.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * Math.sqrt(2 * Math.PI));
+const x = eps.map((e) => mu + sigma * e);
 map.data = {eps: eps, x: x};
 x_density.data = {x: x, density: x.map(density)};
 // Array.from, not .map: mapping a Float64Array to arrays would coerce them to NaN.
@@ -297,9 +298,9 @@ for (let i = 1; i < points; i++) {
   mass += (d + previous) * (hi - lo) / (points - 1) / 2;
   previous = d;
 }
-readout.text = "μ = " + mu.toFixed(2) + ", σ = " + sigma.toFixed(2) + ": the strip ε in
-[" +
-  strip_eps[0] + ", " + strip_eps[1] + "] has mass " + mass_eps.toFixed(4) +
+readout.text = "μ = " + mu.toFixed(2) + ", σ = " + sigma.toFixed(2) +
+  ": the strip ε in [" + strip_eps[0] + ", " + strip_eps[1] + "] has mass " +
+  mass_eps.toFixed(4) +
   "; its image x in [" + lo.toFixed(2) + ", " + hi.toFixed(2) + "] has mass " +
   mass.toFixed(4);
 """

@@ -358,8 +358,9 @@ _JS_TEMPLATE = """
 const maps = [{MAPS}];
 const i = Number(menu.value), m = maps[i];
 if (cb_obj === menu) {
-  // A new map: its own parameter range and default; setting the value re-runs this
-  callback. slider.title = m.name + ", the map's parameter";
+  // A new map: its own parameter range and default (setting the value re-runs this
+  // callback).
+  slider.title = m.name + ", the map's parameter";
   slider.start = m.range[0]; slider.end = m.range[1];
   if (slider.value !== m.theta) { slider.value = m.theta; return; }
 }
@@ -381,9 +382,12 @@ for (const u of draws) {
   if (b >= 0 && b < B) { counts[b] += 1; inside += 1; }
 }
 const left = [], right = [];
-for (let b = 0; b < B; b++) { left.push(low + width * b); right.push(low + width * (b +
-1)); } bars.data = {left: left, right: right, top: counts.map((c) => c / (draws.length *
-width)),
+for (let b = 0; b < B; b++) {
+  left.push(low + width * b);
+  right.push(low + width * (b + 1));
+}
+bars.data = {left: left, right: right,
+             top: counts.map((c) => c / (draws.length * width)),
              zero: new Array(B).fill(0)};
 curve.data = {y: y, density: dens};
 const cell = (high - low) / C;

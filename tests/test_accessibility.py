@@ -1,0 +1,110 @@
+"""Screen readers and keyboards, page by page on the built site (axe-core, Chromium)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from site_pages import (
+    DEEP_ACTIVE_JS,
+    DESKTOP,
+    PHONE,
+    axe_violations,
+    has_bokeh,
+    open_settled,
+    site_pages,
+)
+
+pytestmark = [pytest.mark.book, pytest.mark.browser]
+
+PATH_LIKE = re.compile(r"(^|/)[^ ]+\.(png|jpe?g|svg|gif)$|_images/", re.IGNORECASE)
+
+
+def _describe(violations) -> str:
+    return "; ".join(
+        f"{v['id']} ({v['impact']}): "
+        + ", ".join(str(n["target"]) for n in v["nodes"][:3])
+        for v in violations
+    )
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_axe_finds_no_critical_or_serious_violation_on_any_page(
+    built_book, offline_page, viewport
+):
+    failures = {}
+    for path in site_pages(built_book):
+        page = open_settled(offline_page, path, viewport)
+        violations = axe_violations(page)
+        if violations:
+            failures[str(path.relative_to(built_book))] = _describe(violations)
+    assert failures == {}
+    assert offline_page.external_requests == []
+
+
+def test_no_image_is_announced_by_its_file_path(built_book, offline_page):
+    for path in site_pages(built_book):
+        page = open_settled(offline_page, path)
+        alts = page.eval_on_selector_all(
+            "img", "els => els.map(e => e.getAttribute('alt'))"
+        )
+        for alt in alts:
+            assert alt is not None and alt.strip(), f"{path.name}: an image without alt"
+            assert not PATH_LIKE.search(alt.strip()), (
+                f"{path.name}: alt is a path: {alt}"
+            )
+
+
+def test_every_slider_and_canvas_of_an_explorer_has_a_name(built_book, offline_page):
+    explorer_pages = [p for p in site_pages(built_book) if has_bokeh(p)]
+    assert explorer_pages, "no page embeds an explorer"
+    for path in explorer_pages:
+        page = open_settled(offline_page, path)
+        handles = page.locator(".noUi-handle")
+        assert handles.count() >= 1
+        for i in range(handles.count()):
+            name = handles.nth(i).get_attribute("aria-label") or ""
+            # "μ, the mean": a symbol and what it is, not a bare letter.
+            assert "," in name and len(name) > 5, f"{path.name}: slider named {name!r}"
+        canvases = page.locator("canvas.bk-layer:not(.bk-glyph)")
+        page.wait_for_function(
+            """() => { const out = [];
+                const walk = (r) => { for (const e of r.querySelectorAll('*')) {
+                  if (e.tagName === 'CANVAS' && !e.classList.contains('bk-glyph'))
+                    out.push(e);
+                  if (e.shadowRoot) walk(e.shadowRoot); } };
+                walk(document);
+                return out.length > 0 &&
+                       out.every(c => c.getAttribute('aria-label')); }""",
+            timeout=20_000,
+        )
+        assert canvases.count() >= 1
+        assert "interactive plot" in (canvases.first.get_attribute("aria-label") or "")
+
+
+def test_first_control_of_an_explorer_is_a_few_tab_presses_away(
+    built_book, offline_page
+):
+    for path in (p for p in site_pages(built_book) if has_bokeh(p)):
+        page = open_settled(offline_page, path)
+        page.keyboard.press("Tab")
+        first = page.evaluate(DEEP_ACTIVE_JS)
+        assert first["text"] == "Skip to the interactive figure", (path.name, first)
+        page.keyboard.press("Enter")
+        for presses in range(1, 4):  # noqa: B007 (read after the loop)
+            page.keyboard.press("Tab")
+            active = page.evaluate(DEEP_ACTIVE_JS)
+            if active["role"] == "slider" or active["tag"] == "SELECT":
+                break
+        else:
+            pytest.fail(
+                f"{path.name}: 3 Tab presses after the skip link reach {active}"
+            )
+        assert presses <= 3
+
+
+def test_bibliography_list_has_list_items(built_book):
+    html = (built_book / "chapters" / "bibliography.html").read_text(encoding="utf-8")
+    assert 'role="doc-biblioentry"' not in html
+    if 'role="list"' in html:
+        assert 'role="listitem"' in html
