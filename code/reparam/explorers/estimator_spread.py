@@ -20,17 +20,16 @@ the printed digits; the test suite checks the rule against
 derivative reach the page as JavaScript printed by SymPy from the cost's own expression
 (:meth:`reparam.costs.GaussianCost.sympy_expr`).
 
-Usage in a chapter (the Bokeh figure on the website, the ipywidgets twin in ``make
-lab``)::
+Usage in a chapter (the Bokeh figure on the website; the ipywidgets twin is
+:func:`ipywidgets_explorer`, for ``make lab``)::
 
     from IPython.display import HTML
     from myst_nb import glue
     from reparam.explorers.estimator_spread import bokeh_explorer, spread_state
     from reparam.explorers.normal_map import bokeh_html
 
-    glue("ch4_spread", HTML(bokeh_html(bokeh_explorer("cosine", k=1.0, mu=0.5,
-    sigma=1.0))),
-         display=False)
+    layout = bokeh_explorer("cosine", k=1.0, mu=0.5, sigma=1.0)
+    glue("ch4_spread", HTML(bokeh_html(layout)), display=False)
     state = spread_state("cosine", k=1.0, mu=0.5, sigma=1.0)   # the numbers it shows
 """
 

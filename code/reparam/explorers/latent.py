@@ -24,8 +24,9 @@ Usage in the VAE chapter, with a model trained with ``latent_dim=2``::
     from reparam.explorers.latent import bokeh_explorer, decoder_weights
     from reparam.explorers.normal_map import bokeh_html
 
-    weights = decoder_weights(model)               # a trained reparam.vae.VAE,
-    latent_dim=2 with torch.no_grad():
+    # model: a trained reparam.vae.VAE with latent_dim=2; data: reparam.vae's digits
+    weights = decoder_weights(model)
+    with torch.no_grad():
         means, _ = model.encode(data.test_images.to(next(model.parameters()).device))
     layout = bokeh_explorer(weights, means.cpu().numpy(), data.test_labels)
     glue("ch7_latent", HTML(bokeh_html(layout)), display=False)

@@ -10,7 +10,7 @@ website runs the derivation's result, not a hand copy.
 
 The readout is one exact quantity computed the same way in Python
 (:func:`pushforward_state`) and in the page: the mass of the derived density inside the
-plotted window (trapezoid rule on a fine grid) next to the share of pushed samples in
+plotted window (midpoint rule on a fine grid) next to the share of pushed samples in
 that window.
 
 Usage in a chapter (:func:`default_maps` derives the five maps with
