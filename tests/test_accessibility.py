@@ -75,10 +75,14 @@ def test_every_slider_and_canvas_of_an_explorer_has_a_name(built_book, offline_p
                   if (e.shadowRoot) walk(e.shadowRoot); } };
                 walk(document);
                 return out.length > 0 &&
-                       out.every(c => c.getAttribute('aria-label')); }""",
+                       out.every(c => c.getAttribute('aria-label')
+                           || c.getAttribute('aria-hidden') === 'true'); }""",
             timeout=20_000,
         )
         assert canvases.count() >= 1
+        # One described canvas per plot: each figure has its text alternative.
+        described = page.locator("canvas[role='img'][aria-label]")
+        assert described.count() == page.locator(".bk-Figure").count() >= 1
         assert "interactive plot" in (canvases.first.get_attribute("aria-label") or "")
 
 

@@ -78,13 +78,19 @@
         const title = squash(typeof model.title === "string" ? model.title : model.title.text);
         const label = (title ? title + ": " : "") +
           "interactive plot; the text and the readout beside it describe what it shows";
+        // The first canvas layer carries the description; the other layers (overlays,
+        // legend swatches) repeat the same picture and are hidden from screen readers.
+        let described = false;
         for (const el of deep(view.el.shadowRoot)) {
           if (el.tagName !== "CANVAS") { continue; }
-          if (el.classList.contains("bk-glyph")) {
-            el.setAttribute("aria-hidden", "true");  // a legend swatch, next to its label
-          } else if (el.getAttribute("aria-label") !== label) {
-            el.setAttribute("role", "img");
-            el.setAttribute("aria-label", label);
+          if (!described && !el.classList.contains("bk-glyph")) {
+            described = true;
+            if (el.getAttribute("aria-label") !== label) {
+              el.setAttribute("role", "img");
+              el.setAttribute("aria-label", label);
+            }
+          } else {
+            el.setAttribute("aria-hidden", "true");
           }
         }
       }
