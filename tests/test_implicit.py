@@ -186,6 +186,20 @@ def test_implicit_rule_refuses_where_the_density_vanishes():
         )
 
 
+def test_implicit_rule_keeps_the_shape_and_names_the_bad_sample_of_a_2d_batch():
+    rate = torch.tensor(2.0, dtype=F64)
+    x = torch.tensor([[0.1, 0.2], [0.3, 0.4]], dtype=F64)
+    (d_rate,) = implicit_sample_grad(lambda v, lam: 1 - torch.exp(-lam * v), x, [rate])
+    assert d_rate.shape == (2, 2) and torch.allclose(d_rate, -x / 2.0, rtol=1e-12)
+
+    def cdf(v, t):
+        return torch.clamp(v * t, 0.0, 1.0)
+
+    bad = torch.tensor([[0.1, 0.2], [0.3, 1.5]], dtype=F64)
+    with pytest.raises(ValueError, match=r"sample 3 \(x = 1.5\)"):
+        implicit_sample_grad(cdf, bad, [torch.tensor(1.0, dtype=F64)])
+
+
 def test_implicit_rule_rejects_bad_arguments():
     x = torch.tensor([0.5], dtype=F64)
     theta = torch.tensor(1.0, dtype=F64)

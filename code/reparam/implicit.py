@@ -133,7 +133,7 @@ def implicit_sample_grad(
     density, param_grads = grads[0], grads[1:]
     bad = ~(torch.isfinite(density) & (density > 0))
     if bool(bad.any()):
-        where = int(bad.nonzero()[0, 0]) if density.ndim else 0
+        where = int(bad.reshape(-1).nonzero()[0, 0])  # a flat index, any shape
         raise ValueError(
             f"dF/dx (the density) must be positive and finite at every sample; it is "
             f"{density.reshape(-1)[where].item()!r} at sample {where} "
