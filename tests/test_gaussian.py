@@ -49,3 +49,39 @@ def test_bad_data_and_types():
         gaussian.standardize(torch.tensor([1, 2]), 0.0, 1.0)
     with pytest.raises(ValueError, match="scalar"):
         gaussian.standardize(X, np.array([0.0, 1.0]), 1.0)
+
+
+# --- Infinities are refused, everywhere -----------------------------------------------------
+INFINITE_DATA = [np.array([0.0, math.inf]), np.array([-math.inf]),
+                 torch.tensor([1.0, -math.inf], dtype=torch.float64),
+                 torch.tensor([math.inf], dtype=torch.float32), math.inf, [0.5, -math.inf]]
+
+
+@pytest.mark.parametrize("values", INFINITE_DATA, ids=range(len(INFINITE_DATA)))
+@pytest.mark.parametrize("function, name", [
+    (gaussian.standardize, "x"), (gaussian.normal_density, "x"),
+    (gaussian.normal_log_density, "x"), (gaussian.unstandardize, "eps")])
+def test_infinite_data_are_refused(values, function, name):
+    # normal_density(inf) = 0 would look harmless, but an infinite draw is a bug upstream.
+    with pytest.raises(ValueError, match=f"{name} contains NaN or infinite"):
+        function(values, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("sigma", [math.inf, -math.inf])
+@pytest.mark.parametrize("function", [gaussian.standardize, gaussian.normal_density])
+def test_infinite_sigma_and_mu_are_refused(function, sigma):
+    with pytest.raises(ValueError, match="sigma"):
+        function(X, 0.0, sigma)
+    with pytest.raises(ValueError, match="mu must be finite"):
+        function(X, sigma, 1.0)
+
+
+def test_exact_values():
+    assert np.array_equal(gaussian.standardize(np.array([3.0, -1.0]), 1.0, 2.0), [1.0, -1.0])
+    assert np.array_equal(gaussian.unstandardize(np.array([1.0, -1.0]), 1.0, 2.0), [3.0, -1.0])
+    assert gaussian.normal_density(1.0, 1.0, 2.0) == pytest.approx(
+        1 / (2 * math.sqrt(2 * math.pi)), rel=1e-15)
+    assert gaussian.normal_log_density(3.0, 1.0, 2.0) == pytest.approx(
+        -0.5 - math.log(2.0) - 0.5 * math.log(2 * math.pi), rel=1e-15)
+    tensor = gaussian.normal_density(torch.tensor([1.0], dtype=torch.float64), 1.0, 2.0)
+    assert isinstance(tensor, torch.Tensor) and tensor.dtype == torch.float64

@@ -163,3 +163,117 @@ def test_importance_sampled_bound_sits_between_the_elbo_and_the_exact_value():
     bound = vae.importance_sampled_log_likelihood(model, x, samples=20_000)
     assert elbo - 1e-3 <= bound <= float(log_px) + 1e-3
     assert bound == pytest.approx(float(log_px), abs=5e-3)
+
+
+# --- Exact encoder gradients, seeds, and the Monte Carlo estimates ---------------------------
+
+
+def test_the_split_is_the_published_one(data):
+    # Other chapters import this split: a change of seed semantics or order must fail here.
+    assert data.test_labels[:12].tolist() == [6, 5, 5, 7, 9, 9, 8, 4, 6, 8, 6, 0]
+    assert data.train_labels[:12].tolist() == [7, 7, 1, 9, 8, 5, 0, 4, 5, 6, 5, 8]
+    assert int(data.test_images.sum()) == 6687 and int(data.train_images.sum()) == 27000
+
+
+def _reference_encoder_gradients(model, images, estimator, samples, seed):
+    """The encoder gradient written out from torch.distributions, draw by draw."""
+    mu, log_sigma = model.encode(images)
+    sigma = log_sigma.exp()
+    eps = torch.randn((samples, *mu.shape), generator=torch.Generator().manual_seed(seed),
+                      dtype=mu.dtype)
+    q = torch.distributions.Normal(mu, sigma)
+    prior = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    kl = torch.distributions.kl_divergence(q, prior).sum(-1)
+    if estimator == "pathwise":
+        z = mu + sigma * eps
+        objective = model.log_likelihood(images, z).mean(0) - kl
+    else:
+        z = (mu + sigma * eps).detach()
+        reward = model.log_likelihood(images, z).detach()
+        terms = []
+        for s in range(samples):  # baseline: mean reward of the OTHER draws of the image
+            others = [reward[t] for t in range(samples) if t != s]
+            baseline = sum(others) / len(others)
+            terms.append((reward[s] - baseline) * q.log_prob(z[s]).sum(-1))
+        objective = sum(terms) / samples - kl
+    return torch.autograd.grad(-objective.mean(), list(model.encoder.parameters()))
+
+
+@pytest.mark.parametrize("estimator", ["pathwise", "score"])
+@pytest.mark.parametrize("samples", [2, 3])
+def test_encoder_gradient_equals_the_written_out_estimator(data, estimator, samples):
+    # Catches a score surrogate that forgets to detach z (it would add the pathwise term),
+    # a leave-one-out baseline dividing by S or including draw s, and a wrong KL gradient.
+    torch.manual_seed(5)
+    model = vae.VAE(latent_dim=2, hidden=8).double()
+    images = data.train_images[:5].double()
+    loss, _ = vae.surrogate_loss(model, images, estimator, samples,
+                                 torch.Generator().manual_seed(6))
+    ours = torch.autograd.grad(loss, list(model.encoder.parameters()))
+    reference = _reference_encoder_gradients(model, images, estimator, samples, seed=6)
+    for a, b in zip(ours, reference, strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_the_two_encoder_gradients_differ(data):
+    model = vae.VAE(latent_dim=2, hidden=8)
+    images = data.train_images[:5]
+    grads = {}
+    for estimator in ("pathwise", "score"):
+        loss, _ = vae.surrogate_loss(model, images, estimator, 3,
+                                     torch.Generator().manual_seed(1))
+        grads[estimator] = torch.autograd.grad(loss, list(model.encoder.parameters()))
+    assert not torch.allclose(grads["pathwise"][0], grads["score"][0])
+
+
+def test_evaluate_elbo_is_seeded_with_other_draws_in_between(data):
+    model = vae.VAE(latent_dim=3, hidden=16)
+    images = data.test_images[:20]
+    first = vae.evaluate_elbo(model, images, samples=8, seed=5)
+    torch.randn(1000)  # the global generator moves
+    torch.randn(10, generator=torch.Generator().manual_seed(1))
+    state = torch.get_rng_state()
+    assert vae.evaluate_elbo(model, images, samples=8, seed=5) == first
+    assert torch.equal(torch.get_rng_state(), state)  # and it leaves the global state alone
+    assert vae.evaluate_elbo(model, images, samples=8, seed=6) != first
+
+
+def test_elbo_estimate_value_and_standard_error(data):
+    model = vae.VAE(latent_dim=3, hidden=16)
+    images = data.test_images[:30]
+    estimate = vae.elbo_estimate(model, images, samples=16, seed=2)
+    assert estimate.value == pytest.approx(vae.evaluate_elbo(model, images, 16, seed=2),
+                                           rel=1e-6)
+    _, log_likelihood, kl, _, _ = vae.elbo_terms(model, images, 16,
+                                                 torch.Generator().manual_seed(2))
+    draws = (log_likelihood - kl).detach()
+    expected_se = math.sqrt(float((draws.var(0) / 16).sum())) / 30
+    assert estimate.standard_error == pytest.approx(expected_se, rel=1e-5)
+    assert estimate.draws_per_image == 16
+
+
+def test_importance_weighted_estimate_is_seeded_and_tighter_in_expectation():
+    torch.manual_seed(0)
+    model = vae.VAE(latent_dim=1, hidden=8, pixels=3).double()
+    x = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    grid = torch.linspace(-12, 12, 48_001, dtype=torch.float64)
+    with torch.no_grad():
+        log_px = float(sum(_exact_log_marginal(model, row[None], grid)[0] for row in x)) / 2
+    one = vae.importance_weighted_estimate(model, x, samples=1, replicates=20_000, seed=3)
+    many = vae.importance_weighted_estimate(model, x, samples=32, replicates=2_000, seed=4)
+    elbo = vae.elbo_estimate(model, x, samples=20_000, seed=5)
+    # L_1 is the ELBO (within Monte Carlo error); L_32 is above it and below log p(x).
+    assert abs(one.value - elbo.value) < 4 * math.hypot(one.standard_error, elbo.standard_error)
+    assert many.value - one.value > 4 * math.hypot(many.standard_error, one.standard_error)
+    assert many.value < log_px + 4 * many.standard_error
+    again = vae.importance_weighted_estimate(model, x, samples=32, replicates=2_000, seed=4)
+    assert again == many
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"samples": 0}, "samples"), ({"replicates": 1}, "replicates"),
+    ({"samples": 2.0}, "samples"),
+])
+def test_importance_weighted_estimate_bad_arguments(data, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        vae.importance_weighted_estimate(vae.VAE(), data.test_images[:2], **kwargs)

@@ -59,3 +59,66 @@ def test_optimal_baseline_minimizes_the_exact_variance(cost, parameter):
     at_best = exact_variance(cost, 0.4, 1.2, "score", parameter, baseline=best)
     for other in (best - 0.3, best + 0.3, 0.0, cost.expectation(0.4, 1.2)):
         assert at_best <= exact_variance(cost, 0.4, 1.2, "score", parameter, baseline=other) + 1e-12
+
+
+# --- Exact moments against sympy.stats, with a baseline ------------------------------------
+# For the square cost every moment is a polynomial expectation, which sympy.stats computes
+# exactly: an independent reference for both parameters, both estimators and any baseline.
+
+
+def _sympy_moments(estimator, parameter, mu, sigma, k, baseline):
+    import sympy as sp
+    from sympy import stats
+
+    eps = stats.Normal("eps", 0, 1)
+    mu_, sigma_, k_, b_ = (sp.nsimplify(v) for v in (mu, sigma, k, baseline))
+    x = mu_ + sigma_ * eps
+    if estimator == "pathwise":
+        derivative = 2 * (x - k_)
+        draw = derivative if parameter == "mu" else derivative * eps
+    else:
+        score = eps / sigma_ if parameter == "mu" else (eps**2 - 1) / sigma_
+        draw = ((x - k_) ** 2 - b_) * score
+    mean = stats.E(draw)
+    return float(mean), float(stats.E(draw**2) - mean**2)
+
+
+@pytest.mark.parametrize("estimator", ["pathwise", "score"])
+@pytest.mark.parametrize("parameter", ["mu", "sigma"])
+@pytest.mark.parametrize("baseline", [0.0, 0.7, -1.3])
+def test_exact_moments_match_sympy_stats(estimator, parameter, baseline):
+    mu, sigma, k = 0.4, 1.2, 0.5
+    cost = costs.square.with_k(k)
+    ours = exact_moments(cost, mu, sigma, estimator, parameter, baseline=baseline)
+    reference = _sympy_moments(estimator, parameter, mu, sigma, k, baseline)
+    assert ours == pytest.approx(reference, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("parameter", ["mu", "sigma"])
+def test_optimal_baseline_matches_sympy(parameter):
+    import sympy as sp
+    from sympy import stats
+
+    from reparam.variance import optimal_baseline
+
+    mu, sigma, k = 0.4, 1.2, 0.5
+    eps = stats.Normal("eps", 0, 1)
+    f = (sp.nsimplify(mu) + sp.nsimplify(sigma) * eps - sp.nsimplify(k)) ** 2
+    score = eps if parameter == "mu" else eps**2 - 1
+    exact = float(stats.E(f * score**2) / stats.E(score**2))
+    assert optimal_baseline(costs.square.with_k(k), mu, sigma, parameter) == pytest.approx(
+        exact, rel=1e-9)
+
+
+@pytest.mark.parametrize("cost", COSTS, ids=lambda c: c.name)
+@pytest.mark.parametrize("baseline", [0.7, -1.3])
+def test_exact_variance_with_a_baseline_matches_sampling(cost, baseline):
+    draws = score_function_grad(cost, 0.4, 1.2, 200_000, torch.Generator().manual_seed(5),
+                                baseline=baseline)
+    for parameter, column in COLUMN.items():
+        exact = exact_variance(cost, 0.4, 1.2, "score", parameter, baseline=baseline)
+        centred = draws[:, column] - draws[:, column].mean()
+        sample_variance = float(centred.pow(2).mean())
+        standard_error = float((centred.pow(2).var() / draws.shape[0]).sqrt())
+        assert abs(sample_variance - exact) <= 5 * standard_error, (parameter, exact,
+                                                                    sample_variance)

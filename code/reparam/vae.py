@@ -50,6 +50,9 @@ __all__ = [
     "default_device",
     "importance_sampled_log_likelihood",
     "images_grid",
+    "MonteCarloEstimate",
+    "elbo_estimate",
+    "importance_weighted_estimate",
 ]
 
 IMAGE_SIDE = 8
@@ -149,44 +152,67 @@ def _log_q(z: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.
     return (-0.5 * eps.pow(2) - log_sigma - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
+def _draw_latents(model: VAE, images: torch.Tensor, samples: int,
+                  generator: torch.Generator | None):
+    """(images, z, mu, log_sigma): validated images and z = mu + sigma * eps.
+
+    ``z`` has shape (samples, n, latent_dim); eps is drawn from ``generator`` in one call.
+    """
+    images = check_images(images, model.pixels)
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
+    mu, log_sigma = model.encode(images)
+    eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype,
+                      device=mu.device)
+    return images, mu + torch.exp(log_sigma) * eps, mu, log_sigma
+
+
 def elbo_terms(model: VAE, images: torch.Tensor, samples: int = 1,
                generator: torch.Generator | None = None):
     """Reparameterized draws for a batch: returns (z, log p(x|z), kl, mu, log_sigma).
 
     ``z`` has shape (samples, n, latent_dim); z = mu + sigma * eps keeps the graph to the encoder.
     """
-    images = check_images(images, model.pixels)
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
-    mu, log_sigma = model.encode(images)
-    eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
-    z = mu + torch.exp(log_sigma) * eps
+    images, z, mu, log_sigma = _draw_latents(model, images, samples, generator)
     return z, model.log_likelihood(images, z), kl_to_standard_normal(mu, log_sigma), mu, log_sigma
 
 
 def surrogate_loss(model: VAE, images: torch.Tensor, estimator: str, samples: int,
                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """A loss whose gradient is minus the chosen ELBO gradient estimate; also returns the ELBO.
+    r"""A loss whose gradient is minus the chosen ELBO gradient estimate; also returns the ELBO.
 
-    Both losses have the same value (minus the mean ELBO estimate); only their encoder gradients
-    differ.
+    Both losses have the same value (minus the mean ELBO estimate) and draw the same noise
+    from ``generator``; only their encoder gradients differ. With rewards
+    :math:`r_s = \log p_\theta(x\mid z_s)` and the leave-one-out baseline
+    :math:`b_s = \frac{1}{S-1}\sum_{t\ne s} r_t`, the score-function encoder gradient is
+
+    .. math::
+
+        \frac1S\sum_{s=1}^S (r_s - b_s)\,\nabla_\phi\log q_\phi(z_s\mid x)
+        - \nabla_\phi\mathrm{KL}\bigl(q_\phi(z\mid x)\,\|\,p(z)\bigr),
+
+    with every :math:`z_s` held fixed (detached), so no gradient reaches the encoder through it.
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    z, log_likelihood, kl, mu, log_sigma = elbo_terms(model, images, samples, generator)
-    elbo = log_likelihood.mean(0) - kl  # per image
+    if estimator == "score" and (isinstance(samples, int) and not isinstance(samples, bool)
+                                 and samples == 1):
+        raise ValueError(
+            "the score-function estimator with a leave-one-out baseline needs samples >= 2")
+    images, z, mu, log_sigma = _draw_latents(model, images, samples, generator)
+    kl = kl_to_standard_normal(mu, log_sigma)
     if estimator == "pathwise":
+        elbo = model.log_likelihood(images, z).mean(0) - kl  # per image
         return -elbo.mean(), elbo.detach()
-    if samples < 2:
-        raise ValueError("the score-function estimator with a leave-one-out baseline needs samples >= 2")
     z_fixed = z.detach()  # no path from the encoder to z: only log q carries its gradient
+    # One decoder pass: its value is the same log p(x|z) the pathwise loss uses.
     log_likelihood = model.log_likelihood(images, z_fixed)
     reward = log_likelihood.detach()
     baseline = (reward.sum(0, keepdim=True) - reward) / (samples - 1)
     score_term = ((reward - baseline) * _log_q(z_fixed, mu, log_sigma)).mean(0)
-    surrogate = log_likelihood.mean(0) + score_term - kl
+    elbo = log_likelihood.mean(0) - kl
     # Make the value equal the ELBO estimate without changing any gradient.
-    surrogate = surrogate - score_term.detach()
+    surrogate = elbo + score_term - score_term.detach()
     return -surrogate.mean(), elbo.detach()
 
 
@@ -290,3 +316,73 @@ def importance_sampled_log_likelihood(model: VAE, images: torch.Tensor, samples:
     log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
     log_weights = log_likelihood + log_prior - _log_q(z, mu, log_sigma)
     return float((torch.logsumexp(log_weights, 0) - math.log(samples)).mean())
+
+
+@dataclass(frozen=True)
+class MonteCarloEstimate:
+    r"""A Monte Carlo estimate of a mean over fixed images, with its standard error.
+
+    ``standard_error`` measures only the noise of the random draws (the images are held fixed):
+    :math:`\sqrt{\sum_i \hat v_i}/N` for N images whose per-image estimates have estimated
+    variances :math:`\hat v_i`.
+    """
+
+    value: float
+    standard_error: float
+    draws_per_image: int
+
+
+def _check_count(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _summarize_replicates(per_image: torch.Tensor, draws: int) -> MonteCarloEstimate:
+    """``per_image`` has shape (replicates, n): independent estimates of each image's value."""
+    replicates, n = per_image.shape
+    variance_of_mean = per_image.var(0) / replicates  # per image, of its replicate mean
+    return MonteCarloEstimate(value=float(per_image.mean()),
+                              standard_error=float(variance_of_mean.sum().sqrt() / n),
+                              draws_per_image=draws)
+
+
+@torch.no_grad()
+def elbo_estimate(model: VAE, images: torch.Tensor, samples: int = 64,
+                  seed: int = 0) -> MonteCarloEstimate:
+    r"""The mean ELBO per image with its Monte Carlo standard error.
+
+    Each image gets ``samples`` draws :math:`\log p(x\mid z_s) - \mathrm{KL}` (KL exact); the
+    value equals :func:`evaluate_elbo` with the same ``samples`` and ``seed``.
+    """
+    _check_count(samples, "samples", 2)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    _, log_likelihood, kl, _, _ = elbo_terms(model, images, samples, generator)
+    return _summarize_replicates(log_likelihood - kl, samples)
+
+
+@torch.no_grad()
+def importance_weighted_estimate(model: VAE, images: torch.Tensor, samples: int = 64,
+                                 replicates: int = 4, seed: int = 0) -> MonteCarloEstimate:
+    r"""The K-sample importance-weighted bound per image with its Monte Carlo standard error.
+
+    .. math:: \mathcal L_K(x) = \mathbb E\Bigl[\log\frac1K\sum_{k=1}^K
+              \frac{p_\theta(x\mid z_k)\,p(z_k)}{q_\phi(z_k\mid x)}\Bigr],
+              \quad z_k \sim q_\phi(z\mid x),
+
+    (Burda, Grosse and Salakhutdinov 2016) with :math:`K` = ``samples``, estimated from
+    ``replicates`` independent sets of K draws per image, whose spread gives the error.
+    :math:`\mathcal L_1` is the ELBO, and :math:`\mathcal L_K \le \mathcal L_{K+1}
+    \le \log p_\theta(x)`: in expectation, not draw by draw.
+    """
+    _check_count(samples, "samples", 1)
+    _check_count(replicates, "replicates", 2)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    # All replicates in one draw: row r * samples + k is draw k of replicate r.
+    z, log_likelihood, _, mu, log_sigma = elbo_terms(model, images, samples * replicates,
+                                                     generator)
+    log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+    log_weights = log_likelihood + log_prior - _log_q(z, mu, log_sigma)
+    per_replicate = log_weights.reshape(replicates, samples, -1)
+    return _summarize_replicates(torch.logsumexp(per_replicate, 1) - math.log(samples),
+                                 samples)
