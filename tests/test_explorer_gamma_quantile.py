@@ -110,3 +110,29 @@ def test_bokeh_table_rows_are_the_python_states():
 def test_bokeh_page_embeds_no_bokehjs_and_no_network():
     html = gq.bokeh_html(gq.bokeh_explorer(2.0))
     assert "cdn.bokeh.org" not in html and "http" not in html.split("<div")[0].lower()
+
+
+def test_bokeh_slider_moves_the_samples_in_a_browser_with_no_kernel(
+        offline_page, tmp_path):
+    # A standalone page (BokehJS inlined, nothing fetched): set the slider in the
+    # browser and compare what the CustomJS callback drew with the Python state at
+    # that alpha.
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
+
+    page_path = tmp_path / "gamma_quantile.html"
+    page_path.write_text(file_html(gq.bokeh_explorer(2.0), resources=INLINE,
+                                   title="gamma quantile"), encoding="utf-8")
+    page = offline_page.open(page_path)
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
+    page.evaluate("() => { Bokeh.documents[0].get_model_by_name('alpha_slider')"
+                  ".value = 7.3; }")
+    expected = gq.explorer_state(7.3)
+    page.wait_for_function(
+        "(t) => Bokeh.documents[0].get_model_by_name('readout').text === t",
+        arg=gq.readout_text(expected), timeout=10_000)
+    drawn = page.evaluate("() => Array.from(Bokeh.documents[0]"
+                          ".get_model_by_name('samples').data.dx)")
+    assert np.array_equal(np.array(drawn), expected.samples_dx_dalpha)
+    assert offline_page.external_requests == []
+    assert offline_page.console_errors == [] and offline_page.page_errors == []

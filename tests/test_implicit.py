@@ -377,6 +377,29 @@ def test_exact_moments_match_scipy_quad_and_closed_forms(alpha):
     assert math.isclose(q_var, score_var[0], rel_tol=1e-8)
 
 
+def test_exact_rate_column_for_the_exponential_closed_forms():
+    # Gamma(1, rate lam) is Exponential(lam); for f(x) = x the per-draw variances are
+    # 1/lam^4 (pathwise, -x/lam) and 13/lam^4 (score, x (1/lam - x)).
+    lam = 2.0
+    for kind, expected in [("pathwise", lam**-4), ("score", 13 * lam**-4)]:
+        mean, variance = gamma_estimator_moments(lambda v: v, np.ones_like, 1.0, lam,
+                                                 kind)
+        assert math.isclose(mean[1], -(lam**-2), rel_tol=1e-12)
+        assert math.isclose(variance[1], expected, rel_tol=1e-10)
+
+
+def test_standard_gamma_rsample_backward_is_exactly_standard_gamma_grad():
+    concentration = torch.tensor([0.3, 2.0, 9.0], dtype=F64).repeat(50)
+    leaf = concentration.clone().requires_grad_(True)
+    z = standard_gamma_rsample(leaf, torch.Generator().manual_seed(12))
+    weights = torch.linspace(-1.0, 2.0, z.numel(), dtype=F64)
+    (z * weights).sum().backward()
+    again = torch._standard_gamma(concentration,
+                                  generator=torch.Generator().manual_seed(12))
+    assert torch.equal(z.detach(), again)
+    assert torch.equal(leaf.grad, weights * standard_gamma_grad(again, concentration))
+
+
 @pytest.mark.parametrize("alpha", [0.3, 2.0])
 def test_empirical_variances_match_exact_within_standard_errors(alpha):
     k = 2.0
