@@ -55,7 +55,7 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make book   build the website (_build/html), executing every chapter"
+	@echo "make book   build the website (_build/html), executing the chapters whose code changed"
 	@echo "make test   run the whole test suite (builds the book from clean, browser tests too)"
 	@echo "make lint   ruff over code/, tests/, benchmarks/ and the chapters"
 	@echo "make lab    open the chapters in JupyterLab with live ipywidgets"

@@ -11,6 +11,7 @@ timings a chapter glues (names with "seconds", "elapsed", or ending "_time").
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -36,17 +37,12 @@ def read_glue(notebook: nbformat.NotebookNode) -> dict:
     return glued
 
 
-@pytest.fixture(scope="session")
-def glued_by_the_build(executed_notebooks) -> dict[str, dict]:
-    return {name: read_glue(nbformat.read(executed_notebooks / f"{name}.ipynb", 4))
-            for name in CHAPTERS}
+def glued_from_cache(cache_path: Path) -> dict[str, dict]:
+    """Each chapter's glued values, from the executed notebook in ``cache_path``.
 
-
-@pytest.fixture(scope="session")
-def glued_by_a_second_execution(tmp_path_factory, built_book) -> dict[str, dict]:
-    # built_book first: the two executions do not compete for the cores.
-    cache_path = tmp_path_factory.mktemp("second-execution") / "cache"
-    run = execute_in_parallel(ROOT, cache_path)
+    (The build's jupyter_execute/ copies are no use: myst-nb removes the outputs of
+    ``glue(..., display=False)`` from them.)
+    """
     cache = get_cache(str(cache_path))
     glued = {}
     for name in CHAPTERS:
@@ -54,9 +50,24 @@ def glued_by_a_second_execution(tmp_path_factory, built_book) -> dict[str, dict]
         try:
             _, executed = cache.merge_match_into_notebook(notebook)
         except KeyError:
-            pytest.fail(f"{name} failed in the second execution:\n{run.stderr[-4000:]}")
+            pytest.fail(f"{name} has no execution in {cache_path}")
         glued[name] = read_glue(executed)
     return glued
+
+
+@pytest.fixture(scope="session")
+def glued_by_the_build(built_book) -> dict[str, dict]:
+    return glued_from_cache(built_book.parent / ".jupyter_cache")
+
+
+@pytest.fixture(scope="session")
+def glued_by_a_second_execution(tmp_path_factory, built_book) -> dict[str, dict]:
+    # built_book first: the two executions do not compete for the cores.
+    cache_path = tmp_path_factory.mktemp("second-execution") / "cache"
+    run = execute_in_parallel(ROOT, cache_path)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "Excepted" not in run.stderr, run.stderr[-4000:]
+    return glued_from_cache(cache_path)
 
 
 def is_a_timing(key: str) -> bool:
