@@ -392,6 +392,7 @@ def test_a_few_training_steps_lower_the_loss():
         seed=0,
         progress=None,
         device=torch.device("cpu"),
+        ema_decay=0.0,
     )
     start, _ = d.train(data.train_images, schedule, steps=1, **options)
     trained, history = d.train(data.train_images, schedule, steps=150, **options)
@@ -430,6 +431,32 @@ def test_train_rejects_bad_images():
         d.train(torch.full((5, 64), 2.0), schedule, steps=1, progress=None)
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         d.train(torch.zeros(5, 64), schedule, steps=0, progress=None)
+    with pytest.raises(ValueError, match=r"ema_decay must lie in \[0, 1\)"):
+        d.train(torch.zeros(5, 64), schedule, steps=1, progress=None, ema_decay=1.0)
+
+
+def test_train_returns_the_weight_average():
+    """ema_decay = 0 returns the last weights; with 0.995 the average lags behind."""
+    data = d.load_scaled_digits()
+    schedule = d.linear_schedule(10, 0.01, 0.2)
+    options = dict(
+        steps=20,
+        hidden=8,
+        layers=1,
+        batch_size=16,
+        progress=None,
+        device=torch.device("cpu"),
+    )
+    last, _ = d.train(data.train_images, schedule, ema_decay=0.0, **options)
+    lagging, _ = d.train(data.train_images, schedule, ema_decay=0.995, **options)
+    start, _ = d.train(
+        data.train_images, schedule, **{**options, "steps": 1}, ema_decay=0.0
+    )
+    w_last, w_lag = last.out.weight, lagging.out.weight
+    w_start = start.out.weight
+    # The average sits between the first-step and the last weights, closer to the start.
+    assert (w_lag - w_start).norm() < (w_last - w_start).norm()
+    assert not torch.equal(w_lag, w_last)
 
 
 class _PointMassOracle(torch.nn.Module):

@@ -475,6 +475,8 @@ def train(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not 0.0 <= ema_decay < 1.0:
+        raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay}")
     device = device or default_device()
     torch.manual_seed(seed)  # parameter initialisation
     model = NoisePredictor(schedule.T, hidden, layers).to(device)
