@@ -99,3 +99,57 @@ def test_gaussian_helpers_raise_or_return_finite(values, sigma):
         assert "sigma" in str(error) or "x contains" in str(error)
     else:
         assert np.isfinite(result).all()
+
+
+# --- The validators themselves, at their boundaries ----------------------------------------
+from reparam import _validation  # noqa: E402
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (math.inf, ValueError, "finite"), (-math.inf, ValueError, "finite"),
+    (math.nan, ValueError, "finite"), (True, TypeError, "bool"), (np.bool_(False), TypeError,
+                                                                    "bool"),
+    (1 + 2j, TypeError, "real"), ("1.0", TypeError, "real"), (np.zeros(2), ValueError, "scalar"),
+    (torch.tensor([1.0, 2.0]), ValueError, "scalar"), (torch.tensor(True), TypeError, "real"),
+    (torch.tensor(math.inf), ValueError, "finite"),
+])
+def test_as_real_scalar_refuses(value, error, message):
+    with pytest.raises(error, match=message):
+        _validation.as_real_scalar(value, "theta")
+    with pytest.raises(error, match="theta"):
+        _validation.as_real_scalar(value, "theta")
+
+
+def test_as_real_scalar_accepts_exactly():
+    assert _validation.as_real_scalar(np.float32(0.5), "a") == 0.5
+    assert _validation.as_real_scalar(torch.tensor(-2.0), "a") == -2.0
+    assert _validation.as_real_scalar(np.array(3), "a") == 3.0
+    assert isinstance(_validation.as_real_scalar(3, "a"), float)
+
+
+@pytest.mark.parametrize("sigma", [0.0, -0.0, -1e-300, math.inf, math.nan])
+def test_check_scale_refuses(sigma):
+    with pytest.raises(ValueError, match="scale_name"):
+        _validation.check_scale(sigma, "scale_name")
+
+
+def test_check_scale_accepts_tiny_positive():
+    assert _validation.check_scale(1e-300) == 1e-300
+
+
+@pytest.mark.parametrize("n", [0, -1, 10.0, True, "3", None])
+def test_check_sample_count_refuses(n):
+    with pytest.raises(ValueError, match="count_name"):
+        _validation.check_sample_count(n, "count_name")
+
+
+def test_check_sample_count_accepts_one_and_numpy_integers():
+    assert _validation.check_sample_count(1) == 1
+    assert _validation.check_sample_count(np.int64(7)) == 7
+
+
+@pytest.mark.parametrize("values", [np.array([1.0, math.inf]), [math.nan],
+                                    torch.tensor([-math.inf]), torch.tensor([[0.0, math.nan]])])
+def test_check_finite_array_refuses(values):
+    with pytest.raises(ValueError, match="arr contains NaN or infinite"):
+        _validation.check_finite_array(values, "arr")

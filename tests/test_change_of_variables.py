@@ -273,3 +273,10 @@ def test_never_complex_or_negative(h):
     for point in (-2.7, -0.9, -0.05, 0.3, 1.1, 3.3):
         value = complex(sp.N(density.subs(y, point)))
         assert value.imag == 0 and value.real >= 0, (h, point, value)
+
+
+def test_a_map_flat_on_an_interval_is_refused():
+    # Y = h(X) has an atom at 0 (mass P(0 < X < 1)): no density, so the map must be refused.
+    flat = sp.Piecewise((x, x < 0), (0, x < 1), (x - 1, True))
+    with pytest.raises(ValueError, match="not strictly monotone"):
+        pushforward_density(STANDARD_NORMAL, x, flat, y)
