@@ -218,9 +218,12 @@ _BOKEH_CALLBACK = """
 const t = slider.value;
 const ab = alpha_bars[t];
 const s = Math.sqrt(ab), n = Math.sqrt(1 - ab);
-const img = x0.map((row, i) => row.map((v, j) =>
-    mask[i][j] ? gutter : (s * v + n * eps[i][j] + 1) / 2));
-images.data = {image: [img], x: [0], y: [0], dw: [dw], dh: [dh]};
+// Rewrite the shipped image (flat, row-major, already upside down) in place.
+const img = images.data.image[0];
+for (let k = 0; k < img.length; k++) {
+  img[k] = mask[k] ? gutter : (s * x0[k] + n * eps[k] + 1) / 2;
+}
+images.change.emit();
 markers.data = {t: [t, t], y: [s, n]};
 cursor.location = t;
 readout.text = `t = ${t}: √ᾱ_t = ${s.toFixed(4)}`;
@@ -253,7 +256,7 @@ def bokeh_explorer(t: int = 50):
     width, height = x0_canvas.shape[1], SIDE
     images = ColumnDataSource(
         {
-            "image": [np.flipud(state.canvas).tolist()],
+            "image": [np.ascontiguousarray(np.flipud(state.canvas))],
             "x": [0],
             "y": [0],
             "dw": [width],
@@ -334,9 +337,9 @@ def bokeh_explorer(t: int = 50):
         args=dict(
             slider=slider,
             alpha_bars=alpha_bars,
-            x0=x0_canvas.tolist(),
-            eps=eps_canvas.tolist(),
-            mask=mask.tolist(),
+            x0=x0_canvas.ravel().tolist(),
+            eps=eps_canvas.ravel().tolist(),
+            mask=mask.ravel().astype(int).tolist(),
             gutter=GUTTER,
             images=images,
             markers=markers,
