@@ -105,3 +105,39 @@ def test_bokeh_layout_has_slider_readout_and_callback():
     assert np.allclose(np.flipud(shipped), noising.noising_state(30).canvas)
     html = noising.bokeh_html(layout)
     assert "<script" in html and "toFixed(4)" in html
+
+
+@pytest.mark.browser
+def test_bokeh_slider_redraws_in_the_browser(offline_page, tmp_path):
+    """Move the static page's slider by keyboard: the readout and every pixel follow
+    noising_state (the CustomJS mirrors it), with no JavaScript error."""
+    from pathlib import Path
+
+    from bokeh.util.paths import bokehjs_path
+
+    js = Path(bokehjs_path()) / "js"
+    scripts = "".join(
+        f'<script src="{(js / name).as_uri()}"></script>'
+        for name in ("bokeh.min.js", "bokeh-widgets.min.js")
+    )
+    page_file = tmp_path / "noising.html"
+    body = noising.bokeh_html(noising.bokeh_explorer(t=40))
+    page_file.write_text(f"<html><head>{scripts}</head><body>{body}</body></html>")
+    page = offline_page.open(page_file)
+    page.wait_for_selector(".noUi-handle", timeout=20_000)
+    page.locator(".noUi-handle").first.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    shown = page.evaluate(
+        """() => {const d = Bokeh.documents[0];
+        return {t: d.get_model_by_name('t_slider').value,
+                text: d.get_model_by_name('readout').text,
+                image: Array.from(d.get_model_by_name('images').data.image[0])}}"""
+    )
+    assert shown["t"] == 50
+    state = noising.noising_state(50)
+    assert shown["text"] == state.readout
+    image = np.flipud(np.array(shown["image"]).reshape(state.canvas.shape))
+    assert np.allclose(image, state.canvas, atol=1e-12)
+    assert offline_page.console_errors == [] and offline_page.page_errors == []
+    assert offline_page.external_requests == []
