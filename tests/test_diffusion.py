@@ -474,14 +474,17 @@ class _PointMassOracle(torch.nn.Module):
         return (xt - abar.sqrt() * self.target) / (1 - abar).sqrt()
 
 
-def test_sampler_with_the_exact_noise_returns_the_point_mass():
+@pytest.mark.parametrize("clip", [True, False])
+def test_sampler_with_the_exact_noise_returns_the_point_mass(clip):
     """With eps_theta exact for a one-image data set, every reverse step is the exact
     posterior
     q(x_{t-1} | x_t, x0), and ancestral sampling must land on x0 (a wrong sign, step or
     variance in the sampler does not)."""
     target = torch.linspace(-1, 1, 64)
     oracle = _PointMassOracle(target, SCHEDULE)
-    x0, kept = d.sample(oracle, SCHEDULE, 16, seed=0, keep=[SCHEDULE.T, 25, 0])
+    x0, kept = d.sample(
+        oracle, SCHEDULE, 16, seed=0, keep=[SCHEDULE.T, 25, 0], clip_denoised=clip
+    )
     assert torch.allclose(x0, target.expand(16, 64), atol=1e-4)
     assert sorted(kept) == [0, 25, SCHEDULE.T]
     assert torch.equal(kept[0], x0)
@@ -492,7 +495,9 @@ def test_sampler_with_the_exact_noise_returns_the_point_mass():
     )
     # Every earlier step too: x_{t-1} = mean of q(x_{t-1} | x_t, x0) + sqrt(beta~_t) z,
     # so the standardised residuals are N(0, 1) (mean and variance within 5 s.e.).
-    _, kept = d.sample(oracle, SCHEDULE, 200, seed=1, keep=range(SCHEDULE.T + 1))
+    _, kept = d.sample(
+        oracle, SCHEDULE, 200, seed=1, keep=range(SCHEDULE.T + 1), clip_denoised=clip
+    )
     for t in (2, 3, 25, 50):
         mean, variance = d.q_posterior(target.expand(200, 64), kept[t], t, SCHEDULE)
         z = ((kept[t - 1] - mean) / variance.sqrt()).double().flatten()
