@@ -29,6 +29,29 @@ EXEC_TIMEOUT := 300
 # or parallel, uses the same setting, so floating-point reductions and hence the glued
 # numbers do not depend on how a build was scheduled.
 KERNEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# Step 1 of a build: execute, in parallel, the chapters missing from the cache, in ONE Python
+# process (three `jcache` commands cost ~7 s of CPU in start-up alone, most of a prose-edit
+# rebuild). A chapter that fails is not cached and is reported by step 2, which executes it
+# again. tests/conftest.py runs this same target (with its own CACHE and NOTEBOOKS).
+define EXECUTE_CHAPTERS_PY
+import logging, sys
+from jupyter_cache import get_cache
+cache_path, timeout, *notebooks = sys.argv[1:]
+cache = get_cache(cache_path)
+for record in cache.list_project_records():
+    cache.remove_nb_from_project(record.pk)
+for path in notebooks:
+    cache.add_nb_to_project(path)
+if cache.list_unexecuted():
+    from jupyter_cache.executors import load_executor
+    logger = logging.getLogger("execute-chapters")
+    logger.setLevel(logging.WARNING)
+    result = load_executor("local-parallel", cache, logger=logger).run_and_cache(
+        timeout=int(timeout))
+    for uri in result.excepted + result.errored:
+        print(f"failed, not cached: {uri}", file=sys.stderr)
+endef
+export EXECUTE_CHAPTERS_PY
 # ipykernel logs a notice at every kernel start that its (local, loopback) TCP sockets are not
 # encrypted; it buries real messages in the build log. This IPython configuration (read by
 # every kernel of this .venv) drops exactly that record; every other kernel log record, and
@@ -51,7 +74,7 @@ export KERNEL_CONFIG_PY
 # Jupyter refuses to run as root (containers, CI machines) unless told it may.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: book test lint lab bench clean distclean help kernel-config
+.PHONY: book test lint lab bench clean distclean help kernel-config execute-chapters
 .DEFAULT_GOAL := help
 
 help:
@@ -91,13 +114,14 @@ $(HTML): $(VENV)/.installed $(KERNEL_CONFIG) _build/.cache-inputs $(BOOK_SOURCES
 	@# 2. Build strictly from a fresh Sphinx environment; cached outputs are reused, any
 	@#    notebook not in the cache (it failed, or is new) is executed again and fails the
 	@#    build if it fails. On failure remove index.html so make retries next time.
-	@mkdir -p $(CACHE)   # (jcache asks before creating a cache)
-	$(BIN)/jcache notebook -p $(CACHE) clear --force >/dev/null
-	$(BIN)/jcache notebook -p $(CACHE) add $(NOTEBOOKS_HEAVY_FIRST) >/dev/null
-	$(KERNEL_ENV) $(BIN)/jcache project -p $(CACHE) execute --executor local-parallel \
-	  --timeout $(EXEC_TIMEOUT) --verbosity WARNING >/dev/null
+	@$(MAKE) --no-print-directory execute-chapters
 	$(KERNEL_ENV) $(BIN)/jupyter-book build $(JB_FLAGS) . || { rm -f $(HTML); exit 1; }
 	@touch $@
+
+execute-chapters:
+	@mkdir -p $(CACHE)
+	$(KERNEL_ENV) $(BIN)/python -c "$$EXECUTE_CHAPTERS_PY" $(CACHE) $(EXEC_TIMEOUT) \
+	  $(NOTEBOOKS_HEAVY_FIRST)
 
 book: $(HTML)
 	@echo "The book is at: $(abspath $(HTML))"

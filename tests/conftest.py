@@ -13,7 +13,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
-JCACHE = Path(sys.executable).with_name("jcache")
 STRICT_FLAGS = ["--all", "-W", "-n", "--keep-going"]
 CHROMIUM = Path("/usr/bin/chromium")
 # .ci/run sets this so that a missing browser fails the run instead of skipping tests.
@@ -40,18 +39,12 @@ def toc_notebooks(source: Path) -> list[Path]:
 
 
 def execute_in_parallel(source: Path, cache: Path) -> subprocess.CompletedProcess:
-    """Execute the notebooks not in ``cache`` on all cores, as `make book` does."""
-    jcache = str(JCACHE)
-    cache.mkdir(parents=True, exist_ok=True)  # (jcache asks before creating a cache)
-    notebooks = [str(p) for p in toc_notebooks(source)]
-    subprocess.run([jcache, "notebook", "-p", str(cache), "clear", "--force"],
-                   capture_output=True, check=True)
-    subprocess.run([jcache, "notebook", "-p", str(cache), "add", *notebooks],
-                   capture_output=True, check=True)
-    return subprocess.run([jcache, "project", "-p", str(cache), "execute",
-                           "--executor", "local-parallel", "--timeout", "300",
-                           "--verbosity", "WARNING"], capture_output=True, text=True,
-                          env=kernel_env())
+    """Execute the notebooks not in ``cache`` on all cores (the Makefile's step 1)."""
+    notebooks = " ".join(str(p) for p in toc_notebooks(source))
+    return subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "execute-chapters", f"CACHE={cache}",
+         f"BIN={JUPYTER_BOOK.parent}", f"NOTEBOOKS_HEAVY_FIRST={notebooks}"],
+        capture_output=True, text=True)
 
 
 def build_book(source: Path, output: Path,
