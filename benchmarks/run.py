@@ -263,6 +263,19 @@ def bench_explorer_python() -> dict:
     }
 
 
+def launch_chromium(playwright):
+    """Debian's headless Chromium (never a downloaded browser)."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+        ],
+    )
+
+
 BROWSER_JS = """async (value) => {
   const doc = Bokeh.documents[0];
   const slider = doc.get_model_by_name('mu_slider');
@@ -280,15 +293,7 @@ def bench_explorer_browser(html: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-            ],
-        )
+        browser = launch_chromium(playwright)
         page = browser.new_page()
         page.goto((html / "chapters" / "02_seeing_the_map.html").as_uri())
         page.wait_for_selector(".noUi-handle", timeout=20_000)
@@ -456,15 +461,7 @@ def bench_pages(html: Path) -> dict:
         }
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-            ],
-        )
+        browser = launch_chromium(playwright)
         per_page = {str(p.relative_to(html)): first_visit(browser, p) for p in pages}
         browser.close()
     largest = max(per_page, key=lambda k: per_page[k]["bytes"])

@@ -70,6 +70,17 @@ def build_book(source: Path, output: Path,
     return result
 
 
+def book_skeleton(tmp_path: Path) -> Path:
+    """A new book folder: the real _config.yml, the bibliography, a title page."""
+    book = tmp_path / "book"
+    (book / "chapters").mkdir(parents=True)
+    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
+    bib = Path("chapters") / "references.bib"
+    shutil.copy(ROOT / bib, book / bib)
+    (book / "chapters" / "index.md").write_text("# Title\n\nA page.\n")
+    return book
+
+
 # When the session's book build started: every chapter's cache record must be newer.
 BUILD_STARTED: dict[str, float] = {}
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
-from conftest import BUILD_STARTED, ROOT, build_book, cache_folder
+from conftest import BUILD_STARTED, ROOT, book_skeleton, build_book, cache_folder
 from jupyter_cache import get_cache
 
 pytestmark = pytest.mark.book
@@ -89,12 +88,7 @@ def test_notebooks_in_git_have_no_outputs_or_counts():
 
 def minimal_book(tmp_path: Path, chapter: nbformat.NotebookNode) -> Path:
     """The real _config.yml with a two-page toc: the title page and ``chapter``."""
-    book = tmp_path / "book"
-    (book / "chapters").mkdir(parents=True)
-    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
-    bib = Path("chapters") / "references.bib"
-    shutil.copy(ROOT / bib, book / bib)
-    (book / "chapters" / "index.md").write_text("# Title\n\nA page.\n")
+    book = book_skeleton(tmp_path)
     nbformat.write(chapter, book / "chapters" / "broken.ipynb")
     (book / "_toc.yml").write_text("format: jb-book\nroot: chapters/index\n"
                                    "chapters:\n  - file: chapters/broken\n")

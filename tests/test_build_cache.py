@@ -9,13 +9,12 @@ chapter that was executed again shows a new token. Failures: see test_book_build
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT, build_book
+from conftest import ROOT, book_skeleton, build_book
 
 pytestmark = pytest.mark.book
 
@@ -24,12 +23,7 @@ TOKEN_CELL = ("import uuid\nfrom myst_nb import glue\n"
 
 
 def two_chapter_book(tmp_path: Path) -> Path:
-    book = tmp_path / "book"
-    (book / "chapters").mkdir(parents=True)
-    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
-    bib = Path("chapters") / "references.bib"
-    shutil.copy(ROOT / bib, book / bib)
-    (book / "chapters" / "index.md").write_text("# Title\n\nA page.\n")
+    book = book_skeleton(tmp_path)
     real = nbformat.read(ROOT / "chapters" / "01_change_of_variables.ipynb", 4)
     for name in ("a", "b"):
         chapter = nbformat.v4.new_notebook(metadata=real.metadata)
