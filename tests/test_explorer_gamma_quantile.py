@@ -136,3 +136,11 @@ def test_bokeh_slider_moves_the_samples_in_a_browser_with_no_kernel(
     assert np.array_equal(np.array(drawn), expected.samples_dx_dalpha)
     assert offline_page.external_requests == []
     assert offline_page.console_errors == [] and offline_page.page_errors == []
+
+
+def test_a_larger_alpha_raises_the_curve_and_the_dots_at_every_slider_step():
+    # The chapter's alt text says so; the slider's own states must show it.
+    states = gq.explorer_states(gq.ALPHA_GRID)
+    for name in ("quantile", "samples_x"):
+        rows = np.array([getattr(state, name) for state in states])
+        assert np.all(np.diff(rows, axis=0) > 0), name

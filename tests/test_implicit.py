@@ -121,6 +121,32 @@ def test_torch_standard_gamma_grad_agrees_to_its_own_approximation_error(alpha):
     assert float(relative.median()) < 1e-4
 
 
+@pytest.mark.parametrize("alpha", [1e-3, 1e4])
+def test_standard_gamma_grad_at_extreme_concentrations_matches_mpmath(alpha):
+    # At alpha = 1e4 the density's power z^(alpha - 1) overflows float64, at 1e-3 the
+    # median is ~1e-301: the result must still be finite and accurate.
+    z = np.array([_quantile(alpha, q) for q in [0.5, 1 - 1e-6]])
+    ours = standard_gamma_grad(torch.tensor(z), alpha).numpy()
+    reference = np.array([_mpmath_dz_dalpha(alpha, zz) for zz in z])
+    assert np.all(np.isfinite(ours))
+    assert np.all(np.abs(ours / reference - 1.0) < 1e-12)
+
+
+def test_gamma_cdf_values_match_scipy_and_its_gradients_pass_gradcheck():
+    x = torch.tensor([1e-3, 0.3, 1.0, 4.0], dtype=F64)
+    alpha, rate = torch.tensor(1.5, dtype=F64), torch.tensor(2.0, dtype=F64)
+    expected = special.gdtr(2.0, 1.5, x.numpy())  # SciPy's Gamma CDF (rate, shape)
+    assert np.allclose(gamma_cdf(x, alpha, rate).numpy(), expected, rtol=1e-13, atol=0)
+    # gradcheck feeds one-hot output gradients, so a backward that ignored
+    # grad_output, or had the wrong sign or density, would fail here.
+    inputs = (
+        x.clone().requires_grad_(True),
+        torch.tensor([0.4, 1.5, 3.0, 7.0], dtype=F64, requires_grad=True),
+        torch.tensor([2.0, 0.5, 1.0, 1.3], dtype=F64, requires_grad=True),
+    )
+    assert torch.autograd.gradcheck(gamma_cdf, inputs, eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
 # --- the implicit rule on families with explicit inverses
 
 
@@ -237,6 +263,23 @@ def test_pathwise_replays_torch_gamma_rsample(alpha):
     assert torch.equal(ours[:, 1], rates.grad)
     # ...and the alpha column differs only by PyTorch's approximation of dz/dalpha.
     assert torch.allclose(ours[:, 0], alphas.grad, rtol=2e-3, atol=1e-12)
+
+
+def test_samples_are_clamped_like_torch_gamma_at_tiny_concentration():
+    # At alpha = 0.01 some standard draws sit at the smallest normal float; divided by
+    # a rate > 1 they would be subnormal, and torch clamps the sample back to it.
+    alpha, rate, n, seed = 0.01, 4.0, 4000, 13
+    torch.manual_seed(seed)
+    theirs = Gamma(
+        torch.full((n,), alpha, dtype=F64), torch.tensor(rate, dtype=F64)
+    ).rsample()
+    tiny = torch.finfo(F64).tiny
+    assert bool((theirs == tiny).any())  # the case under test does occur
+    rows = gamma_score_function_grad(
+        lambda v: v, alpha, rate, n, torch.Generator().manual_seed(seed)
+    )
+    assert torch.equal(rows[:, 1], theirs * (alpha / rate - theirs))
+    assert bool(torch.isfinite(rows).all())
 
 
 def test_draws_are_deterministic_with_other_draws_in_between():

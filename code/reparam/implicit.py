@@ -97,14 +97,11 @@ def implicit_sample_grad(
     = -(\partial F/\partial\theta_j)/(\partial F/\partial x)`.
 
     ``cdf(x, *params)`` is a torch function differentiable in ``x`` and in every
-    parameter;
-    ``x`` holds samples; ``params`` is a sequence of 0-d tensors. Returns one tensor of
-    ``x``'s
-    shape per parameter: how each sample moves when that parameter moves with its
-    uniform
-    ``u = F(x)`` held fixed. Raises ``ValueError`` where :math:`\partial F/\partial x`
-    (the
-    density) is not positive and finite, since the rule divides by it.
+    parameter; ``x`` holds samples; ``params`` is a sequence of 0-d tensors. Returns one
+    tensor of ``x``'s shape per parameter: how each sample moves when that parameter
+    moves with its uniform ``u = F(x)`` held fixed. Raises ``ValueError`` where
+    :math:`\partial F/\partial x` (the density) is not positive and finite, since the
+    rule divides by it.
     """
     if not callable(cdf):
         raise TypeError(f"cdf must be callable, got {type(cdf).__name__}")
@@ -118,9 +115,8 @@ def implicit_sample_grad(
         if not isinstance(theta, torch.Tensor) or theta.ndim != 0:
             raise TypeError(f"params[{j}] must be a 0-d torch.Tensor, got {theta!r}")
     x_leaf = x.detach().clone().requires_grad_(True)
-    # Replicate each parameter once per sample: the gradient of sum_i F(x_i; theta copy
-    # i)
-    # with respect to copy i is then the partial derivative at sample i alone.
+    # Replicate each parameter once per sample: the gradient of sum_i F(x_i; copy i of
+    # theta) with respect to copy i is then the partial derivative at sample i alone.
     copies = [
         theta.detach().expand(x.shape).clone().requires_grad_(True) for theta in params
     ]
@@ -424,12 +420,11 @@ def _gauss_legendre_panels(edges: np.ndarray, order: int = 16):
 def _gamma_rule(alpha: float, beta: float):
     """Nodes z and weights w with sum(w h(z)) = E[h(z)], z ~ Gamma(alpha, 1).
 
-    Below z = 1 the rule lives in s = log z, where density(z) dz/ds = exp(alpha s - z) /
-    Gamma(alpha) is smooth even for alpha < 1 (panels of width 0.1 in s down to z =
-    e^-8,
-    coarser below); above z = 1 it is linear in z, with panels 0.25 min(1, beta) wide
-    so that a
-    cost oscillating in x = z / beta is resolved. Both ends reach 1e-17 of the mass.
+    Below z = 1 the rule lives in s = log z, where density(z) dz/ds =
+    exp(alpha s - z) / Gamma(alpha) is smooth even for alpha < 1 (panels of width 0.1
+    in s down to z = e^-8, coarser below); above z = 1 it is linear in z, with panels
+    0.25 min(1, beta) wide so that a cost oscillating in x = z / beta is resolved. Both
+    ends reach 1e-17 of the mass.
     """
     s_low = min(math.log(special.gammaincinv(alpha, 1e-17)) - 1.0, -9.0)
     z_high = max(special.gammainccinv(alpha, 1e-17) + 1.0, 2.0)
@@ -458,15 +453,11 @@ def gamma_estimator_moments(
     quadrature.
 
     ``f`` and its derivative ``df`` are vectorized NumPy functions of x. The
-    expectation over
-    :math:`x = z/\beta` is an integral over :math:`s = \log z`, where the Gamma density
-    times
-    :math:`dz/ds` is smooth even for α < 1 (its singularity at 0 becomes a slow
-    :math:`e^{\alpha s}` tail), joined at z = 1 to a rule linear in z: composite
-    16-point
-    Gauss-Legendre (see ``_gamma_rule``). The tests check it against
-    ``scipy.integrate.quad``
-    and closed forms.
+    expectation over :math:`x = z/\beta` is an integral over :math:`s = \log z`, where
+    the Gamma density times :math:`dz/ds` is smooth even for α < 1 (its singularity at
+    0 becomes a slow :math:`e^{\alpha s}` tail), joined at z = 1 to a rule linear in z:
+    composite 16-point Gauss-Legendre (see ``_gamma_rule``). The tests check it against
+    ``scipy.integrate.quad`` and closed forms.
     """
     if estimator not in ("pathwise", "score"):
         raise ValueError(f"estimator must be 'pathwise' or 'score', got {estimator!r}")
@@ -520,8 +511,7 @@ def standard_gamma_rsample(
     r"""A differentiable draw of Gamma(α, 1) for each entry of ``concentration``.
 
     The draw is ``torch._standard_gamma`` (the one ``torch.distributions`` uses); its
-    backward
-    pass is this module's :math:`\partial z/\partial\alpha`, not PyTorch's.
+    backward pass is this module's :math:`\partial z/\partial\alpha`, not PyTorch's.
     """
     if not isinstance(concentration, torch.Tensor):
         raise TypeError("concentration must be a torch.Tensor")
