@@ -3,20 +3,44 @@
 Submodules, one idea each:
 
 - :mod:`reparam.change_of_variables`: symbolic densities of transformed variables (SymPy).
-- :mod:`reparam.gaussian`: standardize / unstandardize / density of N(mu, sigma^2) for NumPy and PyTorch.
+- :mod:`reparam.gaussian`: standardize / unstandardize / density of N(mu, sigma^2).
 - :mod:`reparam.estimators`: per-sample pathwise and score-function gradient estimators.
 - :mod:`reparam.costs`: cost functions with closed-form Gaussian expectations and gradients.
+- :mod:`reparam.variance`: exact per-draw variances of the estimators, optimal baselines.
+- :mod:`reparam.crossover`: where the score function beats the pathwise estimator (brentq).
+- :mod:`reparam.jumps`: the boundary term that the pathwise gradient misses at a jump.
+- :mod:`reparam.sgd`: stochastic gradient descent with one-sample pathwise gradients.
+- :mod:`reparam.graphs`: the computation graph before and after the trick.
+- :mod:`reparam.implicit`: implicit reparameterization gradients; the Gamma, Beta, Dirichlet.
+- :mod:`reparam.discrete`: categorical choices: Gumbel-max, Gumbel-softmax, score function.
+- :mod:`reparam.vae`: a small variational autoencoder trained with either estimator.
+- :mod:`reparam.diffusion`: a small denoising diffusion model (DDPM) on the same digits.
 - :mod:`reparam.explorers`: the interactive figures, one module each (ipywidgets and Bokeh).
 - :mod:`reparam.style`: the book's matplotlib style (figures legible on a phone).
-- :mod:`reparam.vae`: a small variational autoencoder trained with either estimator.
 
-Submodules are imported lazily so that ``import reparam`` stays cheap (SymPy, PyTorch and Bokeh
-are each imported only by the module that needs them).
+Submodules are imported lazily so that ``import reparam`` stays cheap (SymPy, PyTorch and
+Bokeh are each imported only by the module that needs them).
 """
 
 import importlib
 
-__all__ = ["change_of_variables", "costs", "estimators", "explorers", "gaussian", "style", "vae"]
+__all__ = [
+    "change_of_variables",
+    "costs",
+    "crossover",
+    "diffusion",
+    "discrete",
+    "estimators",
+    "explorers",
+    "gaussian",
+    "graphs",
+    "implicit",
+    "jumps",
+    "sgd",
+    "style",
+    "vae",
+    "variance",
+]
 __version__ = "0.1.0"
 
 
