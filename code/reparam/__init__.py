@@ -2,24 +2,24 @@
 
 Submodules, one idea each:
 
-- :mod:`reparam.change_of_variables`: symbolic densities of transformed variables (SymPy).
-- :mod:`reparam.gaussian`: standardize / unstandardize / density of N(mu, sigma^2).
-- :mod:`reparam.estimators`: per-sample pathwise and score-function gradient estimators.
-- :mod:`reparam.costs`: cost functions with closed-form Gaussian expectations and gradients.
-- :mod:`reparam.variance`: exact per-draw variances of the estimators, optimal baselines.
-- :mod:`reparam.crossover`: where the score function beats the pathwise estimator (brentq).
-- :mod:`reparam.jumps`: the boundary term that the pathwise gradient misses at a jump.
-- :mod:`reparam.sgd`: stochastic gradient descent with one-sample pathwise gradients.
-- :mod:`reparam.graphs`: the computation graph before and after the trick.
-- :mod:`reparam.implicit`: implicit reparameterization gradients; the Gamma, Beta, Dirichlet.
-- :mod:`reparam.discrete`: categorical choices: Gumbel-max, Gumbel-softmax, score function.
-- :mod:`reparam.vae`: a small variational autoencoder trained with either estimator.
-- :mod:`reparam.diffusion`: a small denoising diffusion model (DDPM) on the same digits.
-- :mod:`reparam.explorers`: the interactive figures, one module each (ipywidgets and Bokeh).
-- :mod:`reparam.style`: the book's matplotlib style (figures legible on a phone).
+- :mod:`.change_of_variables`: symbolic densities of transformed variables (SymPy).
+- :mod:`.gaussian`: standardize / unstandardize / density of N(mu, sigma^2).
+- :mod:`.estimators`: per-sample pathwise and score-function gradient estimators.
+- :mod:`.costs`: cost functions with closed-form Gaussian expectations and gradients.
+- :mod:`.variance`: exact per-draw variances of the estimators, optimal baselines.
+- :mod:`.crossover`: where the score function beats the pathwise estimator (brentq).
+- :mod:`.jumps`: the boundary term that the pathwise gradient misses at a jump.
+- :mod:`.sgd`: stochastic gradient descent with one-sample pathwise gradients.
+- :mod:`.graphs`: the computation graph before and after the trick.
+- :mod:`.implicit`: implicit reparameterization gradients; the Gamma, Beta, Dirichlet.
+- :mod:`.discrete`: categorical choices: Gumbel-max, Gumbel-softmax, score function.
+- :mod:`.vae`: a small variational autoencoder trained with either estimator.
+- :mod:`.diffusion`: a small denoising diffusion model (DDPM) on the same digits.
+- :mod:`.explorers`: the interactive figures, one module each (ipywidgets and Bokeh).
+- :mod:`.style`: the book's matplotlib style (figures legible on a phone).
 
-Submodules are imported lazily so that ``import reparam`` stays cheap (SymPy, PyTorch and
-Bokeh are each imported only by the module that needs them).
+Submodules are imported lazily so that ``import reparam`` stays cheap (SymPy, PyTorch
+and Bokeh are each imported only by the module that needs them).
 """
 
 import importlib
