@@ -58,6 +58,23 @@ def test_every_run_converges_and_the_error_shrinks(seed):
     assert rms[-1] < rms[500] / 2  # and the error keeps shrinking
 
 
+def test_each_run_has_its_own_noise():
+    # Run j uses column j of one (steps, runs) draw: two runs sharing one noise sequence
+    # would still converge, so check the rows of a two-run fit step by step.
+    runs = fit_gaussian_sgd(
+        1.0, start=(0.0, 1.0), steps=3, runs=2, a0=0.5, t0=50.0, seed=5
+    )
+    eps = np.random.default_rng(5).standard_normal((3, 2))
+    for j in range(2):
+        mu, sigma = 0.0, 1.0
+        for t in range(3):
+            g_mu, g_sigma = one_sample_gradient(mu, sigma, eps[t, j], 1.0)
+            step = 0.5 / (t + 50.0)
+            mu, sigma = mu - step * g_mu, sigma - step * g_sigma
+            assert runs.mu[t + 1, j] == mu and runs.sigma[t + 1, j] == sigma
+    assert runs.mu[-1, 0] != runs.mu[-1, 1]
+
+
 def test_determinism_with_other_draws_in_between():
     first = fit_gaussian_sgd(0.5, steps=50, runs=3, seed=7)
     np.random.default_rng(7).standard_normal(100)  # unrelated draws

@@ -121,8 +121,7 @@ def crossover(
     """The k in ``bracket`` where the pathwise and score-function variances are equal.
 
     ``bracket = (left, right)`` must hold a sign change of :func:`log_variance_ratio`
-    (find one
-    on a grid of exact variances first); otherwise ``ValueError``.
+    (find one on a grid of exact variances first); otherwise ``ValueError``.
     """
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
     left, right = (as_real_scalar(v, "bracket") for v in bracket)

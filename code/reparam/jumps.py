@@ -1,8 +1,10 @@
 r"""The boundary term: what the pathwise estimator misses when the cost jumps.
 
-Let :math:`f = f_c + \Delta\,\mathbb 1[x > k]` with :math:`f_c` continuous and a jump of
-size :math:`\Delta` at :math:`k`, and :math:`x = \mu + \sigma\varepsilon`. The draw
-crosses the jump at :math:`\varepsilon^\star = (k - \mu)/\sigma`, so
+Let :math:`f = f_c + \Delta\,\mathbb 1[x > k]` with a jump of size :math:`\Delta` at
+:math:`k`, where :math:`f_c` meets the conditions under which the pathwise estimator is
+unbiased (Lipschitz with an integrable constant, say; mere continuity is not enough),
+and :math:`x = \mu + \sigma\varepsilon`. The draw crosses the jump at
+:math:`\varepsilon^\star = (k - \mu)/\sigma`, so
 
 .. math::
 
@@ -34,9 +36,8 @@ __all__ = ["boundary_term"]
 def boundary_term(k, mu, sigma, jump=1.0) -> tuple[float, float]:
     r"""(d/dmu, d/dsigma) of :math:`\mathbb E[\Delta\,\mathbb 1[x > k]]`.
 
-    Here :math:`x\sim\mathcal N(\mu,\sigma^2)` and
-
-    ``jump`` is :math:`\Delta = f(k^+) - f(k^-)`; negative for a downward jump.
+    Here :math:`x\sim\mathcal N(\mu,\sigma^2)` and ``jump`` is
+    :math:`\Delta = f(k^+) - f(k^-)`; negative for a downward jump.
     """
     k = as_real_scalar(k, "k")
     mu = as_real_scalar(mu, "mu")

@@ -7,10 +7,10 @@ The objective is a Gaussian fit by reverse KL, the shape of a VAE's ELBO:
     J(\mu, \sigma) = \mathbb E_{x\sim\mathcal N(\mu,\sigma^2)}\bigl[(x - k)^2\bigr]
     - \log\sigma = (\mu - k)^2 + \sigma^2 - \log\sigma ,
 
-minimized at :math:`\mu^\star = k`, :math:`\sigma^\star = 1/\sqrt 2` (up to constants it
-is :math:`2\,\mathrm{KL}(\mathcal N(\mu,\sigma^2)\,\|\,\mathcal N(k, 1/2))`). Each step
-draws one :math:`\varepsilon`, sets :math:`x = \mu + \sigma\varepsilon`, and takes the
-one-sample pathwise gradient of :math:`(x - k)^2 - \log\sigma`,
+minimized at :math:`\mu^\star = k`, :math:`\sigma^\star = 1/\sqrt 2` (up to an additive
+constant it is :math:`\mathrm{KL}(\mathcal N(\mu,\sigma^2)\,\|\,\mathcal N(k, 1/2))`).
+Each step draws one :math:`\varepsilon`, sets :math:`x = \mu + \sigma\varepsilon`, and
+takes the one-sample pathwise gradient of :math:`(x - k)^2 - \log\sigma`,
 
 .. math::
 
