@@ -596,3 +596,114 @@ def test_median_bandwidth_and_nearest_distances_against_scipy_and_loops():
         )
     with pytest.raises(ValueError, match="at least 2 rows"):
         d.median_bandwidth(x[:1])
+
+
+# --------------------------------------------------------------------
+# Networks that output x0 instead of the noise (prediction="x0").
+
+
+@pytest.mark.parametrize("t", [1, 7, 50])
+def test_predicted_x0_inverts_q_sample(t):
+    generator = torch.Generator().manual_seed(11)
+    x0, noise = torch.randn(2, 6, 64, generator=generator, dtype=torch.float64)
+    xt = d.q_sample(x0, t, SCHEDULE, noise)
+    # The true noise gives back x0 exactly (up to rounding); an x0 output is returned.
+    assert torch.allclose(d.predicted_x0(noise, xt, t, SCHEDULE, "epsilon"), x0)
+    assert torch.equal(d.predicted_x0(x0, xt, t, SCHEDULE, "x0"), x0)
+    rows = torch.full((6,), t)
+    assert torch.allclose(d.predicted_x0(noise, xt, rows, SCHEDULE, "epsilon"), x0)
+
+
+def test_prediction_is_validated_everywhere():
+    xt = torch.zeros(3, 64)
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        d.predicted_x0(xt, xt, 1, SCHEDULE, "v")
+    with pytest.raises(ValueError, match="output must be a tensor of xt's shape"):
+        d.predicted_x0(torch.zeros(3, 63), xt, 1, SCHEDULE, "x0")
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        d.NoisePredictor(SCHEDULE.T, hidden=8, layers=1, prediction="eps")
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        d.train(xt, SCHEDULE, steps=1, progress=None, prediction="noise")
+
+
+def test_x0_loss_is_the_noise_regression_weighted_by_inverse_snr():
+    """simple_loss of an x0-predicting model, replayed by hand from the same draws."""
+    torch.manual_seed(3)
+    model = d.NoisePredictor(SCHEDULE.T, hidden=16, layers=1, prediction="x0")
+    x0 = d.load_scaled_digits().train_images[:9]
+    loss = d.simple_loss(model, x0, SCHEDULE, torch.Generator().manual_seed(5))
+    replay = torch.Generator().manual_seed(5)
+    t = torch.randint(1, SCHEDULE.T + 1, (9,), generator=replay)
+    noise = torch.randn(x0.shape, generator=replay)
+    xt = d.q_sample(x0, t, SCHEDULE, noise)
+    x0_hat = model(xt, t).detach()
+    abar = SCHEDULE.alpha_bars[t - 1].float()[:, None]
+    implied_noise = (xt - abar.sqrt() * x0_hat) / (1 - abar).sqrt()
+    weighted = ((1 - abar) / abar * (noise - implied_noise).pow(2)).mean()
+    assert math.isclose(float(loss), float((x0_hat - x0).pow(2).mean()), rel_tol=1e-6)
+    assert math.isclose(float(loss), float(weighted), rel_tol=1e-4)
+
+
+class _PointMassX0Oracle(torch.nn.Module):
+    """The exact x0 predictor when every training image equals ``target``."""
+
+    prediction = "x0"
+
+    def __init__(self, target: torch.Tensor, T: int):
+        super().__init__()
+        self.T, self.pixels = T, target.shape[-1]
+        self.register_buffer("target", target)
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, xt, t):
+        return self.target.expand_as(xt)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_sampler_with_the_exact_x0_matches_the_noise_oracle(clip):
+    """An exact x0 output and the exact noise output give the same reverse chain."""
+    target = torch.linspace(-1, 1, 64)
+    from_x0, kept_x0 = d.sample(
+        _PointMassX0Oracle(target, SCHEDULE.T),
+        SCHEDULE,
+        8,
+        seed=4,
+        keep=[30],
+        clip_denoised=clip,
+    )
+    from_noise, kept_noise = d.sample(
+        _PointMassOracle(target, SCHEDULE),
+        SCHEDULE,
+        8,
+        seed=4,
+        keep=[30],
+        clip_denoised=clip,
+    )
+    assert torch.allclose(from_x0, target.expand(8, 64), atol=1e-5)
+    assert torch.allclose(kept_x0[30], kept_noise[30], atol=1e-4)
+    assert torch.allclose(from_x0, from_noise, atol=1e-4)
+
+
+def test_train_x0_prediction_lowers_the_x0_loss():
+    data = d.load_scaled_digits()
+    schedule = d.linear_schedule(50, 2e-3, 0.3)
+    options = dict(
+        hidden=64,
+        layers=2,
+        batch_size=64,
+        seed=0,
+        progress=None,
+        device=torch.device("cpu"),
+        ema_decay=0.0,
+        prediction="x0",
+    )
+    start, _ = d.train(data.train_images, schedule, steps=1, **options)
+    trained, _ = d.train(data.train_images, schedule, steps=150, **options)
+    assert trained.prediction == "x0"
+
+    def x0_loss(model):
+        generator = torch.Generator().manual_seed(9)
+        with torch.no_grad():
+            return float(d.simple_loss(model, data.test_images, schedule, generator))
+
+    assert x0_loss(trained) < 0.7 * x0_loss(start)

@@ -31,6 +31,10 @@ uses that
 form with a network :math:`\varepsilon_\theta` (:class:`NoisePredictor`) in place of
 :math:`\varepsilon`; it is trained on Ho et al.'s :math:`L_\text{simple}`
 (:func:`simple_loss`, :func:`train`) and sampled by ancestral sampling (:func:`sample`).
+The network may instead output :math:`\hat x_0` (``prediction="x0"``); the implied noise
+is then :math:`\varepsilon_\theta = (x_t-\sqrt{\bar\alpha_t}\hat x_0)/
+\sqrt{1-\bar\alpha_t}` and the same regression is reweighted over t
+(:func:`simple_loss`).
 
 Time steps ``t`` are 1-based, as in the papers: ``schedule.alpha_bars[t - 1]`` is
 :math:`\bar\alpha_t`, and :math:`\bar\alpha_0 = 1`.
@@ -63,7 +67,9 @@ __all__ = [
     "posterior_mean_from_noise",
     "elbo_weights",
     "timestep_embedding",
+    "PREDICTIONS",
     "NoisePredictor",
+    "predicted_x0",
     "simple_loss",
     "TrainingHistory",
     "train",
@@ -358,13 +364,22 @@ def timestep_embedding(t: torch.Tensor, dim: int, T: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
+PREDICTIONS = ("epsilon", "x0")
+
+
+def _check_prediction(prediction) -> str:
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+    return prediction
+
+
 class NoisePredictor(nn.Module):
     r""":math:`\varepsilon_\theta(x_t, t)`: an MLP on the pixels and a time embedding.
 
     The time embedding enters the first layer (concatenated with the pixels) and is
-    added,
-    through its own linear map, to every hidden layer, so each layer knows the noise
-    level.
+    added, through its own linear map, to every hidden layer, so each layer knows the
+    noise level. With ``prediction="x0"`` the same network outputs :math:`\hat x_0`
+    instead, from which the noise estimate follows (:func:`predicted_x0` converts).
     """
 
     def __init__(
@@ -374,8 +389,10 @@ class NoisePredictor(nn.Module):
         layers: int = 3,
         time_dim: int = 32,
         pixels: int = IMAGE_PIXELS,
+        prediction: str = "epsilon",
     ):
         super().__init__()
+        self.prediction = _check_prediction(prediction)
         for name, value in (
             ("T", T),
             ("hidden", hidden),
@@ -403,6 +420,27 @@ class NoisePredictor(nn.Module):
         return self.out(h)
 
 
+def predicted_x0(
+    output: torch.Tensor, xt: torch.Tensor, t, schedule: Schedule, prediction: str
+) -> torch.Tensor:
+    r"""The network's estimate of :math:`x_0` from its ``output`` at :math:`(x_t, t)`.
+
+    For ``prediction="epsilon"`` it inverts :func:`q_sample`,
+    :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\varepsilon_\theta)/
+    \sqrt{\bar\alpha_t}`; for ``"x0"`` the output is :math:`\hat x_0` itself.
+    """
+    schedule = _check_schedule(schedule)
+    prediction = _check_prediction(prediction)
+    xt = check_pixels(xt, "xt", pixels=None)
+    if not isinstance(output, torch.Tensor) or output.shape != xt.shape:
+        raise ValueError(f"output must be a tensor of xt's shape {tuple(xt.shape)}")
+    t = _check_t(t, schedule, xt.shape[0])
+    if prediction == "x0":
+        return output
+    alpha_bar = _at(schedule.alpha_bars, t, xt)
+    return (xt - (1 - alpha_bar).sqrt() * output) / alpha_bar.sqrt()
+
+
 def _draw_t(batch: int, T: int, generator: torch.Generator, device) -> torch.Tensor:
     return torch.randint(1, T + 1, (batch,), generator=generator, device=device)
 
@@ -417,7 +455,12 @@ def simple_loss(
     :math:`\lVert\varepsilon-\varepsilon_\theta(x_t,t)\rVert^2/d`.
 
     One t uniform on 1..T and one :math:`\varepsilon\sim\mathcal N(0,I)` per image;
-    :math:`x_t` comes from :func:`q_sample`, so no gradient flows through it.
+    :math:`x_t` comes from :func:`q_sample`, so no gradient flows through it. For a
+    model with ``prediction="x0"`` the loss is the mean of
+    :math:`\lVert x_0-\hat x_0\rVert^2/d
+    = \frac{1-\bar\alpha_t}{\bar\alpha_t}\lVert\varepsilon-\varepsilon_\theta\rVert^2/d`
+    with the implied :math:`\varepsilon_\theta`: the same regression on the noise,
+    weighted over t by the inverse signal-to-noise ratio.
     """
     x0 = check_pixels(x0, "x0", model.pixels)
     if schedule.T != model.T:
@@ -427,7 +470,8 @@ def simple_loss(
     t = _draw_t(x0.shape[0], schedule.T, generator, x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     xt = q_sample(x0, t, schedule, noise)
-    return (model(xt, t) - noise).pow(2).mean()
+    target = x0 if getattr(model, "prediction", "epsilon") == "x0" else noise
+    return (model(xt, t) - target).pow(2).mean()
 
 
 @dataclass
@@ -452,6 +496,7 @@ def train(
     progress: Callable[[str], None] | None = print,
     progress_every: int = 500,
     ema_decay: float = 0.995,
+    prediction: str = "epsilon",
 ) -> tuple[NoisePredictor, TrainingHistory]:
     """Train a :class:`NoisePredictor` with Adam on :func:`simple_loss`.
 
@@ -463,8 +508,10 @@ def train(
     model
     holds an exponential moving average of the weights (decay ``ema_decay`` per step);
     the
-    recorded losses are those of the trained weights at each step.
+    recorded losses are those of the trained weights at each step. ``prediction``
+    ("epsilon" or "x0") is what the network outputs (see :func:`simple_loss`).
     """
+    prediction = _check_prediction(prediction)
     images = check_pixels(images, "images")
     if bool((images < -1).any()) or bool((images > 1).any()):
         raise ValueError("images must be scaled to [-1, 1] (see load_scaled_digits)")
@@ -479,7 +526,7 @@ def train(
         raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay}")
     device = device or default_device()
     torch.manual_seed(seed)  # parameter initialisation
-    model = NoisePredictor(schedule.T, hidden, layers).to(device)
+    model = NoisePredictor(schedule.T, hidden, layers, prediction=prediction).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     decay = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 1.0 - 0.9 * step / steps
@@ -514,12 +561,8 @@ def train(
     return average.module.eval(), history
 
 
-def _clipped_mean(
-    xt: torch.Tensor, noise: torch.Tensor, t: int, schedule: Schedule
-) -> torch.Tensor:
-    """The posterior mean at the predicted x0 clipped to the pixel range [-1, 1]."""
-    alpha_bar = _at(schedule.alpha_bars, t, xt)
-    x0 = ((xt - (1 - alpha_bar).sqrt() * noise) / alpha_bar.sqrt()).clamp(-1.0, 1.0)
+def _mean_from_x0(xt: torch.Tensor, x0: torch.Tensor, t: int, schedule: Schedule):
+    """The posterior mean of q(x_{t-1} | x_t, x0) at an estimate of x0."""
     if t == 1:
         return x0  # abar_0 = 1: the posterior mean at t = 1 is x0 itself
     return q_posterior(x0, xt, t, schedule)[0]
@@ -541,10 +584,10 @@ def sample(
 
     With ``clip_denoised`` (the default, as in Ho et al.'s released code) the mean is
     :math:`\tilde\mu_t(\hat x_0, x_t)` of :func:`q_posterior` at the network's estimate
-    :math:`\hat x_0 = (x_t -
-    \sqrt{1-\bar\alpha_t}\,\varepsilon_\theta)/\sqrt{\bar\alpha_t}`
-    clipped to [-1, 1]; without clipping that is exactly the :math:`\varepsilon`-form
-    :func:`posterior_mean_from_noise`.
+    :math:`\hat x_0` (:func:`predicted_x0`) clipped to [-1, 1]; for an
+    :math:`\varepsilon`-predicting model without clipping it is exactly the
+    :math:`\varepsilon`-form :func:`posterior_mean_from_noise`. The model's
+    ``prediction`` attribute (default "epsilon") says what its output is.
 
     Deterministic given ``seed``: it draws only from its own generator. Returns ``x_0``
     (shape (n, 64), not clipped) and ``{t: x_t}`` for every t in ``keep`` (0..T).
@@ -563,6 +606,7 @@ def sample(
         raise ValueError(
             f"keep must hold integers in 0..{schedule.T}, got {sorted(keep)}"
         )
+    prediction = _check_prediction(getattr(model, "prediction", "epsilon"))
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     x = torch.randn((n, model.pixels), generator=generator, device=device)
@@ -570,11 +614,14 @@ def sample(
     sigmas = schedule.posterior_variances.sqrt()
     for t in range(schedule.T, 0, -1):
         steps = torch.full((n,), t, device=device, dtype=torch.long)
-        noise = model(x, steps)
-        if clip_denoised:
-            mean = _clipped_mean(x, noise, t, schedule)
+        output = model(x, steps)
+        if prediction == "epsilon" and not clip_denoised:
+            mean = posterior_mean_from_noise(x, output, t, schedule)
         else:
-            mean = posterior_mean_from_noise(x, noise, t, schedule)
+            x0 = predicted_x0(output, x, t, schedule, prediction)
+            if clip_denoised:
+                x0 = x0.clamp(-1.0, 1.0)
+            mean = _mean_from_x0(x, x0, t, schedule)
         if t > 1:
             z = torch.randn(x.shape, generator=generator, device=device)
             x = mean + float(sigmas[t - 1]) * z
