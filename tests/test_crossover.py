@@ -67,6 +67,15 @@ def test_crossover_depends_on_mu_and_sigma():
     ) != pytest.approx(crossover(costs.cosine, "mu", (0.3, 3.0)), abs=1e-2)
 
 
+@pytest.mark.parametrize("parameter", ["mu", "sigma"])
+def test_cosine_crossover_scales_exactly_with_mu_and_sigma(parameter):
+    # With mu = sigma = c, k x = (k c)(1 + eps): both per-draw functions at k are 1/c
+    # times those at k c with mu = sigma = 1, so the crossover is the old one over c.
+    at_one = crossover(costs.cosine, parameter, (0.68, 1.47))
+    at_half = crossover(costs.cosine, parameter, (1.36, 2.94), mu=0.5, sigma=0.5)
+    assert at_half == pytest.approx(2.0 * at_one, rel=1e-8)
+
+
 def test_crossover_needs_a_sign_change():
     with pytest.raises(ValueError, match="no sign change"):
         crossover(costs.square, "mu", (0.5, 2.0))
