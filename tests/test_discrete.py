@@ -480,3 +480,176 @@ def test_any_length_mismatch_is_rejected(k_f, k_theta):
         return
     with pytest.raises(ValueError, match="same length"):
         discrete.exact_grad([0.0] * k_f, [0.0] * k_theta)
+
+
+def test_exact_grad_and_probabilities_survive_huge_logits():
+    # A softmax without the max subtracted overflows here (exp(800) = inf) and returns
+    # NaN; the gradient must equal the one at logits shifted by a constant.
+    huge = torch.tensor([800.0, 799.0, -5.0], dtype=F64)
+    f = torch.tensor([1.0, 0.4, 0.0], dtype=F64)
+    shifted = huge - 800.0
+    assert torch.allclose(
+        discrete.probabilities(huge), torch.softmax(shifted, 0), atol=1e-15
+    )
+    assert torch.allclose(
+        discrete.exact_grad(f, huge), discrete.exact_grad(f, shifted), atol=1e-15
+    )
+    assert bool(torch.isfinite(discrete.exact_grad(f, -huge)).all())
+
+
+def test_gumbel_noise_is_finite_at_the_ends_of_the_uniform_range(monkeypatch):
+    # torch.rand can return 0 (and values within 2**-53 of 1); the clamp keeps both logs
+    # finite, as torch's clamp_probs does.
+    def extreme_rand(shape, dtype, generator):
+        values = torch.full(shape, 0.5, dtype=dtype)
+        values.view(-1)[0] = 0.0
+        values.view(-1)[1] = 1.0 - 2.0**-53
+        return values
+
+    monkeypatch.setattr(discrete.torch, "rand", extreme_rand)
+    noise = discrete.draw_gumbel(2, 2)
+    assert bool(torch.isfinite(noise).all())
+    eps = torch.finfo(F64).eps
+    expected = -math.log(-math.log(eps))
+    assert math.isclose(float(noise.view(-1)[0]), expected, rel_tol=1e-15)
+
+
+# --- straight-through rows ------------------------------------------------------------
+
+
+def test_straight_through_rows_are_one_hot_forward_and_identity_backward():
+    relaxed = torch.softmax(
+        torch.randn(200, 4, dtype=F64, generator=torch.Generator().manual_seed(0)), 1
+    ).requires_grad_(True)
+    y = discrete.straight_through_rows(relaxed)
+    expected = torch.nn.functional.one_hot(relaxed.argmax(1), 4).to(F64)
+    assert torch.allclose(y, expected, rtol=0, atol=1e-15)
+    upstream = torch.arange(4, dtype=F64) - 1.5
+    (grad,) = torch.autograd.grad((y @ upstream).sum(), relaxed)
+    assert torch.equal(grad, upstream.expand(200, -1))
+
+
+def test_straight_through_grad_uses_the_one_hot_forward_value(monkeypatch):
+    # For a linear cost the rows cannot reveal the forward value, so watch it: the
+    # forward rows must be the one-hot vectors of the Gumbel-max draws of the same
+    # generator state.
+    seen = []
+    original = discrete.straight_through_rows
+
+    def spy(relaxed):
+        forward = original(relaxed)
+        seen.append(forward.detach())
+        return forward
+
+    monkeypatch.setattr(discrete, "straight_through_rows", spy)
+    discrete.gumbel_softmax_grad(
+        F, THETA, 0.5, 300, torch.Generator().manual_seed(4), straight_through=True
+    )
+    draws = discrete.gumbel_max_sample(THETA, 300, torch.Generator().manual_seed(4))
+    assert len(seen) == 1
+    one_hot = torch.nn.functional.one_hot(draws, 4).to(F64)
+    assert torch.allclose(seen[0], one_hot, rtol=0, atol=1e-15)
+
+
+def test_straight_through_differs_from_the_relaxed_gradient_for_a_nonlinear_cost():
+    noise = discrete.draw_gumbel(500, 4, torch.Generator().manual_seed(6))
+    grads = []
+    for make in (discrete.straight_through_rows, lambda s: s):
+        theta = THETA.expand(500, -1).clone().requires_grad_(True)
+        y = make(torch.softmax((theta + noise) / 0.5, 1))
+        ((y @ F) ** 2).sum().backward()
+        grads.append(theta.grad)
+    assert not torch.allclose(grads[0], grads[1], atol=1e-3)
+
+
+def test_straight_through_rows_bad_input():
+    with pytest.raises(ValueError, match="relaxed"):
+        discrete.straight_through_rows(torch.ones(3, dtype=F64))
+    with pytest.raises(ValueError, match="relaxed"):
+        discrete.straight_through_rows(torch.ones(2, 3, dtype=torch.int64))
+
+
+# --- the relaxed objective by quadrature ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "k, temperature, order", [(2, 0.5, 200), (3, 1.0, 120), (3, 0.3, 120), (4, 0.8, 40)]
+)
+def test_relaxed_objective_value_against_torch_relaxed_one_hot_monte_carlo(
+    k, temperature, order
+):
+    # Independent reference: the mean of s.f over torch's own relaxed samples, within
+    # TOLERANCE_SE standard errors; the gradient against the mean of torch-rsample
+    # gradients the same way.
+    rng = np.random.default_rng(k)
+    f = torch.tensor(rng.normal(size=k), dtype=F64)
+    theta = torch.tensor(rng.normal(size=k), dtype=F64)
+    value, grad = discrete.relaxed_objective(f, theta, temperature, order=order)
+    assert value.shape == () and grad.shape == (k,) and grad.dtype == F64
+    n = 200_000
+    torch.manual_seed(40 + k)
+    copies = theta.expand(n, -1).clone().requires_grad_(True)
+    draws = RelaxedOneHotCategorical(
+        torch.tensor(temperature, dtype=F64), logits=copies
+    ).rsample()
+    costs = draws @ f
+    costs.sum().backward()
+    costs = costs.detach()
+    se = float(costs.std()) / math.sqrt(n)
+    assert abs(float(value) - float(costs.mean())) < TOLERANCE_SE * se
+    assert summarize(copies.grad).within(grad, TOLERANCE_SE)
+
+
+def test_relaxed_objective_gradient_equals_central_differences_of_its_value():
+    # The value and the gradient are two different integrals; the rule is fixed, so
+    # central differences of the value must reproduce the gradient closely.
+    f, theta, step = F[:3], THETA[:3], 1e-5
+    _, grad = discrete.relaxed_objective(f, theta, 0.7, order=80)
+    for k in range(3):
+        e = torch.zeros(3, dtype=F64)
+        e[k] = step
+        up = discrete.relaxed_objective(f, theta + e, 0.7, order=80)[0]
+        down = discrete.relaxed_objective(f, theta - e, 0.7, order=80)[0]
+        assert abs(float((up - down) / (2 * step)) - float(grad[k])) < 1e-9
+
+
+def test_relaxed_objective_limits_in_temperature():
+    # tau -> 0: s becomes one-hot, J_tau -> p.f and its gradient -> the exact one.
+    # tau -> infinity: s -> uniform, J_tau -> mean(f), gradient -> 0.
+    f, theta = F[:3], THETA[:3]
+    cold_value, cold_grad = discrete.relaxed_objective(f, theta, 0.02, order=400)
+    p = torch.softmax(theta, 0)
+    assert abs(float(cold_value) - float(p @ f)) < 2e-3
+    assert torch.allclose(cold_grad, discrete.exact_grad(f, theta), atol=2e-3)
+    hot_value, hot_grad = discrete.relaxed_objective(f, theta, 1e4, order=20)
+    assert abs(float(hot_value) - float(f.mean())) < 1e-3
+    assert float(hot_grad.abs().max()) < 1e-4
+
+
+def test_relaxed_objective_two_categories_by_one_dimensional_quadrature():
+    # K = 2: s_1 = sigmoid((theta_1 - theta_2 + L) / tau) with L = G_1 - G_2 logistic;
+    # scipy integrates that against the logistic density (an independent route).
+    from scipy import integrate
+
+    theta, f, tau = [0.3, -0.4], [2.0, -1.0], 0.6
+    value, _ = discrete.relaxed_objective(f, theta, tau, order=400)
+
+    def integrand(x):
+        s1 = stats.logistic.cdf((theta[0] - theta[1] + x) / tau)  # the sigmoid
+        return (f[0] * s1 + f[1] * (1.0 - s1)) * stats.logistic.pdf(x)
+
+    reference, error = integrate.quad(integrand, -np.inf, np.inf, epsabs=1e-13)
+    assert abs(float(value) - reference) < 1e-7  # the rule converges algebraically
+
+
+def test_relaxed_objective_bad_inputs():
+    with pytest.raises(ValueError, match="order"):
+        discrete.relaxed_objective(F, THETA, 0.5, order=1)
+    with pytest.raises(ValueError, match="order"):
+        discrete.relaxed_objective(F, THETA, 0.5, order=2.5)
+    with pytest.raises(ValueError, match="quadrature nodes"):
+        discrete.relaxed_objective(F, THETA, 0.5, order=200)  # 200**3 nodes
+    with pytest.raises(ValueError, match="temperature"):
+        discrete.relaxed_objective(F, THETA, 0.0)
+    with pytest.raises(ValueError, match="same length"):
+        discrete.relaxed_objective(F[:3], THETA, 0.5)
