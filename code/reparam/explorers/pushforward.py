@@ -438,7 +438,7 @@ def bokeh_explorer(maps: list[PushforwardMap] | None = None, index: int = 0):
     )
     x_range = Range1d(*spec.window)
     plot = figure(
-        title="pushed-forward samples and the derived density",
+        title="pushed samples and the derived density",
         height=300,
         sizing_mode="stretch_width",
         x_range=x_range,
