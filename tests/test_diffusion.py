@@ -382,9 +382,8 @@ def _eval_loss(model, images, schedule):
         )
 
 
-def test_a_few_training_steps_lower_the_loss():
-    data = d.load_scaled_digits()
-    schedule = d.linear_schedule(50, 2e-3, 0.3)
+def _small_training(**overrides):
+    """A small, fast, seeded training setting for the loss tests."""
     options = dict(
         hidden=64,
         layers=2,
@@ -394,6 +393,13 @@ def test_a_few_training_steps_lower_the_loss():
         device=torch.device("cpu"),
         ema_decay=0.0,
     )
+    return {**options, **overrides}
+
+
+def test_a_few_training_steps_lower_the_loss():
+    data = d.load_scaled_digits()
+    schedule = d.linear_schedule(50, 2e-3, 0.3)
+    options = _small_training()
     start, _ = d.train(data.train_images, schedule, steps=1, **options)
     trained, history = d.train(data.train_images, schedule, steps=150, **options)
     before = _eval_loss(start, data.test_images, schedule)
@@ -687,16 +693,7 @@ def test_sampler_with_the_exact_x0_matches_the_noise_oracle(clip):
 def test_train_x0_prediction_lowers_the_x0_loss():
     data = d.load_scaled_digits()
     schedule = d.linear_schedule(50, 2e-3, 0.3)
-    options = dict(
-        hidden=64,
-        layers=2,
-        batch_size=64,
-        seed=0,
-        progress=None,
-        device=torch.device("cpu"),
-        ema_decay=0.0,
-        prediction="x0",
-    )
+    options = _small_training(prediction="x0")
     start, _ = d.train(data.train_images, schedule, steps=1, **options)
     trained, _ = d.train(data.train_images, schedule, steps=150, **options)
     assert trained.prediction == "x0"
