@@ -1,4 +1,5 @@
-"""Property-based: every invalid argument gives a clear exception, never a NaN result."""
+"""Property-based: every invalid argument gives a clear exception, never a NaN
+result."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False)
 positive = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False)
 bad_sigma = st.one_of(st.floats(max_value=0.0), st.just(math.nan), st.just(math.inf))
 bad_mu = st.sampled_from([math.nan, math.inf, -math.inf])
-bad_n = st.one_of(st.integers(max_value=0), st.floats(allow_nan=True), st.just(True), st.just("10"))
+bad_n = st.one_of(
+    st.integers(max_value=0), st.floats(allow_nan=True), st.just(True), st.just("10")
+)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -46,13 +49,16 @@ def test_bad_n_is_named(estimator, n):
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
-@pytest.mark.parametrize("f, message", [
-    (lambda x: x.sum(), "elementwise"),
-    (lambda x: x[:-1], "elementwise"),
-    (lambda x: x.tolist(), "torch.Tensor"),
-    (lambda x: x / 0.0 * 0.0, "NaN"),
-    (lambda x: torch.log(x - 1e9), "NaN"),
-])
+@pytest.mark.parametrize(
+    "f, message",
+    [
+        (lambda x: x.sum(), "elementwise"),
+        (lambda x: x[:-1], "elementwise"),
+        (lambda x: x.tolist(), "torch.Tensor"),
+        (lambda x: x / 0.0 * 0.0, "NaN"),
+        (lambda x: torch.log(x - 1e9), "NaN"),
+    ],
+)
 def test_bad_cost_functions(estimator, f, message):
     with pytest.raises(ValueError, match=message):
         estimator(f, 0.0, 1.0, 8)
@@ -89,8 +95,12 @@ def test_valid_inputs_never_give_nan(estimator, mu, sigma, seed):
     assert bool(torch.isfinite(result).all())
 
 
-@given(values=st.lists(st.one_of(finite, st.just(math.nan), st.just(math.inf)), min_size=1),
-       sigma=st.one_of(positive, bad_sigma))
+@given(
+    values=st.lists(
+        st.one_of(finite, st.just(math.nan), st.just(math.inf)), min_size=1
+    ),
+    sigma=st.one_of(positive, bad_sigma),
+)
 @settings(max_examples=60, deadline=None)
 def test_gaussian_helpers_raise_or_return_finite(values, sigma):
     try:
@@ -101,18 +111,26 @@ def test_gaussian_helpers_raise_or_return_finite(values, sigma):
         assert np.isfinite(result).all()
 
 
-# --- The validators themselves, at their boundaries ----------------------------------------
+# --- The validators themselves, at their boundaries -----------------------------------
 from reparam import _validation  # noqa: E402
 
 
-@pytest.mark.parametrize("value, error, message", [
-    (math.inf, ValueError, "finite"), (-math.inf, ValueError, "finite"),
-    (math.nan, ValueError, "finite"), (True, TypeError, "bool"), (np.bool_(False), TypeError,
-                                                                    "bool"),
-    (1 + 2j, TypeError, "real"), ("1.0", TypeError, "real"), (np.zeros(2), ValueError, "scalar"),
-    (torch.tensor([1.0, 2.0]), ValueError, "scalar"), (torch.tensor(True), TypeError, "real"),
-    (torch.tensor(math.inf), ValueError, "finite"),
-])
+@pytest.mark.parametrize(
+    "value, error, message",
+    [
+        (math.inf, ValueError, "finite"),
+        (-math.inf, ValueError, "finite"),
+        (math.nan, ValueError, "finite"),
+        (True, TypeError, "bool"),
+        (np.bool_(False), TypeError, "bool"),
+        (1 + 2j, TypeError, "real"),
+        ("1.0", TypeError, "real"),
+        (np.zeros(2), ValueError, "scalar"),
+        (torch.tensor([1.0, 2.0]), ValueError, "scalar"),
+        (torch.tensor(True), TypeError, "real"),
+        (torch.tensor(math.inf), ValueError, "finite"),
+    ],
+)
 def test_as_real_scalar_refuses(value, error, message):
     with pytest.raises(error, match=message):
         _validation.as_real_scalar(value, "theta")
@@ -148,8 +166,15 @@ def test_check_sample_count_accepts_one_and_numpy_integers():
     assert _validation.check_sample_count(np.int64(7)) == 7
 
 
-@pytest.mark.parametrize("values", [np.array([1.0, math.inf]), [math.nan],
-                                    torch.tensor([-math.inf]), torch.tensor([[0.0, math.nan]])])
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([1.0, math.inf]),
+        [math.nan],
+        torch.tensor([-math.inf]),
+        torch.tensor([[0.0, math.nan]]),
+    ],
+)
 def test_check_finite_array_refuses(values):
     with pytest.raises(ValueError, match="arr contains NaN or infinite"):
         _validation.check_finite_array(values, "arr")

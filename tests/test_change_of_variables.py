@@ -31,7 +31,9 @@ def same(a, b, symbol=y, points=(-1.7, -0.3, 0.4, 1.0, 2.5)):
     if difference == 0:
         return True
     values = {mu: sp.Rational(3, 10), sigma: sp.Rational(7, 5), lam: sp.Rational(5, 2)}
-    return all(abs(complex(sp.N((a - b).subs(values).subs(symbol, p)))) < 1e-12 for p in points)
+    return all(
+        abs(complex(sp.N((a - b).subs(values).subs(symbol, p)))) < 1e-12 for p in points
+    )
 
 
 def normal_density(mean, sd, symbol=x):
@@ -51,7 +53,9 @@ def test_a_decreasing_affine_map():
     result = pushforward_density(normal_density(mu, sigma), x, h, y)
     reference = stats.density(3 - 2 * stats.Normal("X", mu, sigma))(y)
     assert same(result, reference)
-    assert derive_pushforward(normal_density(mu, sigma), x, h, y).direction == "decreasing"
+    assert (
+        derive_pushforward(normal_density(mu, sigma), x, h, y).direction == "decreasing"
+    )
 
 
 def test_exp_changes_the_support_to_the_positive_half_line():
@@ -69,12 +73,15 @@ def test_exp_changes_the_support_to_the_positive_half_line():
 
 def test_inverse_cdf_map_from_a_uniform_is_exponential():
     u = sp.Symbol("u", real=True)
-    h = -sp.log(u) / lam  # the inverse CDF of Exp(lambda) applied to 1 - U: decreasing in u
+    # the inverse CDF of Exp(lambda) applied to 1 - U: decreasing in u
+    h = -sp.log(u) / lam
     steps = derive_pushforward(sp.S.One, u, h, y, support=sp.Interval.open(0, 1))
     assert steps.direction == "decreasing"
     assert steps.support_y == sp.Interval.open(0, sp.oo)
     y_positive = sp.Symbol("y", positive=True)
-    result = pushforward_density(sp.S.One, u, h, y_positive, support=sp.Interval.open(0, 1))
+    result = pushforward_density(
+        sp.S.One, u, h, y_positive, support=sp.Interval.open(0, 1)
+    )
     reference = stats.density(stats.Exponential("E", lam))(y_positive)
     assert sp.simplify(result - reference) == 0
 
@@ -87,12 +94,15 @@ def test_derivation_steps_are_consistent():
     assert steps.direction == "increasing"
 
 
-@pytest.mark.parametrize("h, reason", [
-    (x**2, "not strictly monotone"),
-    (sp.sin(x), "not strictly monotone"),
-    (sp.S(3) + 0 * x, "constant"),
-    (sp.Abs(x), "not strictly monotone"),
-])
+@pytest.mark.parametrize(
+    "h, reason",
+    [
+        (x**2, "not strictly monotone"),
+        (sp.sin(x), "not strictly monotone"),
+        (sp.S(3) + 0 * x, "constant"),
+        (sp.Abs(x), "not strictly monotone"),
+    ],
+)
 def test_non_monotone_maps_raise_a_clear_error(h, reason):
     with pytest.raises(ValueError, match=reason):
         pushforward_density(normal_density(0, 1), x, h, y)
@@ -103,20 +113,25 @@ def test_x_squared_is_fine_on_the_positive_half_line():
     f_x = sp.exp(-x_positive)  # Exp(1)
     y_positive = sp.Symbol("y", positive=True)
     result = pushforward_density(f_x, x_positive, x_positive**2, y_positive)
-    # sympy.stats.density(Exponential**2) keeps the x < 0 branch, so compare with the law of
-    # E**2 written from its CDF 1 - exp(-sqrt(y)): a Weibull with shape 1/2 and scale 1.
+    # sympy.stats.density(Exponential**2) keeps the x < 0 branch, so compare with the
+    # law of E**2 written from its CDF 1 - exp(-sqrt(y)): a Weibull with shape 1/2 and
+    # scale 1.
     reference = stats.density(stats.Weibull("W", 1, sp.Rational(1, 2)))(y_positive)
     assert same(result, reference, symbol=y_positive, points=(0.3, 1.2, 4.0))
 
 
-@pytest.mark.parametrize("args, error", [
-    (("f", x, x, y), TypeError),
-    ((object(), x, x, y), TypeError),
-    ((sp.S.One, "x", x, y), TypeError),
-    ((sp.S.One, x, x, x), ValueError),
-    ((sp.S.One, sp.Symbol("z"), sp.Symbol("z"), y), ValueError),  # no real assumption
-    ((sp.S.One, x, x + y, y), ValueError),
-])
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (("f", x, x, y), TypeError),
+        ((object(), x, x, y), TypeError),
+        ((sp.S.One, "x", x, y), TypeError),
+        ((sp.S.One, x, x, x), ValueError),
+        # no real assumption
+        ((sp.S.One, sp.Symbol("z"), sp.Symbol("z"), y), ValueError),
+        ((sp.S.One, x, x + y, y), ValueError),
+    ],
+)
 def test_bad_arguments(args, error):
     with pytest.raises(error):
         pushforward_density(*args)
@@ -148,22 +163,27 @@ def test_linear_log_density_is_the_log_of_the_density():
 
 def test_linear_map_errors():
     with pytest.raises(ValueError, match="singular"):
-        linear_pushforward_density(STANDARD_2D, [e1, e2], [0, 0], [[1, 2], [2, 4]], [z1, z2])
+        linear_pushforward_density(
+            STANDARD_2D, [e1, e2], [0, 0], [[1, 2], [2, 4]], [z1, z2]
+        )
     with pytest.raises(ValueError, match="2x2"):
         linear_pushforward_density(STANDARD_2D, [e1, e2], [0, 0], [[1, 0, 0]], [z1, z2])
     with pytest.raises(ValueError, match="same non-zero length"):
         linear_pushforward_density(STANDARD_2D, [e1, e2], [0, 0], sp.eye(2), [z1])
     with pytest.raises(ValueError, match="mu must have 2"):
-        linear_pushforward_density(STANDARD_2D, [e1, e2], [0, 0, 0], sp.eye(2), [z1, z2])
+        linear_pushforward_density(
+            STANDARD_2D, [e1, e2], [0, 0, 0], sp.eye(2), [z1, z2]
+        )
 
 
-# --- Maps whose derivative vanishes at isolated points, and the choice of inverse branch ----
-# References nobody here wrote: the normal CDF (scipy), scipy's Johnson SU law (Y = sinh X),
-# sympy.stats, and transformed samples drawn with NumPy.
+# --- Maps whose derivative vanishes at isolated points; choosing the inverse branch ---
+# References nobody here wrote: the normal CDF (scipy), scipy's Johnson SU law
+# (Y = sinh X), sympy.stats, and transformed samples drawn with NumPy.
 
 STANDARD_NORMAL = sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi)
 HISTOGRAM_N = 200_000
-HISTOGRAM_SE = 4.0  # each bin's mass is within 4 binomial standard errors of the integral
+# each bin's mass is within 4 binomial standard errors of the integral
+HISTOGRAM_SE = 4.0
 
 
 def _numeric(density, symbol=y):
@@ -173,8 +193,10 @@ def _numeric(density, symbol=y):
 def _mass(density, low, high):
     # Split at 0, where the density of an odd power has an integrable singularity.
     cuts = [low, 0.0, high] if low < 0.0 < high else [low, high]
-    return sum(integrate.quad(_numeric(density), a, b, limit=200, epsabs=1e-11)[0]
-               for a, b in zip(cuts[:-1], cuts[1:], strict=True))
+    return sum(
+        integrate.quad(_numeric(density), a, b, limit=200, epsabs=1e-11)[0]
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    )
 
 
 def _check_against_samples(density, transform, edges, seed):
@@ -183,7 +205,10 @@ def _check_against_samples(density, transform, edges, seed):
     for count, low, high in zip(counts, edges[:-1], edges[1:], strict=True):
         expected = _mass(density, low, high)
         standard_error = math.sqrt(expected * (1 - expected) / HISTOGRAM_N)
-        assert abs(count / HISTOGRAM_N - expected) <= HISTOGRAM_SE * standard_error, (low, high)
+        assert abs(count / HISTOGRAM_N - expected) <= HISTOGRAM_SE * standard_error, (
+            low,
+            high,
+        )
 
 
 @pytest.mark.parametrize("power", [3, 5])
@@ -196,54 +221,75 @@ def test_odd_power_with_a_flat_point_is_accepted_and_correct(power):
     def cdf(c):
         return stats_scipy.norm.cdf(np.sign(c) * abs(c) ** (1 / power))
 
-    for low, high in [(-30.0, -2.0), (-2.0, -0.1), (-0.1, 0.2), (0.2, 1.5), (1.5, 40.0)]:
-        assert _mass(density, low, high) == pytest.approx(cdf(high) - cdf(low), abs=1e-7)
+    for low, high in [
+        (-30.0, -2.0),
+        (-2.0, -0.1),
+        (-0.1, 0.2),
+        (0.2, 1.5),
+        (1.5, 40.0),
+    ]:
+        assert _mass(density, low, high) == pytest.approx(
+            cdf(high) - cdf(low), abs=1e-7
+        )
     values = [complex(sp.N(density.subs(y, p))) for p in (-3.1, -0.4, 0.7, 2.2)]
     assert all(v.imag == 0 and v.real > 0 for v in values)
-    _check_against_samples(density, lambda e: e**power, np.array([-8, -1, -0.2, 0, 0.3, 2, 9]),
-                           seed=power)
+    _check_against_samples(
+        density, lambda e: e**power, np.array([-8, -1, -0.2, 0, 0.3, 2, 9]), seed=power
+    )
 
 
 def test_decreasing_odd_power():
     density = pushforward_density(STANDARD_NORMAL, x, -(x**5), y)
     # Y = -X^5 has the law of X^5 (X is symmetric), so the masses are those of X^5.
     for low, high in [(-5.0, -0.5), (-0.5, 0.3), (0.3, 7.0)]:
-        g_low, g_high = np.sign(-low) * abs(low) ** 0.2, np.sign(-high) * abs(high) ** 0.2
+        g_low, g_high = (
+            np.sign(-low) * abs(low) ** 0.2,
+            np.sign(-high) * abs(high) ** 0.2,
+        )
         assert _mass(density, low, high) == pytest.approx(
-            stats_scipy.norm.cdf(g_low) - stats_scipy.norm.cdf(g_high), abs=1e-7)
+            stats_scipy.norm.cdf(g_low) - stats_scipy.norm.cdf(g_high), abs=1e-7
+        )
 
 
 def test_sinh_keeps_only_the_real_inverse_branch():
-    # SymPy's solve offers log(y - sqrt(y^2 + 1)) too: its argument is negative for every
-    # real y, so it is not a real branch. The right one is asinh(y).
+    # SymPy's solve offers log(y - sqrt(y^2 + 1)) too: its argument is negative for
+    # every real y, so it is not a real branch. The right one is asinh(y).
     steps = derive_pushforward(STANDARD_NORMAL, x, sp.sinh(x), y)
     for point in (-2.5, -0.3, 0.0, 1.7):
-        assert complex(sp.N(steps.inverse.subs(y, point))) == pytest.approx(math.asinh(point))
+        assert complex(sp.N(steps.inverse.subs(y, point))) == pytest.approx(
+            math.asinh(point)
+        )
     density = pushforward_density(STANDARD_NORMAL, x, sp.sinh(x), y)
     grid = np.linspace(-6, 6, 49)
     reference = stats_scipy.johnsonsu.pdf(grid, 0.0, 1.0)  # asinh(Y) ~ N(0, 1)
     assert np.allclose(_numeric(density)(grid), reference, rtol=1e-12, atol=0)
-    _check_against_samples(density, np.sinh, np.array([-20, -2, -0.5, 0, 0.4, 1.5, 30]), seed=7)
+    _check_against_samples(
+        density, np.sinh, np.array([-20, -2, -0.5, 0, 0.4, 1.5, 30]), seed=7
+    )
 
 
 def test_a_cubic_with_a_cardano_inverse():
-    # x^3 + x: solve returns three Cardano formulas; two are complex, one is the real inverse.
+    # x^3 + x: solve returns three Cardano formulas; two are complex, one is the real
+    # inverse.
     density = pushforward_density(STANDARD_NORMAL, x, x**3 + x, y)
 
     def inverse(c):
         return optimize.brentq(lambda t: t**3 + t - c, -50, 50, xtol=1e-14)
 
     for low, high in [(-12.0, -1.0), (-1.0, 0.5), (0.5, 3.0), (3.0, 20.0)]:
-        expected = stats_scipy.norm.cdf(inverse(high)) - stats_scipy.norm.cdf(inverse(low))
+        expected = stats_scipy.norm.cdf(inverse(high)) - stats_scipy.norm.cdf(
+            inverse(low)
+        )
         assert _mass(density, low, high) == pytest.approx(expected, abs=1e-7)
-    _check_against_samples(density, lambda e: e**3 + e, np.array([-9, -1, 0, 0.8, 2.5, 12]),
-                           seed=8)
+    _check_against_samples(
+        density, lambda e: e**3 + e, np.array([-9, -1, 0, 0.8, 2.5, 12]), seed=8
+    )
 
 
 @pytest.mark.parametrize("h", [x + sp.sin(x), 2 * x - sp.sin(x)])
 def test_strictly_monotone_without_closed_form_inverse_raises_a_clear_error(h):
-    # h' = 1 + cos x vanishes at x = pi + 2 pi n, yet h is strictly increasing: the error must
-    # say that no closed-form inverse exists, not that h is not monotone.
+    # h' = 1 + cos x vanishes at x = pi + 2 pi n, yet h is strictly increasing: the
+    # error must say that no closed-form inverse exists, not that h is not monotone.
     with pytest.raises(ValueError, match="no closed-form inverse") as error:
         pushforward_density(STANDARD_NORMAL, x, h, y)
     assert "not strictly monotone" not in str(error.value)
@@ -252,7 +298,9 @@ def test_strictly_monotone_without_closed_form_inverse_raises_a_clear_error(h):
 def test_exp_of_x_fifth_on_the_positive_half_line_matches_sympy_stats():
     x_positive = sp.Symbol("x", positive=True)
     y_positive = sp.Symbol("y", positive=True)
-    result = pushforward_density(sp.exp(-x_positive), x_positive, x_positive**5, y_positive)
+    result = pushforward_density(
+        sp.exp(-x_positive), x_positive, x_positive**5, y_positive
+    )
     # P(E^5 > c) = exp(-c^(1/5)): a Weibull with scale 1 and shape 1/5.
     reference = stats.density(stats.Weibull("W", 1, sp.Rational(1, 5)))(y_positive)
     assert same(result, reference, symbol=y_positive, points=(0.01, 0.3, 1.2, 40.0))
@@ -263,11 +311,15 @@ def test_tanh_has_the_bounded_image_and_integrates_to_one():
     assert density.subs(y, sp.Rational(3, 2)) == 0
     inside = density.args[0][0]
     for low, high in [(-0.99, -0.5), (-0.5, 0.1), (0.1, 0.999)]:
-        expected = stats_scipy.norm.cdf(math.atanh(high)) - stats_scipy.norm.cdf(math.atanh(low))
+        expected = stats_scipy.norm.cdf(math.atanh(high)) - stats_scipy.norm.cdf(
+            math.atanh(low)
+        )
         assert _mass(inside, low, high) == pytest.approx(expected, abs=1e-8)
 
 
-@pytest.mark.parametrize("h", [x**5, sp.sinh(x), x**3 + x, -(x**5), sp.atan(x), sp.exp(x)])
+@pytest.mark.parametrize(
+    "h", [x**5, sp.sinh(x), x**3 + x, -(x**5), sp.atan(x), sp.exp(x)]
+)
 def test_never_complex_or_negative(h):
     density = pushforward_density(STANDARD_NORMAL, x, h, y)
     for point in (-2.7, -0.9, -0.05, 0.3, 1.1, 3.3):
@@ -276,7 +328,8 @@ def test_never_complex_or_negative(h):
 
 
 def test_a_map_flat_on_an_interval_is_refused():
-    # Y = h(X) has an atom at 0 (mass P(0 < X < 1)): no density, so the map must be refused.
+    # Y = h(X) has an atom at 0 (mass P(0 < X < 1)): no density, so the map must be
+    # refused.
     flat = sp.Piecewise((x, x < 0), (0, x < 1), (x - 1, True))
     with pytest.raises(ValueError, match="not strictly monotone"):
         pushforward_density(STANDARD_NORMAL, x, flat, y)

@@ -15,18 +15,26 @@ X = np.linspace(-4.0, 5.0, 37)
 
 
 def test_density_matches_scipy_and_torch():
-    assert np.allclose(gaussian.normal_density(X, 0.5, 1.7), stats.norm.pdf(X, 0.5, 1.7), rtol=1e-14)
+    assert np.allclose(
+        gaussian.normal_density(X, 0.5, 1.7), stats.norm.pdf(X, 0.5, 1.7), rtol=1e-14
+    )
     tensor = torch.tensor(X)
-    reference = torch.distributions.Normal(torch.tensor(0.5, dtype=torch.float64),
-                                           torch.tensor(1.7, dtype=torch.float64)).log_prob(tensor)
-    assert torch.allclose(gaussian.normal_log_density(tensor, 0.5, 1.7), reference, rtol=1e-14)
+    reference = torch.distributions.Normal(
+        torch.tensor(0.5, dtype=torch.float64), torch.tensor(1.7, dtype=torch.float64)
+    ).log_prob(tensor)
+    assert torch.allclose(
+        gaussian.normal_log_density(tensor, 0.5, 1.7), reference, rtol=1e-14
+    )
 
 
 def test_standardize_inverts_unstandardize_for_arrays_and_tensors():
-    assert np.allclose(gaussian.standardize(gaussian.unstandardize(X, -1.0, 0.3), -1.0, 0.3), X)
+    assert np.allclose(
+        gaussian.standardize(gaussian.unstandardize(X, -1.0, 0.3), -1.0, 0.3), X
+    )
     tensor = torch.tensor(X, requires_grad=True)
     out = gaussian.unstandardize(tensor, 2.0, 3.0)
-    out.sum().backward()  # the graph survives: this is the map the pathwise gradient flows through
+    # the graph survives: this is the map the pathwise gradient flows through
+    out.sum().backward()
     assert torch.all(tensor.grad == 3.0)
 
 
@@ -51,18 +59,30 @@ def test_bad_data_and_types():
         gaussian.standardize(X, np.array([0.0, 1.0]), 1.0)
 
 
-# --- Infinities are refused, everywhere -----------------------------------------------------
-INFINITE_DATA = [np.array([0.0, math.inf]), np.array([-math.inf]),
-                 torch.tensor([1.0, -math.inf], dtype=torch.float64),
-                 torch.tensor([math.inf], dtype=torch.float32), math.inf, [0.5, -math.inf]]
+# --- Infinities are refused, everywhere -----------------------------------------------
+INFINITE_DATA = [
+    np.array([0.0, math.inf]),
+    np.array([-math.inf]),
+    torch.tensor([1.0, -math.inf], dtype=torch.float64),
+    torch.tensor([math.inf], dtype=torch.float32),
+    math.inf,
+    [0.5, -math.inf],
+]
 
 
 @pytest.mark.parametrize("values", INFINITE_DATA, ids=range(len(INFINITE_DATA)))
-@pytest.mark.parametrize("function, name", [
-    (gaussian.standardize, "x"), (gaussian.normal_density, "x"),
-    (gaussian.normal_log_density, "x"), (gaussian.unstandardize, "eps")])
+@pytest.mark.parametrize(
+    "function, name",
+    [
+        (gaussian.standardize, "x"),
+        (gaussian.normal_density, "x"),
+        (gaussian.normal_log_density, "x"),
+        (gaussian.unstandardize, "eps"),
+    ],
+)
 def test_infinite_data_are_refused(values, function, name):
-    # normal_density(inf) = 0 would look harmless, but an infinite draw is a bug upstream.
+    # normal_density(inf) = 0 would look harmless, but an infinite draw is a bug
+    # upstream.
     with pytest.raises(ValueError, match=f"{name} contains NaN or infinite"):
         function(values, 0.0, 1.0)
 
@@ -77,11 +97,17 @@ def test_infinite_sigma_and_mu_are_refused(function, sigma):
 
 
 def test_exact_values():
-    assert np.array_equal(gaussian.standardize(np.array([3.0, -1.0]), 1.0, 2.0), [1.0, -1.0])
-    assert np.array_equal(gaussian.unstandardize(np.array([1.0, -1.0]), 1.0, 2.0), [3.0, -1.0])
+    assert np.array_equal(
+        gaussian.standardize(np.array([3.0, -1.0]), 1.0, 2.0), [1.0, -1.0]
+    )
+    assert np.array_equal(
+        gaussian.unstandardize(np.array([1.0, -1.0]), 1.0, 2.0), [3.0, -1.0]
+    )
     assert gaussian.normal_density(1.0, 1.0, 2.0) == pytest.approx(
-        1 / (2 * math.sqrt(2 * math.pi)), rel=1e-15)
+        1 / (2 * math.sqrt(2 * math.pi)), rel=1e-15
+    )
     assert gaussian.normal_log_density(3.0, 1.0, 2.0) == pytest.approx(
-        -0.5 - math.log(2.0) - 0.5 * math.log(2 * math.pi), rel=1e-15)
+        -0.5 - math.log(2.0) - 0.5 * math.log(2 * math.pi), rel=1e-15
+    )
     tensor = gaussian.normal_density(torch.tensor([1.0], dtype=torch.float64), 1.0, 2.0)
     assert isinstance(tensor, torch.Tensor) and tensor.dtype == torch.float64

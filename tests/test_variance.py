@@ -1,4 +1,5 @@
-"""Exact estimator moments: means equal the closed-form gradients, variances match sampling."""
+"""Exact estimator moments: means equal the closed-form gradients, variances match
+sampling."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from reparam import costs
 from reparam.estimators import pathwise_grad, score_function_grad
 from reparam.variance import exact_moments, exact_variance
 
-COSTS = [costs.square.with_k(0.5), costs.gaussian_bump.with_k(2.0), costs.cosine.with_k(1.5),
-         costs.step.with_k(0.3)]
+COSTS = [
+    costs.square.with_k(0.5),
+    costs.gaussian_bump.with_k(2.0),
+    costs.cosine.with_k(1.5),
+    costs.step.with_k(0.3),
+]
 COLUMN = {"mu": 0, "sigma": 1}
 
 
@@ -18,14 +23,18 @@ COLUMN = {"mu": 0, "sigma": 1}
 @pytest.mark.parametrize("parameter", ["mu", "sigma"])
 def test_score_function_mean_is_the_exact_gradient(cost, parameter):
     mean, _ = exact_moments(cost, 0.4, 1.2, "score", parameter)
-    assert mean == pytest.approx(cost.gradient(0.4, 1.2)[COLUMN[parameter]], rel=1e-7, abs=1e-10)
+    assert mean == pytest.approx(
+        cost.gradient(0.4, 1.2)[COLUMN[parameter]], rel=1e-7, abs=1e-10
+    )
 
 
 @pytest.mark.parametrize("cost", COSTS[:3], ids=lambda c: c.name)
 @pytest.mark.parametrize("parameter", ["mu", "sigma"])
 def test_pathwise_mean_is_the_exact_gradient(cost, parameter):
     mean, _ = exact_moments(cost, 0.4, 1.2, "pathwise", parameter)
-    assert mean == pytest.approx(cost.gradient(0.4, 1.2)[COLUMN[parameter]], rel=1e-7, abs=1e-10)
+    assert mean == pytest.approx(
+        cost.gradient(0.4, 1.2)[COLUMN[parameter]], rel=1e-7, abs=1e-10
+    )
 
 
 @pytest.mark.parametrize("cost", COSTS, ids=lambda c: c.name)
@@ -38,7 +47,11 @@ def test_exact_variance_matches_the_sample_variance(cost, estimator):
         centred = draws[:, column] - draws[:, column].mean()
         sample_variance = float(centred.pow(2).mean())
         standard_error = float((centred.pow(2).var() / draws.shape[0]).sqrt())
-        assert abs(sample_variance - exact) <= 5 * standard_error + 1e-12, (parameter, exact, sample_variance)
+        assert abs(sample_variance - exact) <= 5 * standard_error + 1e-12, (
+            parameter,
+            exact,
+            sample_variance,
+        )
 
 
 def test_bad_arguments():
@@ -58,12 +71,17 @@ def test_optimal_baseline_minimizes_the_exact_variance(cost, parameter):
     best = optimal_baseline(cost, 0.4, 1.2, parameter)
     at_best = exact_variance(cost, 0.4, 1.2, "score", parameter, baseline=best)
     for other in (best - 0.3, best + 0.3, 0.0, cost.expectation(0.4, 1.2)):
-        assert at_best <= exact_variance(cost, 0.4, 1.2, "score", parameter, baseline=other) + 1e-12
+        assert (
+            at_best
+            <= exact_variance(cost, 0.4, 1.2, "score", parameter, baseline=other)
+            + 1e-12
+        )
 
 
-# --- Exact moments against sympy.stats, with a baseline ------------------------------------
-# For the square cost every moment is a polynomial expectation, which sympy.stats computes
-# exactly: an independent reference for both parameters, both estimators and any baseline.
+# --- Exact moments against sympy.stats, with a baseline -------------------------------
+# For the square cost every moment is a polynomial expectation, which sympy.stats
+# computes exactly: an independent reference for both parameters, both estimators and
+# any baseline.
 
 
 def _sympy_moments(estimator, parameter, mu, sigma, k, baseline):
@@ -106,19 +124,24 @@ def test_optimal_baseline_matches_sympy(parameter):
     f = (sp.nsimplify(mu) + sp.nsimplify(sigma) * eps - sp.nsimplify(k)) ** 2
     score = eps if parameter == "mu" else eps**2 - 1
     exact = float(stats.E(f * score**2) / stats.E(score**2))
-    assert optimal_baseline(costs.square.with_k(k), mu, sigma, parameter) == pytest.approx(
-        exact, rel=1e-9)
+    assert optimal_baseline(
+        costs.square.with_k(k), mu, sigma, parameter
+    ) == pytest.approx(exact, rel=1e-9)
 
 
 @pytest.mark.parametrize("cost", COSTS, ids=lambda c: c.name)
 @pytest.mark.parametrize("baseline", [0.7, -1.3])
 def test_exact_variance_with_a_baseline_matches_sampling(cost, baseline):
-    draws = score_function_grad(cost, 0.4, 1.2, 200_000, torch.Generator().manual_seed(5),
-                                baseline=baseline)
+    draws = score_function_grad(
+        cost, 0.4, 1.2, 200_000, torch.Generator().manual_seed(5), baseline=baseline
+    )
     for parameter, column in COLUMN.items():
         exact = exact_variance(cost, 0.4, 1.2, "score", parameter, baseline=baseline)
         centred = draws[:, column] - draws[:, column].mean()
         sample_variance = float(centred.pow(2).mean())
         standard_error = float((centred.pow(2).var() / draws.shape[0]).sqrt())
-        assert abs(sample_variance - exact) <= 5 * standard_error, (parameter, exact,
-                                                                    sample_variance)
+        assert abs(sample_variance - exact) <= 5 * standard_error, (
+            parameter,
+            exact,
+            sample_variance,
+        )

@@ -17,21 +17,25 @@ def _is_torch_tensor(value: Any) -> bool:
 def as_real_scalar(value: Any, name: str) -> float:
     """Return ``value`` as a finite Python float or raise naming ``name``.
 
-    Accepts Python/NumPy real numbers and 0-d (or one-element 0-d) tensors/arrays; rejects bools,
-    complex numbers, strings and arrays with more than one element.
+    Accepts Python/NumPy real numbers and 0-d (or one-element 0-d) tensors/arrays;
+    rejects bools, complex numbers, strings and arrays with more than one element.
     """
     if isinstance(value, bool) or isinstance(value, np.bool_):
         raise TypeError(f"{name} must be a real number, got a bool ({value!r})")
     if _is_torch_tensor(value) or isinstance(value, np.ndarray):
         if value.ndim != 0:
-            raise ValueError(f"{name} must be a scalar (0-d), got shape {tuple(value.shape)}")
+            raise ValueError(
+                f"{name} must be a scalar (0-d), got shape {tuple(value.shape)}"
+            )
         if str(value.dtype) in ("bool", "torch.bool") or "complex" in str(value.dtype):
             raise TypeError(f"{name} must be real, got dtype {value.dtype}")
         value = value.item()
     if isinstance(value, bool):
         raise TypeError(f"{name} must be a real number, got a bool ({value!r})")
     if not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({value!r})")
+        raise TypeError(
+            f"{name} must be a real number, got {type(value).__name__} ({value!r})"
+        )
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
@@ -49,7 +53,9 @@ def check_scale(sigma: Any, name: str = "sigma") -> float:
 def check_sample_count(n: Any, name: str = "n") -> int:
     """A number of Monte Carlo samples: an integer >= 1 (not a bool, not 10.0)."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= 1, got {type(n).__name__} ({n!r})")
+        raise ValueError(
+            f"{name} must be an integer >= 1, got {type(n).__name__} ({n!r})"
+        )
     if n < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {n}")
     return int(n)

@@ -1,28 +1,31 @@
 r"""The change-of-variables formula, done by SymPy.
 
-If X has density :math:`f_X` on its support :math:`S` and :math:`h` is strictly monotone and
+If X has density :math:`f_X` on its support :math:`S` and :math:`h` is strictly monotone
+and
 differentiable on :math:`S`, then :math:`Y = h(X)` has density
 
 .. math::
 
     f_Y(y) = f_X\bigl(g(y)\bigr)\,\lvert g'(y)\rvert, \qquad g = h^{-1},
 
-on the image :math:`h(S)` and zero outside it. The absolute value covers both directions:
-for increasing :math:`h`, :math:`F_Y(y) = F_X(g(y))`; for decreasing :math:`h`,
-:math:`F_Y(y) = 1 - F_X(g(y))`, and differentiating either gives the formula above.
+on the image :math:`h(S)` and zero outside it. The absolute value covers both
+directions: for increasing :math:`h`, :math:`F_Y(y) = F_X(g(y))`; for decreasing
+:math:`h`, :math:`F_Y(y) = 1 - F_X(g(y))`, and differentiating either gives the formula
+above.
 
 The multivariate linear case :math:`z = \mu + L\varepsilon` (``L`` invertible) is
 
 .. math::
 
     q(z) = p\bigl(L^{-1}(z - \mu)\bigr)\,\lvert\det L\rvert^{-1},
-    \qquad \log q(z) = \log p(\varepsilon) - \log\lvert\det \partial z / \partial \varepsilon\rvert.
+    \qquad \log q(z) = \log p(\varepsilon)
+    - \log\lvert\det \partial z / \partial \varepsilon\rvert.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import sympy as sp
 from sympy.calculus.util import function_range
@@ -52,7 +55,8 @@ class PushforwardDerivation:
     inverse_derivative:
         :math:`g'(y)`; negative for a decreasing map.
     abs_inverse_derivative:
-        :math:`\\lvert g'(y)\\rvert` (equal to :math:`g'` or :math:`-g'` by the direction).
+        :math:`\\lvert g'(y)\\rvert` (equal to :math:`g'` or :math:`-g'` by the
+        direction).
     substituted:
         :math:`f_X(g(y))`, before multiplying by the Jacobian factor.
     unsimplified:
@@ -73,7 +77,8 @@ class PushforwardDerivation:
 
 
 def support_of(x: sp.Symbol) -> sp.Set:
-    """The support a symbol's assumptions give: positive -> (0, oo), real -> the real line, ..."""
+    """The support a symbol's assumptions give: positive -> (0, oo), real -> the real
+    line, ..."""
     if x.is_positive:
         return sp.Interval.open(0, sp.oo)
     if x.is_nonnegative:
@@ -86,25 +91,32 @@ def support_of(x: sp.Symbol) -> sp.Set:
         return sp.S.Reals
     raise ValueError(
         f"the symbol {x} carries no real-valued assumption, so its support is unknown: "
-        f"declare it with sympy.Symbol({str(x)!r}, real=True) (or positive=True), or pass support="
+        f"declare it with sympy.Symbol({str(x)!r}, real=True) (or positive=True), "
+        "or pass support="
     )
 
 
 def _check_inputs(f_x, x, h, y, support):
     for name, value in (("x", x), ("y", y)):
         if not isinstance(value, sp.Symbol):
-            raise TypeError(f"{name} must be a sympy.Symbol, got {type(value).__name__}")
+            raise TypeError(
+                f"{name} must be a sympy.Symbol, got {type(value).__name__}"
+            )
     if x == y:
         raise ValueError("x and y must be different symbols")
     expressions = []
     for name, value in (("f_x", f_x), ("h", h)):
         # Strings are refused: sympify("f") would silently make a new symbol.
         try:
-            converted = None if isinstance(value, str) else sp.sympify(value, strict=True)
+            converted = (
+                None if isinstance(value, str) else sp.sympify(value, strict=True)
+            )
         except sp.SympifyError:
             converted = None
         if not isinstance(converted, sp.Expr):
-            raise TypeError(f"{name} must be a SymPy expression, got {type(value).__name__}")
+            raise TypeError(
+                f"{name} must be a SymPy expression, got {type(value).__name__}"
+            )
         expressions.append(converted)
     f_x, h = expressions
     if y in h.free_symbols or y in f_x.free_symbols:
@@ -119,8 +131,9 @@ def _check_inputs(f_x, x, h, y, support):
 def _dummy_on(support: sp.Set) -> sp.Dummy:
     """A fresh symbol whose assumptions say as much about its sign as ``support`` does.
 
-    SymPy's monotonicity and equation solvers reason from assumptions, not from intervals, so a
-    real ``u`` restricted to (0, 1) must become a positive symbol before ``log(u)`` behaves.
+    SymPy's monotonicity and equation solvers reason from assumptions, not from
+    intervals, so a real ``u`` restricted to (0, 1) must become a positive symbol before
+    ``log(u)`` behaves.
     """
     if support.is_subset(sp.Interval.open(0, sp.oo)):
         return sp.Dummy("t", positive=True)
@@ -130,7 +143,8 @@ def _dummy_on(support: sp.Set) -> sp.Dummy:
 
 
 def _is_countable(points: sp.Set) -> bool:
-    """True when SymPy's answer is a set of isolated points (finite, or a lattice like 2πn)."""
+    """True when SymPy's answer is a set of isolated points (finite, or a lattice like
+    2πn)."""
     if points is sp.S.EmptySet or isinstance(points, sp.FiniteSet):
         return True
     if points in (sp.S.Integers, sp.S.Naturals, sp.S.Naturals0):
@@ -147,16 +161,18 @@ def _is_countable(points: sp.Set) -> bool:
 
 
 def _direction(h: sp.Expr, x: sp.Symbol, support: sp.Set) -> str:
-    """``"increasing"`` or ``"decreasing"``; raises unless h is strictly monotone on the support.
+    """``"increasing"`` or ``"decreasing"``; raises unless h is strictly monotone on the
+    support.
 
-    A differentiable h is strictly increasing on an interval if and only if h' >= 0 there and
-    h' vanishes on no sub-interval. So h' may vanish at isolated points: x + sin x (at
-    x = π + 2πn) and x**5 (at 0) are strictly increasing although SymPy's own
+    A differentiable h is strictly increasing on an interval if and only if h' >= 0
+    there and h' vanishes on no sub-interval. So h' may vanish at isolated points: x +
+    sin x (at x = π + 2πn) and x**5 (at 0) are strictly increasing although SymPy's own
     ``is_strictly_increasing`` (which asks for h' > 0) cannot say so.
     """
     if x not in h.free_symbols:
         raise ValueError(
-            f"h = {h} is constant in {x}: it is not strictly monotone, so Y = h(X) has no density"
+            f"h = {h} is constant in {x}: it is not strictly monotone, "
+            "so Y = h(X) has no density"
         )
     t = _dummy_on(support)
     h_t = h.subs(x, t)
@@ -175,16 +191,18 @@ def _direction(h: sp.Expr, x: sp.Symbol, support: sp.Set) -> str:
         if _is_countable(flat_points):
             return direction
     raise ValueError(
-        f"h = {h} is not strictly monotone on the support {support} of {x} (or SymPy cannot prove "
-        f"that it is): the change-of-variables formula f_Y(y) = f_X(g(y))|g'(y)| needs a "
-        f"one-to-one map; split the support into pieces where h is monotone"
+        f"h = {h} is not strictly monotone on the support {support} of {x} "
+        "(or SymPy cannot prove that it is): the change-of-variables formula "
+        "f_Y(y) = f_X(g(y))|g'(y)| needs a one-to-one map; "
+        "split the support into pieces where h is monotone"
     )
 
 
 def _image(h: sp.Expr, x: sp.Symbol, support: sp.Set, direction: str) -> sp.Set:
     """h(support). For a continuous strictly monotone h on an interval, the image is the
-    interval between the limits at the ends; that fallback covers maps such as x + sin x, for
-    which SymPy's ``function_range`` gives up (infinitely many critical points)."""
+    interval between the limits at the ends; that fallback covers maps such as
+    x + sin x, for which SymPy's ``function_range`` gives up (infinitely many critical
+    points)."""
     t = _dummy_on(support)
     h_t = h.subs(x, t)
     try:
@@ -195,19 +213,30 @@ def _image(h: sp.Expr, x: sp.Symbol, support: sp.Set, direction: str) -> sp.Set:
         support = sp.Interval(-sp.oo, sp.oo)
     if not isinstance(support, sp.Interval):
         raise ValueError(f"cannot find the image of {support} under h = {h}")
-    low = sp.limit(h_t, t, support.inf, "+") if support.left_open else h_t.subs(t, support.inf)
-    high = sp.limit(h_t, t, support.sup, "-") if support.right_open else h_t.subs(t, support.sup)
+    low = (
+        sp.limit(h_t, t, support.inf, "+")
+        if support.left_open
+        else h_t.subs(t, support.inf)
+    )
+    high = (
+        sp.limit(h_t, t, support.sup, "-")
+        if support.right_open
+        else h_t.subs(t, support.sup)
+    )
     if direction == "decreasing":
         return sp.Interval(high, low, support.right_open, support.left_open)
     return sp.Interval(low, high, support.left_open, support.right_open)
 
 
 def _real_odd_roots(expression: sp.Expr) -> sp.Expr:
-    """Replace principal odd roots b**(p/q), q odd, by real roots: SymPy's y**(1/5) is complex
-    for y < 0, while the inverse of x**5 is the real fifth root sign(y) |y|**(1/5)."""
+    """Replace principal odd roots b**(p/q), q odd, by real roots: SymPy's y**(1/5) is
+    complex for y < 0, while the inverse of x**5 is the real fifth root
+    sign(y) |y|**(1/5)."""
+
     def is_odd_root(e):
-        return (e.is_Pow and e.exp.is_Rational and not e.exp.is_integer
-                and e.exp.q % 2 == 1)
+        return (
+            e.is_Pow and e.exp.is_Rational and not e.exp.is_integer and e.exp.q % 2 == 1
+        )
 
     def real_root(e):
         magnitude = sp.Abs(e.base) ** e.exp
@@ -217,7 +246,8 @@ def _real_odd_roots(expression: sp.Expr) -> sp.Expr:
 
 
 def _parameter_values(expressions) -> dict:
-    """Numbers for the parameters (symbols other than x, y), respecting their assumptions."""
+    """Numbers for the parameters (symbols other than x, y), respecting their
+    assumptions."""
     values = {}
     symbols = sorted(set().union(*(e.free_symbols for e in expressions)), key=str)
     for index, symbol in enumerate(symbols):
@@ -234,13 +264,20 @@ def _parameter_values(expressions) -> dict:
 def _probe_points(image: sp.Set) -> list[sp.Expr]:
     """A few points inside the image h(support), where an inverse branch is checked."""
     if image == sp.S.Reals:
-        return [sp.Rational(-23, 10), sp.Rational(-3, 5), sp.Rational(9, 20), sp.Rational(17, 10)]
+        return [
+            sp.Rational(-23, 10),
+            sp.Rational(-3, 5),
+            sp.Rational(9, 20),
+            sp.Rational(17, 10),
+        ]
     if isinstance(image, sp.Interval):
         low, high = image.inf, image.sup
         steps = [sp.Rational(3, 10), sp.Rational(11, 10), sp.Rational(37, 10)]
         if low.is_finite and high.is_finite:
-            return [low + (high - low) * f for f in (sp.Rational(13, 100), sp.Rational(1, 2),
-                                                     sp.Rational(87, 100))]
+            return [
+                low + (high - low) * f
+                for f in (sp.Rational(13, 100), sp.Rational(1, 2), sp.Rational(87, 100))
+            ]
         if low.is_finite:
             return [low + step for step in steps]
         if high.is_finite:
@@ -249,7 +286,8 @@ def _probe_points(image: sp.Set) -> list[sp.Expr]:
 
 
 def _is_inverse_on(candidate, h, x, y, support, image, parameters) -> bool:
-    """True if ``candidate`` is real, lands in the support and satisfies h(g(y)) = y at the probes."""
+    """True if ``candidate`` is real, lands in the support and satisfies h(g(y)) = y at
+    the probes."""
     probes = _probe_points(image.subs(parameters))
     if not probes:
         return not candidate.has(sp.I)
@@ -266,18 +304,23 @@ def _is_inverse_on(candidate, h, x, y, support, image, parameters) -> bool:
     return True
 
 
-def _inverse(h: sp.Expr, x: sp.Symbol, y: sp.Symbol, support: sp.Set, image: sp.Set
-             ) -> sp.Expr:
-    """The one branch of h^{-1} that is real-valued on the image and maps it into the support."""
-    # Solve for a dummy that carries the assumptions of x, so SymPy drops branches outside them.
+def _inverse(
+    h: sp.Expr, x: sp.Symbol, y: sp.Symbol, support: sp.Set, image: sp.Set
+) -> sp.Expr:
+    """The one branch of h^{-1} that is real-valued on the image and maps it into the
+    support."""
+    # Solve for a dummy that carries the assumptions of x, so SymPy drops branches
+    # outside them.
     t = _dummy_on(support)
     try:
         solutions = sp.solve(sp.Eq(h.subs(x, t), y), t)
     except NotImplementedError:
         raise ValueError(
-            f"h = {h} is strictly monotone on {support}, but it has no closed-form inverse: "
-            f"SymPy cannot solve h({x}) = {y} for {x}, so f_Y(y) = f_X(g(y))|g'(y)| cannot be "
-            f"written down (evaluate it numerically, solving h(x) = y by root finding)"
+            f"h = {h} is strictly monotone on {support}, "
+            "but it has no closed-form inverse: "
+            f"SymPy cannot solve h({x}) = {y} for {x}, "
+            "so f_Y(y) = f_X(g(y))|g'(y)| cannot be written down "
+            "(evaluate it numerically, solving h(x) = y by root finding)"
         ) from None
     parameters = _parameter_values([h, image])
     parameters.pop(y, None)
@@ -296,9 +339,10 @@ def _inverse(h: sp.Expr, x: sp.Symbol, y: sp.Symbol, support: sp.Set, image: sp.
     if len(distinct) != 1:
         found = "no" if not distinct else f"{len(distinct)}"
         raise ValueError(
-            f"cannot invert h = {h} in closed form on {support}: SymPy found {found} real "
-            f"inverse branch(es) {distinct} among its solutions {solutions}; without a closed-form "
-            f"inverse g = h^(-1), f_Y(y) = f_X(g(y))|g'(y)| cannot be written down"
+            f"cannot invert h = {h} in closed form on {support}: "
+            f"SymPy found {found} real inverse branch(es) {distinct} "
+            f"among its solutions {solutions}; without a closed-form "
+            "inverse g = h^(-1), f_Y(y) = f_X(g(y))|g'(y)| cannot be written down"
         )
     return distinct[0]
 
@@ -311,13 +355,15 @@ def _check_density(density: sp.Expr, y: sp.Symbol, image: sp.Set, f_x, h) -> Non
         value = complex(sp.N(density.subs(parameters).subs(y, point), 30))
         if abs(value.imag) > 1e-12 * (1.0 + abs(value.real)) or value.real < 0:
             raise ValueError(
-                f"the derived density {density} of h(X) for h = {h}, f_X = {f_x} is not a real, "
-                f"non-negative function at y = {point}: refusing to return it"
+                f"the derived density {density} of h(X) for h = {h}, f_X = {f_x} "
+                f"is not a real, non-negative function at y = {point}: "
+                "refusing to return it"
             )
 
 
-def derive_pushforward(f_x, x: sp.Symbol, h, y: sp.Symbol, support: sp.Set | None = None
-                       ) -> PushforwardDerivation:
+def derive_pushforward(
+    f_x, x: sp.Symbol, h, y: sp.Symbol, support: sp.Set | None = None
+) -> PushforwardDerivation:
     r"""Derive the density of :math:`Y = h(X)` step by step.
 
     Parameters
@@ -325,25 +371,27 @@ def derive_pushforward(f_x, x: sp.Symbol, h, y: sp.Symbol, support: sp.Set | Non
     f_x:
         The density of X, a SymPy expression in ``x``.
     x:
-        The symbol of X. Its assumptions (``real=True``, ``positive=True``) give the support
-        unless ``support`` is passed.
+        The symbol of X. Its assumptions (``real=True``, ``positive=True``) give the
+        support unless ``support`` is passed.
     h:
         The map, a SymPy expression in ``x``; must be strictly monotone on the support.
     y:
         The symbol for Y.
     support:
-        Optional explicit support of X (e.g. ``sympy.Interval.open(0, 1)`` for a uniform).
+        Optional explicit support of X (e.g. ``sympy.Interval.open(0, 1)`` for a
+        uniform).
 
     Raises
     ------
     ValueError
-        If h is constant, not strictly monotone on the support (e.g. :math:`x^2` on the real
-        line), or has no closed-form inverse that is real on the image (e.g.
-        :math:`x + \sin x`, strictly increasing but with no inverse SymPy can write down).
-        Maps whose derivative vanishes only at isolated points (:math:`x^5`) are accepted.
-        Of the branches SymPy's ``solve`` returns, only one that is real-valued on the image,
-        lands in the support and satisfies :math:`h(g(y)) = y` there (checked at a few
-        points) is used: for ``sinh``, :math:`\log(y - \sqrt{y^2+1})` is dropped.
+        If h is constant, not strictly monotone on the support (e.g. :math:`x^2` on the
+        real line), or has no closed-form inverse that is real on the image (e.g.
+        :math:`x + \sin x`, strictly increasing but with no inverse SymPy can write
+        down). Maps whose derivative vanishes only at isolated points (:math:`x^5`) are
+        accepted. Of the branches SymPy's ``solve`` returns, only one that is
+        real-valued on the image, lands in the support and satisfies :math:`h(g(y)) = y`
+        there (checked at a few points) is used: for ``sinh``, :math:`\log(y -
+        \sqrt{y^2+1})` is dropped.
     TypeError
         If an argument is not a SymPy object of the right kind.
     """
@@ -351,11 +399,16 @@ def derive_pushforward(f_x, x: sp.Symbol, h, y: sp.Symbol, support: sp.Set | Non
     direction = _direction(h, x, support)
     support_y = _image(h, x, support, direction)
     inverse = _inverse(h, x, y, support, support_y)
-    # A real odd root sign(y)|y|**(1/q) differentiates to a DiracDelta(y) term times |y|**(1/q),
-    # which is zero: drop it (a density is defined up to a null set).
-    inverse_derivative = sp.diff(inverse, y).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
-    # g' has the sign of h' (inverse function theorem), so |g'| follows from the direction.
-    abs_inverse_derivative = inverse_derivative if direction == "increasing" else -inverse_derivative
+    # A real odd root sign(y)|y|**(1/q) differentiates to a DiracDelta(y) term times
+    # |y|**(1/q), which is zero: drop it (a density is defined up to a null set).
+    inverse_derivative = sp.diff(inverse, y).replace(
+        sp.DiracDelta, lambda *args: sp.S.Zero
+    )
+    # g' has the sign of h' (inverse function theorem), so |g'| follows from the
+    # direction.
+    abs_inverse_derivative = (
+        inverse_derivative if direction == "increasing" else -inverse_derivative
+    )
     substituted = f_x.subs(x, inverse)
     unsimplified = sp.Mul(substituted, abs_inverse_derivative, evaluate=False)
     density = sp.simplify(substituted * abs_inverse_derivative)
@@ -373,14 +426,16 @@ def derive_pushforward(f_x, x: sp.Symbol, h, y: sp.Symbol, support: sp.Set | Non
     )
 
 
-def pushforward_density(f_x, x: sp.Symbol, h, y: sp.Symbol, support: sp.Set | None = None
-                        ) -> sp.Expr:
-    r"""The density :math:`f_Y(y) = f_X(h^{-1}(y))\,\lvert d h^{-1}(y)/dy\rvert` of :math:`Y = h(X)`.
+def pushforward_density(
+    f_x, x: sp.Symbol, h, y: sp.Symbol, support: sp.Set | None = None
+) -> sp.Expr:
+    r"""The density :math:`f_Y(y) = f_X(h^{-1}(y))\,\lvert d h^{-1}(y)/dy\rvert` of
+    :math:`Y = h(X)`.
 
-    Outside the image :math:`h(\mathrm{supp}\,X)` the density is zero; when the assumptions on
-    ``y`` do not already confine it to the image, the result is a ``Piecewise`` that says so
-    (e.g. ``exp`` maps the real line onto :math:`(0, \infty)`). See :func:`derive_pushforward`
-    for the arguments and errors.
+    Outside the image :math:`h(\mathrm{supp}\,X)` the density is zero; when the
+    assumptions on ``y`` do not already confine it to the image, the result is a
+    ``Piecewise`` that says so (e.g. ``exp`` maps the real line onto :math:`(0,
+    \infty)`). See :func:`derive_pushforward` for the arguments and errors.
     """
     steps = derive_pushforward(f_x, x, h, y, support)
     if steps.support_y == sp.S.Reals:
@@ -407,7 +462,9 @@ def _check_linear(eps: Sequence[sp.Symbol], mu, L, z: Sequence[sp.Symbol]):
         raise TypeError("eps and z must be sequences of sympy.Symbol")
     d = len(eps)
     if d == 0 or len(z) != d:
-        raise ValueError(f"eps and z must have the same non-zero length, got {len(eps)} and {len(z)}")
+        raise ValueError(
+            f"eps and z must have the same non-zero length, got {len(eps)} and {len(z)}"
+        )
     mu = _as_column(mu, "mu")
     L = sp.Matrix(L)
     if mu.shape != (d, 1):
@@ -416,35 +473,44 @@ def _check_linear(eps: Sequence[sp.Symbol], mu, L, z: Sequence[sp.Symbol]):
         raise ValueError(f"L must be {d}x{d} to match eps, got shape {L.shape}")
     det = sp.simplify(L.det())
     if det.is_zero:
-        raise ValueError(f"L is singular (det L = {det}): z = mu + L eps has no density in R^{d}")
+        raise ValueError(
+            f"L is singular (det L = {det}): z = mu + L eps has no density in R^{d}"
+        )
     return eps, mu, L, z, det
 
 
-def linear_pushforward_density(p_eps, eps: Sequence[sp.Symbol], mu, L,
-                               z: Sequence[sp.Symbol]) -> sp.Expr:
+def linear_pushforward_density(
+    p_eps, eps: Sequence[sp.Symbol], mu, L, z: Sequence[sp.Symbol]
+) -> sp.Expr:
     r"""Density of :math:`z = \mu + L\varepsilon` for invertible ``L``.
 
     .. math:: q(z) = p\bigl(L^{-1}(z - \mu)\bigr) / \lvert\det L\rvert
 
-    ``p_eps`` is a SymPy expression in the symbols ``eps``; ``mu`` a length-d vector; ``L`` a
-    d x d matrix; ``z`` the d symbols of the result. Raises ``ValueError`` for mismatched shapes
-    or a singular ``L``.
+    ``p_eps`` is a SymPy expression in the symbols ``eps``; ``mu`` a length-d vector;
+    ``L`` a d x d matrix; ``z`` the d symbols of the result. Raises ``ValueError`` for
+    mismatched shapes or a singular ``L``.
     """
     eps, mu, L, z, det = _check_linear(eps, mu, L, z)
     eps_of_z = L.inv() * (sp.Matrix(z) - mu)
-    substituted = sp.sympify(p_eps).subs(dict(zip(eps, eps_of_z)), simultaneous=True)
+    substituted = sp.sympify(p_eps).subs(
+        dict(zip(eps, eps_of_z, strict=True)), simultaneous=True
+    )
     return sp.simplify(substituted / sp.Abs(det))
 
 
-def linear_log_density(log_p_eps, eps: Sequence[sp.Symbol], mu, L,
-                       z: Sequence[sp.Symbol]) -> sp.Expr:
+def linear_log_density(
+    log_p_eps, eps: Sequence[sp.Symbol], mu, L, z: Sequence[sp.Symbol]
+) -> sp.Expr:
     r"""Log density of :math:`z = \mu + L\varepsilon`, in the form VAE papers use.
 
-    .. math:: \log q(z) = \log p(\varepsilon) - \log\lvert\det \partial z/\partial\varepsilon\rvert,
+    .. math:: \log q(z) = \log p(\varepsilon)
+              - \log\lvert\det \partial z/\partial\varepsilon\rvert,
               \quad \varepsilon = L^{-1}(z - \mu),\ \partial z/\partial\varepsilon = L.
     """
     eps, mu, L, z, det = _check_linear(eps, mu, L, z)
     jacobian = sp.Matrix(mu + L * sp.Matrix(eps)).jacobian(eps)
     eps_of_z = L.inv() * (sp.Matrix(z) - mu)
-    log_p = sp.sympify(log_p_eps).subs(dict(zip(eps, eps_of_z)), simultaneous=True)
+    log_p = sp.sympify(log_p_eps).subs(
+        dict(zip(eps, eps_of_z, strict=True)), simultaneous=True
+    )
     return log_p - sp.log(sp.Abs(sp.simplify(jacobian.det())))

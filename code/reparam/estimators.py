@@ -1,7 +1,8 @@
-r"""Per-sample Monte Carlo estimators of :math:`\nabla_{\mu,\sigma}\,\mathbb E_{x\sim\mathcal N(\mu,\sigma^2)}[f(x)]`.
+r"""Per-sample Monte Carlo estimators of
+:math:`\nabla_{\mu,\sigma}\,\mathbb E_{x\sim\mathcal N(\mu,\sigma^2)}[f(x)]`.
 
-Both estimators share one signature, ``(f, mu, sigma, n, generator=None)``, and return a float64
-tensor of shape ``(n, 2)``: row ``i`` is the estimate from the single draw
+Both estimators share one signature, ``(f, mu, sigma, n, generator=None)``, and return a
+float64 tensor of shape ``(n, 2)``: row ``i`` is the estimate from the single draw
 :math:`\varepsilon_i \sim \mathcal N(0,1)`, columns are :math:`(\partial/\partial\mu,
 \partial/\partial\sigma)`. The mean of the rows is the n-sample Monte Carlo estimate.
 
@@ -10,7 +11,8 @@ Pathwise (reparameterization):
 .. math::
 
     \nabla_\theta\,\mathbb E_\varepsilon[f(\mu + \sigma\varepsilon)]
-    = \mathbb E_\varepsilon\bigl[f'(x)\,(1, \varepsilon)\bigr], \quad x = \mu + \sigma\varepsilon.
+    = \mathbb E_\varepsilon\bigl[f'(x)\,(1, \varepsilon)\bigr],
+    \quad x = \mu + \sigma\varepsilon.
 
 Score function (REINFORCE, likelihood ratio):
 
@@ -21,14 +23,14 @@ Score function (REINFORCE, likelihood ratio):
     \quad \nabla_{\mu,\sigma}\log\mathcal N(x\mid\mu,\sigma^2)
     = \Bigl(\frac{\varepsilon}{\sigma}, \frac{\varepsilon^2 - 1}{\sigma}\Bigr),
 
-for any constant baseline :math:`b` (:math:`\mathbb E[\nabla\log p] = 0`), with no derivative of
-:math:`f` needed.
+for any constant baseline :math:`b` (:math:`\mathbb E[\nabla\log p] = 0`), with no
+derivative of :math:`f` needed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 import torch
 
@@ -42,32 +44,40 @@ __all__ = [
     "summarize",
 ]
 
-Scalar = Union[float, int, torch.Tensor]
+Scalar = float | int | torch.Tensor
 Cost = Callable[[torch.Tensor], torch.Tensor]
 DTYPE = torch.float64
 
 
-def _check_common(mu: Scalar, sigma: Scalar, n: int, generator) -> tuple[float, float, int]:
+def _check_common(
+    mu: Scalar, sigma: Scalar, n: int, generator
+) -> tuple[float, float, int]:
     mu = as_real_scalar(mu, "mu")
     sigma = check_scale(sigma, "sigma")
     n = check_sample_count(n, "n")
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        raise TypeError(
+            "generator must be a torch.Generator or None, "
+            f"got {type(generator).__name__}"
+        )
     return mu, sigma, n
 
 
-def draw_standard_normal(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def draw_standard_normal(
+    n: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``n`` float64 draws of N(0, 1).
 
-    Drawn exactly as ``torch.distributions.Normal.rsample`` draws them (``empty(...).normal_()``),
-    so with the same generator state both see the same eps.
+    Drawn exactly as ``torch.distributions.Normal.rsample`` draws them
+    (``empty(...).normal_()``), so with the same generator state both see the same eps.
     """
     n = check_sample_count(n, "n")
     return torch.empty(n, dtype=DTYPE).normal_(generator=generator)
 
 
 def _evaluate(f: Cost, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``f(x)`` checked for type, shape and finiteness, and its sum (which the callers need)."""
+    """``f(x)`` checked for type, shape and finiteness, and its sum (which the callers
+    need)."""
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
     out = f(x)
@@ -75,25 +85,29 @@ def _evaluate(f: Cost, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"f must return a torch.Tensor, got {type(out).__name__}")
     if out.shape != x.shape:
         raise ValueError(
-            f"f must act elementwise: for input of shape {tuple(x.shape)} it returned shape "
-            f"{tuple(out.shape)}"
+            f"f must act elementwise: for input of shape {tuple(x.shape)} "
+            f"it returned shape {tuple(out.shape)}"
         )
     total = out.sum()
-    # One reduction instead of an elementwise isfinite pass: a finite sum means finite values;
-    # only when it is not do we look closer (finite values can still overflow the sum).
+    # One reduction instead of an elementwise isfinite pass: a finite sum means finite
+    # values; only when it is not do we look closer (finite values can still overflow
+    # the sum).
     if not bool(torch.isfinite(total)) and not bool(torch.isfinite(out).all()):
         raise ValueError("f returned NaN or infinite values")
     return out, total
 
 
-def pathwise_grad(f: Cost, mu: Scalar, sigma: Scalar, n: int,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""Per-sample pathwise estimates of :math:`\nabla_{\mu,\sigma}\mathbb E[f(x)]`, shape ``(n, 2)``.
+def pathwise_grad(
+    f: Cost, mu: Scalar, sigma: Scalar, n: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    r"""Per-sample pathwise estimates of :math:`\nabla_{\mu,\sigma}\mathbb E[f(x)]`,
+    shape ``(n, 2)``.
 
-    Autograd differentiates :math:`f(\mu + \sigma\varepsilon_i)` for each draw: ``mu`` and
-    ``sigma`` are replicated once per sample, so the gradient of :math:`\sum_i f(x_i)` with
-    respect to copy ``i`` is exactly the gradient of :math:`f(x_i)` alone. Where ``f`` is flat or
-    not differentiable (a step), autograd's derivative is 0, and so is the estimate.
+    Autograd differentiates :math:`f(\mu + \sigma\varepsilon_i)` for each draw: ``mu``
+    and ``sigma`` are replicated once per sample, so the gradient of :math:`\sum_i
+    f(x_i)` with respect to copy ``i`` is exactly the gradient of :math:`f(x_i)` alone.
+    Where ``f`` is flat or not differentiable (a step), autograd's derivative is 0, and
+    so is the estimate.
     """
     mu, sigma, n = _check_common(mu, sigma, n, generator)
     eps = draw_standard_normal(n, generator)
@@ -102,25 +116,34 @@ def pathwise_grad(f: Cost, mu: Scalar, sigma: Scalar, n: int,
     x = mu_copies + sigma_copies * eps
     out, total = _evaluate(f, x)
     if not out.requires_grad:
-        # f cut the graph (e.g. a comparison): its derivative is zero wherever it is defined.
+        # f cut the graph (e.g. a comparison): its derivative is zero wherever it is
+        # defined.
         return torch.zeros(n, 2, dtype=DTYPE)
-    grad_mu, grad_sigma = torch.autograd.grad(total, (mu_copies, sigma_copies),
-                                              allow_unused=True, materialize_grads=True)
+    grad_mu, grad_sigma = torch.autograd.grad(
+        total, (mu_copies, sigma_copies), allow_unused=True, materialize_grads=True
+    )
     return torch.stack((grad_mu, grad_sigma), dim=1)
 
 
-def score_function_grad(f: Cost, mu: Scalar, sigma: Scalar, n: int,
-                        generator: torch.Generator | None = None,
-                        baseline: Union[None, float, str] = None) -> torch.Tensor:
-    r"""Per-sample score-function estimates of :math:`\nabla_{\mu,\sigma}\mathbb E[f(x)]`, shape ``(n, 2)``.
+def score_function_grad(
+    f: Cost,
+    mu: Scalar,
+    sigma: Scalar,
+    n: int,
+    generator: torch.Generator | None = None,
+    baseline: None | float | str = None,
+) -> torch.Tensor:
+    r"""Per-sample score-function estimates of
+    :math:`\nabla_{\mu,\sigma}\mathbb E[f(x)]`, shape ``(n, 2)``.
 
-    Row ``i`` is :math:`(f(x_i) - b_i)\,(\varepsilon_i/\sigma, (\varepsilon_i^2 - 1)/\sigma)`;
+    Row ``i`` is
+    :math:`(f(x_i) - b_i)\,(\varepsilon_i/\sigma, (\varepsilon_i^2 - 1)/\sigma)`;
     ``f`` is only evaluated, never differentiated, so it may be a step or a black box.
 
     ``baseline``:
         ``None`` (b = 0), a finite float (a constant b), or ``"leave-one-out"``
-        (:math:`b_i` = mean of f over the other n - 1 draws, independent of draw i, so still
-        unbiased; needs n >= 2).
+        (:math:`b_i` = mean of f over the other n - 1 draws, independent of draw i, so
+        still unbiased; needs n >= 2).
     """
     mu, sigma, n = _check_common(mu, sigma, n, generator)
     if baseline == "leave-one-out":
@@ -128,7 +151,9 @@ def score_function_grad(f: Cost, mu: Scalar, sigma: Scalar, n: int,
             raise ValueError("baseline='leave-one-out' needs n >= 2 draws")
     elif baseline is not None:
         if isinstance(baseline, str):
-            raise ValueError(f"baseline must be None, a number or 'leave-one-out', got {baseline!r}")
+            raise ValueError(
+                f"baseline must be None, a number or 'leave-one-out', got {baseline!r}"
+            )
         baseline = as_real_scalar(baseline, "baseline")
     eps = draw_standard_normal(n, generator)
     with torch.no_grad():
@@ -143,11 +168,12 @@ def score_function_grad(f: Cost, mu: Scalar, sigma: Scalar, n: int,
 
 @dataclass(frozen=True)
 class GradientSummary:
-    r"""Mean, per-sample variance, standard error of the mean, and standard error of the variance.
+    r"""Mean, per-sample variance, standard error of the mean, and standard error of
+    the variance.
 
-    ``variance_standard_error`` is :math:`\sqrt{\operatorname{Var}[(X-\bar X)^2]/n}`, the Monte
-    Carlo error of ``variance`` itself, for comparing it with an exact variance. Each has shape
-    ``(d,)``.
+    ``variance_standard_error`` is :math:`\sqrt{\operatorname{Var}[(X-\bar X)^2]/n}`,
+    the Monte Carlo error of ``variance`` itself, for comparing it with an exact
+    variance. Each has shape ``(d,)``.
     """
 
     mean: torch.Tensor
@@ -157,20 +183,34 @@ class GradientSummary:
     n: int
 
     def within(self, exact, standard_errors: float = 4.0) -> bool:
-        """True if every component of the mean is within ``standard_errors`` SEs of ``exact``."""
+        """True if every component of the mean is within ``standard_errors`` SEs of
+        ``exact``."""
         exact = torch.as_tensor(exact, dtype=DTYPE)
-        return bool(((self.mean - exact).abs() <= standard_errors * self.standard_error).all())
+        return bool(
+            ((self.mean - exact).abs() <= standard_errors * self.standard_error).all()
+        )
 
 
 def summarize(estimates: torch.Tensor) -> GradientSummary:
-    """Summarize per-sample estimates of shape ``(n, d)`` (n >= 2): mean, variance, standard error."""
+    """Summarize per-sample estimates of shape ``(n, d)`` (n >= 2): mean, variance,
+    standard error."""
     if not isinstance(estimates, torch.Tensor):
-        raise TypeError(f"estimates must be a torch.Tensor, got {type(estimates).__name__}")
+        raise TypeError(
+            f"estimates must be a torch.Tensor, got {type(estimates).__name__}"
+        )
     if estimates.ndim != 2 or estimates.shape[0] < 2:
-        raise ValueError(f"estimates must have shape (n, d) with n >= 2, got {tuple(estimates.shape)}")
+        raise ValueError(
+            "estimates must have shape (n, d) with n >= 2, "
+            f"got {tuple(estimates.shape)}"
+        )
     n = estimates.shape[0]
     mean = estimates.mean(dim=0)
     variance = estimates.var(dim=0, unbiased=True)
     squared_deviations = (estimates - mean).pow(2)
-    return GradientSummary(mean=mean, variance=variance, standard_error=(variance / n).sqrt(),
-                           variance_standard_error=(squared_deviations.var(dim=0) / n).sqrt(), n=n)
+    return GradientSummary(
+        mean=mean,
+        variance=variance,
+        standard_error=(variance / n).sqrt(),
+        variance_standard_error=(squared_deviations.var(dim=0) / n).sqrt(),
+        n=n,
+    )

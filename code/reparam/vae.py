@@ -1,24 +1,29 @@
-r"""A small variational autoencoder for 8x8 binary digit images, trainable with either estimator.
+r"""A small variational autoencoder for 8x8 binary digit images, trainable with either
+estimator.
 
 Model (Kingma & Welling 2013): prior :math:`p(z) = \mathcal N(0, I)`, decoder
-:math:`p_\theta(x\mid z) = \prod_j \mathrm{Bernoulli}(x_j \mid \pi_j(z))` with logits from an MLP,
-encoder :math:`q_\phi(z\mid x) = \mathcal N(\mu_\phi(x), \operatorname{diag}\sigma^2_\phi(x))`.
+:math:`p_\theta(x\mid z) = \prod_j \mathrm{Bernoulli}(x_j \mid \pi_j(z))` with logits
+from an MLP, encoder
+:math:`q_\phi(z\mid x) = \mathcal N(\mu_\phi(x), \operatorname{diag}\sigma^2_\phi(x))`.
 The evidence lower bound for one image,
 
 .. math::
 
     \mathcal L(x) = \mathbb E_{q_\phi(z\mid x)}[\log p_\theta(x\mid z)]
-                    - \mathrm{KL}\bigl(q_\phi(z\mid x)\,\|\,p(z)\bigr) \le \log p_\theta(x),
+                    - \mathrm{KL}\bigl(q_\phi(z\mid x)\,\|\,p(z)\bigr)
+                    \le \log p_\theta(x),
 
 has the KL term in closed form,
-:math:`\mathrm{KL} = \tfrac12\sum_i(\mu_i^2 + \sigma_i^2 - 1 - \log\sigma_i^2)`, and the first
-term estimated with S draws :math:`z = \mu + \sigma\odot\varepsilon`.
+:math:`\mathrm{KL} = \tfrac12\sum_i(\mu_i^2 + \sigma_i^2 - 1 - \log\sigma_i^2)`, and the
+first term estimated with S draws :math:`z = \mu + \sigma\odot\varepsilon`.
 
 Encoder gradients of the first term come from one of two estimators:
 
-- ``"pathwise"``: backpropagate through :math:`z = \mu + \sigma\odot\varepsilon` (the trick);
-- ``"score"``: :math:`(\log p(x\mid z) - b)\,\nabla_\phi\log q_\phi(z\mid x)` with z held fixed and a
-  leave-one-out baseline b over the S draws of the same image (unbiased, needs S >= 2).
+- ``"pathwise"``: backpropagate through :math:`z = \mu + \sigma\odot\varepsilon`
+  (the trick);
+- ``"score"``: :math:`(\log p(x\mid z) - b)\,\nabla_\phi\log q_\phi(z\mid x)` with z
+  held fixed and a leave-one-out baseline b over the S draws of the same image
+  (unbiased, needs S >= 2).
 
 The decoder gradient and the KL gradient are the same exact computation in both cases.
 """
@@ -27,8 +32,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -75,11 +80,14 @@ class DigitsData:
     test_labels: torch.Tensor
 
 
-def load_binary_digits(test_fraction: float = 0.2, seed: int = 0, threshold: float = 0.5) -> DigitsData:
+def load_binary_digits(
+    test_fraction: float = 0.2, seed: int = 0, threshold: float = 0.5
+) -> DigitsData:
     """scikit-learn's bundled handwritten digits (1,797 images, no download), binarized.
 
-    Pixels (0..16) are scaled to [0, 1] and thresholded at ``threshold``, so the Bernoulli
-    likelihood is a true probability of the data and the ELBO a true bound on it.
+    Pixels (0..16) are scaled to [0, 1] and thresholded at ``threshold``, so the
+    Bernoulli likelihood is a true probability of the data and the ELBO a true bound on
+    it.
     """
     from sklearn.datasets import load_digits
 
@@ -95,17 +103,24 @@ def load_binary_digits(test_fraction: float = 0.2, seed: int = 0, threshold: flo
 
 
 def check_images(images, pixels: int = IMAGE_PIXELS) -> torch.Tensor:
-    """Validate a batch of images: shape (n, pixels) (or (n, 8, 8) for 64), finite, values in [0, 1]."""
+    """Validate a batch of images: shape (n, pixels) (or (n, 8, 8) for 64), finite,
+    values in [0, 1]."""
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
     if not images.dtype.is_floating_point:
         raise TypeError(f"images must be floating point, got dtype {images.dtype}")
-    if pixels == IMAGE_PIXELS and images.ndim == 3 and images.shape[1:] == (IMAGE_SIDE, IMAGE_SIDE):
+    if (
+        pixels == IMAGE_PIXELS
+        and images.ndim == 3
+        and images.shape[1:] == (IMAGE_SIDE, IMAGE_SIDE)
+    ):
         images = images.reshape(images.shape[0], IMAGE_PIXELS)
     if images.ndim != 2 or images.shape[1] != pixels or images.shape[0] == 0:
         raise ValueError(
-            f"images must have shape (n, {pixels}) (or (n, {IMAGE_SIDE}, {IMAGE_SIDE}) for 64 "
-            f"pixels) with n >= 1, got {tuple(images.shape)}")
+            f"images must have shape (n, {pixels}) "
+            f"(or (n, {IMAGE_SIDE}, {IMAGE_SIDE}) for 64 pixels) "
+            f"with n >= 1, got {tuple(images.shape)}"
+        )
     if not bool(torch.isfinite(images).all()):
         raise ValueError("images contain NaN or infinite pixels")
     if bool((images < 0).any()) or bool((images > 1).any()):
@@ -114,17 +129,28 @@ def check_images(images, pixels: int = IMAGE_PIXELS) -> torch.Tensor:
 
 
 class VAE(nn.Module):
-    """MLP encoder q(z|x) = N(mu(x), diag sigma(x)^2) and Bernoulli MLP decoder p(x|z)."""
+    """MLP encoder q(z|x) = N(mu(x), diag sigma(x)^2) and Bernoulli MLP decoder
+    p(x|z)."""
 
-    def __init__(self, latent_dim: int = 8, hidden: int = 128, pixels: int = IMAGE_PIXELS):
+    def __init__(
+        self, latent_dim: int = 8, hidden: int = 128, pixels: int = IMAGE_PIXELS
+    ):
         super().__init__()
-        for name, value in (("latent_dim", latent_dim), ("hidden", hidden), ("pixels", pixels)):
+        for name, value in (
+            ("latent_dim", latent_dim),
+            ("hidden", hidden),
+            ("pixels", pixels),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         self.latent_dim = latent_dim
         self.pixels = pixels
-        self.encoder = nn.Sequential(nn.Linear(pixels, hidden), nn.Tanh(), nn.Linear(hidden, 2 * latent_dim))
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.Tanh(), nn.Linear(hidden, pixels))
+        self.encoder = nn.Sequential(
+            nn.Linear(pixels, hidden), nn.Tanh(), nn.Linear(hidden, 2 * latent_dim)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.Tanh(), nn.Linear(hidden, pixels)
+        )
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log_sigma) of q(z|x), each of shape (n, latent_dim)."""
@@ -139,7 +165,8 @@ class VAE(nn.Module):
         """log p(x|z) summed over pixels; z may carry leading sample dimensions."""
         logits = self.decode_logits(z)
         return -nn.functional.binary_cross_entropy_with_logits(
-            logits, images.expand_as(logits), reduction="none").sum(-1)
+            logits, images.expand_as(logits), reduction="none"
+        ).sum(-1)
 
 
 def kl_to_standard_normal(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
@@ -152,59 +179,84 @@ def _log_q(z: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.
     return (-0.5 * eps.pow(2) - log_sigma - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
-def _draw_latents(model: VAE, images: torch.Tensor, samples: int,
-                  generator: torch.Generator | None):
+def _draw_latents(
+    model: VAE, images: torch.Tensor, samples: int, generator: torch.Generator | None
+):
     """(images, z, mu, log_sigma): validated images and z = mu + sigma * eps.
 
-    ``z`` has shape (samples, n, latent_dim); eps is drawn from ``generator`` in one call.
+    ``z`` has shape (samples, n, latent_dim); eps is drawn from ``generator`` in one
+    call.
     """
     images = check_images(images, model.pixels)
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
     mu, log_sigma = model.encode(images)
-    eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype,
-                      device=mu.device)
+    eps = torch.randn(
+        (samples, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device
+    )
     return images, mu + torch.exp(log_sigma) * eps, mu, log_sigma
 
 
-def elbo_terms(model: VAE, images: torch.Tensor, samples: int = 1,
-               generator: torch.Generator | None = None):
+def elbo_terms(
+    model: VAE,
+    images: torch.Tensor,
+    samples: int = 1,
+    generator: torch.Generator | None = None,
+):
     """Reparameterized draws for a batch: returns (z, log p(x|z), kl, mu, log_sigma).
 
-    ``z`` has shape (samples, n, latent_dim); z = mu + sigma * eps keeps the graph to the encoder.
+    ``z`` has shape (samples, n, latent_dim); z = mu + sigma * eps keeps the graph to
+    the encoder.
     """
     images, z, mu, log_sigma = _draw_latents(model, images, samples, generator)
-    return z, model.log_likelihood(images, z), kl_to_standard_normal(mu, log_sigma), mu, log_sigma
+    return (
+        z,
+        model.log_likelihood(images, z),
+        kl_to_standard_normal(mu, log_sigma),
+        mu,
+        log_sigma,
+    )
 
 
-def surrogate_loss(model: VAE, images: torch.Tensor, estimator: str, samples: int,
-                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""A loss whose gradient is minus the chosen ELBO gradient estimate; also returns the ELBO.
+def surrogate_loss(
+    model: VAE,
+    images: torch.Tensor,
+    estimator: str,
+    samples: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""A loss whose gradient is minus the chosen ELBO gradient estimate; also returns
+    the ELBO.
 
-    Both losses have the same value (minus the mean ELBO estimate) and draw the same noise
-    from ``generator``; only their encoder gradients differ. With rewards
-    :math:`r_s = \log p_\theta(x\mid z_s)` and the leave-one-out baseline
-    :math:`b_s = \frac{1}{S-1}\sum_{t\ne s} r_t`, the score-function encoder gradient is
+    Both losses have the same value (minus the mean ELBO estimate) and draw the same
+    noise from ``generator``; only their encoder gradients differ. With rewards
+    :math:`r_s = \log p_\theta(x\mid z_s)` and the leave-one-out baseline :math:`b_s =
+    \frac{1}{S-1}\sum_{t\ne s} r_t`, the score-function encoder gradient is
 
     .. math::
 
         \frac1S\sum_{s=1}^S (r_s - b_s)\,\nabla_\phi\log q_\phi(z_s\mid x)
         - \nabla_\phi\mathrm{KL}\bigl(q_\phi(z\mid x)\,\|\,p(z)\bigr),
 
-    with every :math:`z_s` held fixed (detached), so no gradient reaches the encoder through it.
+    with every :math:`z_s` held fixed (detached), so no gradient reaches the encoder
+    through it.
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if estimator == "score" and (isinstance(samples, int) and not isinstance(samples, bool)
-                                 and samples == 1):
+    if estimator == "score" and (
+        isinstance(samples, int) and not isinstance(samples, bool) and samples == 1
+    ):
         raise ValueError(
-            "the score-function estimator with a leave-one-out baseline needs samples >= 2")
+            "the score-function estimator with a leave-one-out baseline "
+            "needs samples >= 2"
+        )
     images, z, mu, log_sigma = _draw_latents(model, images, samples, generator)
     kl = kl_to_standard_normal(mu, log_sigma)
     if estimator == "pathwise":
         elbo = model.log_likelihood(images, z).mean(0) - kl  # per image
         return -elbo.mean(), elbo.detach()
-    z_fixed = z.detach()  # no path from the encoder to z: only log q carries its gradient
+    # No path from the encoder to z: only log q carries its gradient.
+    z_fixed = z.detach()
     # One decoder pass: its value is the same log p(x|z) the pathwise loss uses.
     log_likelihood = model.log_likelihood(images, z_fixed)
     reward = log_likelihood.detach()
@@ -217,9 +269,14 @@ def surrogate_loss(model: VAE, images: torch.Tensor, estimator: str, samples: in
 
 
 @torch.no_grad()
-def evaluate_elbo(model: VAE, images: torch.Tensor, samples: int = 16, seed: int = 0) -> float:
-    """Mean ELBO per image (nats), estimated with ``samples`` reparameterized draws each."""
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+def evaluate_elbo(
+    model: VAE, images: torch.Tensor, samples: int = 16, seed: int = 0
+) -> float:
+    """Mean ELBO per image (nats), estimated with ``samples`` reparameterized draws
+    each."""
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
+        seed
+    )
     _, log_likelihood, kl, _, _ = elbo_terms(model, images, samples, generator)
     return float((log_likelihood.mean(0) - kl).mean())
 
@@ -235,14 +292,25 @@ class TrainingHistory:
     seconds: float = 0.0
 
 
-def train(data: DigitsData, estimator: str, *, latent_dim: int = 8, hidden: int = 128, epochs: int = 60,
-          batch_size: int = 64, samples: int = 4, learning_rate: float = 3e-3, seed: int = 0,
-          evaluate_every: int = 5, device: torch.device | None = None,
-          progress: Callable[[str], None] | None = print) -> tuple[VAE, TrainingHistory]:
+def train(
+    data: DigitsData,
+    estimator: str,
+    *,
+    latent_dim: int = 8,
+    hidden: int = 128,
+    epochs: int = 60,
+    batch_size: int = 64,
+    samples: int = 4,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+    evaluate_every: int = 5,
+    device: torch.device | None = None,
+    progress: Callable[[str], None] | None = print,
+) -> tuple[VAE, TrainingHistory]:
     """Train a VAE with Adam; the encoder gradient comes from ``estimator``.
 
-    Seeded: the same arguments give the same model on the same device. ``progress`` receives a
-    line four times per run (pass ``None`` for silence).
+    Seeded: the same arguments give the same model on the same device. ``progress``
+    receives a line four times per run (pass ``None`` for silence).
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
@@ -259,7 +327,9 @@ def train(data: DigitsData, estimator: str, *, latent_dim: int = 8, hidden: int 
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(train_images), generator=order_generator).to(device)
         for batch in order.split(batch_size):
-            loss, _ = surrogate_loss(model, train_images[batch], estimator, samples, generator)
+            loss, _ = surrogate_loss(
+                model, train_images[batch], estimator, samples, generator
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -268,19 +338,30 @@ def train(data: DigitsData, estimator: str, *, latent_dim: int = 8, hidden: int 
             history.train_elbo.append(evaluate_elbo(model, train_images))
             history.test_elbo.append(evaluate_elbo(model, test_images))
         if progress is not None and epoch % max(1, epochs // 4) == 0:
-            progress(f"[{estimator}] epoch {epoch}/{epochs}: test ELBO {evaluate_elbo(model, test_images):.2f} nats")
+            progress(
+                f"[{estimator}] epoch {epoch}/{epochs}: "
+                f"test ELBO {evaluate_elbo(model, test_images):.2f} nats"
+            )
     history.seconds = time.perf_counter() - start
     return model, history
 
 
-def encoder_gradient_samples(model: VAE, images: torch.Tensor, estimator: str, repeats: int,
-                             samples: int = 4, seed: int = 0) -> torch.Tensor:
+def encoder_gradient_samples(
+    model: VAE,
+    images: torch.Tensor,
+    estimator: str,
+    repeats: int,
+    samples: int = 4,
+    seed: int = 0,
+) -> torch.Tensor:
     """``repeats`` independent estimates of the encoder gradient on one fixed batch.
 
     Returns a (repeats, n_encoder_parameters) tensor; its per-coordinate variance is the
     gradient variance compared in the chapter.
     """
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
+        seed
+    )
     parameters = list(model.encoder.parameters())
     rows = []
     for _ in range(repeats):
@@ -295,23 +376,32 @@ def images_grid(images: torch.Tensor, rows: int) -> np.ndarray:
     images = images.detach().cpu().reshape(-1, IMAGE_SIDE, IMAGE_SIDE).numpy()
     columns = math.ceil(len(images) / rows)
     # Light grey gutters between tiles (on a white-is-zero colour map).
-    canvas = np.full((rows * (IMAGE_SIDE + 1) - 1, columns * (IMAGE_SIDE + 1) - 1), 0.15)
+    canvas = np.full(
+        (rows * (IMAGE_SIDE + 1) - 1, columns * (IMAGE_SIDE + 1) - 1), 0.15
+    )
     for index, image in enumerate(images):
         r, c = divmod(index, columns)
-        canvas[r * (IMAGE_SIDE + 1): r * (IMAGE_SIDE + 1) + IMAGE_SIDE,
-               c * (IMAGE_SIDE + 1): c * (IMAGE_SIDE + 1) + IMAGE_SIDE] = image
+        canvas[
+            r * (IMAGE_SIDE + 1) : r * (IMAGE_SIDE + 1) + IMAGE_SIDE,
+            c * (IMAGE_SIDE + 1) : c * (IMAGE_SIDE + 1) + IMAGE_SIDE,
+        ] = image
     return canvas
 
 
 @torch.no_grad()
-def importance_sampled_log_likelihood(model: VAE, images: torch.Tensor, samples: int = 256,
-                                      seed: int = 0) -> float:
-    r"""Mean over images of :math:`\log\frac1K\sum_k p(x, z_k)/q(z_k\mid x)`, :math:`z_k\sim q`.
+def importance_sampled_log_likelihood(
+    model: VAE, images: torch.Tensor, samples: int = 256, seed: int = 0
+) -> float:
+    r"""Mean over images of :math:`\log\frac1K\sum_k p(x, z_k)/q(z_k\mid x)`,
+    :math:`z_k\sim q`.
 
-    A tighter lower bound on :math:`\log p(x)` than the ELBO (Burda et al.'s importance-weighted
-    bound), approaching it as ``samples`` grows; used to show the size of the ELBO's gap.
+    A tighter lower bound on :math:`\log p(x)` than the ELBO (Burda et al.'s
+    importance-weighted bound), approaching it as ``samples`` grows; used to show the
+    size of the ELBO's gap.
     """
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
+        seed
+    )
     z, log_likelihood, _, mu, log_sigma = elbo_terms(model, images, samples, generator)
     log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
     log_weights = log_likelihood + log_prior - _log_q(z, mu, log_sigma)
@@ -322,9 +412,9 @@ def importance_sampled_log_likelihood(model: VAE, images: torch.Tensor, samples:
 class MonteCarloEstimate:
     r"""A Monte Carlo estimate of a mean over fixed images, with its standard error.
 
-    ``standard_error`` measures only the noise of the random draws (the images are held fixed):
-    :math:`\sqrt{\sum_i \hat v_i}/N` for N images whose per-image estimates have estimated
-    variances :math:`\hat v_i`.
+    ``standard_error`` measures only the noise of the random draws (the images are held
+    fixed): :math:`\sqrt{\sum_i \hat v_i}/N` for N images whose per-image estimates have
+    estimated variances :math:`\hat v_i`.
     """
 
     value: float
@@ -339,32 +429,45 @@ def _check_count(value, name: str, minimum: int) -> int:
 
 
 def _summarize_replicates(per_image: torch.Tensor, draws: int) -> MonteCarloEstimate:
-    """``per_image`` has shape (replicates, n): independent estimates of each image's value."""
+    """``per_image`` has shape (replicates, n): independent estimates of each image's
+    value."""
     replicates, n = per_image.shape
     variance_of_mean = per_image.var(0) / replicates  # per image, of its replicate mean
-    return MonteCarloEstimate(value=float(per_image.mean()),
-                              standard_error=float(variance_of_mean.sum().sqrt() / n),
-                              draws_per_image=draws)
+    return MonteCarloEstimate(
+        value=float(per_image.mean()),
+        standard_error=float(variance_of_mean.sum().sqrt() / n),
+        draws_per_image=draws,
+    )
 
 
 @torch.no_grad()
-def elbo_estimate(model: VAE, images: torch.Tensor, samples: int = 64,
-                  seed: int = 0) -> MonteCarloEstimate:
+def elbo_estimate(
+    model: VAE, images: torch.Tensor, samples: int = 64, seed: int = 0
+) -> MonteCarloEstimate:
     r"""The mean ELBO per image with its Monte Carlo standard error.
 
-    Each image gets ``samples`` draws :math:`\log p(x\mid z_s) - \mathrm{KL}` (KL exact); the
-    value equals :func:`evaluate_elbo` with the same ``samples`` and ``seed``.
+    Each image gets ``samples`` draws :math:`\log p(x\mid z_s) - \mathrm{KL}` (KL
+    exact); the value equals :func:`evaluate_elbo` with the same ``samples`` and
+    ``seed``.
     """
     _check_count(samples, "samples", 2)
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
+        seed
+    )
     _, log_likelihood, kl, _, _ = elbo_terms(model, images, samples, generator)
     return _summarize_replicates(log_likelihood - kl, samples)
 
 
 @torch.no_grad()
-def importance_weighted_estimate(model: VAE, images: torch.Tensor, samples: int = 64,
-                                 replicates: int = 4, seed: int = 0) -> MonteCarloEstimate:
-    r"""The K-sample importance-weighted bound per image with its Monte Carlo standard error.
+def importance_weighted_estimate(
+    model: VAE,
+    images: torch.Tensor,
+    samples: int = 64,
+    replicates: int = 4,
+    seed: int = 0,
+) -> MonteCarloEstimate:
+    r"""The K-sample importance-weighted bound per image with its Monte Carlo standard
+    error.
 
     .. math:: \mathcal L_K(x) = \mathbb E\Bigl[\log\frac1K\sum_{k=1}^K
               \frac{p_\theta(x\mid z_k)\,p(z_k)}{q_\phi(z_k\mid x)}\Bigr],
@@ -377,12 +480,16 @@ def importance_weighted_estimate(model: VAE, images: torch.Tensor, samples: int 
     """
     _check_count(samples, "samples", 1)
     _check_count(replicates, "replicates", 2)
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
+        seed
+    )
     # All replicates in one draw: row r * samples + k is draw k of replicate r.
-    z, log_likelihood, _, mu, log_sigma = elbo_terms(model, images, samples * replicates,
-                                                     generator)
+    z, log_likelihood, _, mu, log_sigma = elbo_terms(
+        model, images, samples * replicates, generator
+    )
     log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
     log_weights = log_likelihood + log_prior - _log_q(z, mu, log_sigma)
     per_replicate = log_weights.reshape(replicates, samples, -1)
-    return _summarize_replicates(torch.logsumexp(per_replicate, 1) - math.log(samples),
-                                 samples)
+    return _summarize_replicates(
+        torch.logsumexp(per_replicate, 1) - math.log(samples), samples
+    )

@@ -1,8 +1,8 @@
 r"""Exact mean and variance of the per-sample gradient estimators, by quadrature.
 
-For :math:`x = \mu + \sigma\varepsilon`, :math:`\varepsilon\sim\mathcal N(0,1)`, one draw of each
-estimator of :math:`\partial/\partial\theta\,\mathbb E[f(x)]` is a function of
-:math:`\varepsilon` alone:
+For :math:`x = \mu + \sigma\varepsilon`, :math:`\varepsilon\sim\mathcal N(0,1)`, one
+draw of each estimator of :math:`\partial/\partial\theta\,\mathbb E[f(x)]` is a function
+of :math:`\varepsilon` alone:
 
 .. math::
 
@@ -11,17 +11,18 @@ estimator of :math:`\partial/\partial\theta\,\mathbb E[f(x)]` is a function of
     \text{score: } \hat g_\mu = (f(x) - b)\,\frac{\varepsilon}{\sigma},\quad
     \hat g_\sigma = (f(x) - b)\,\frac{\varepsilon^2 - 1}{\sigma}.
 
-Its variance is :math:`\int \hat g(\varepsilon)^2\varphi(\varepsilon)\,d\varepsilon - (\int\hat
+Its variance is
+:math:`\int \hat g(\varepsilon)^2\varphi(\varepsilon)\,d\varepsilon - (\int\hat
 g\,\varphi)^2`, computed with ``scipy.integrate.quad``; :math:`f'` comes from SymPy
-differentiating the cost's own expression. For a step, autograd's derivative is zero almost
-everywhere, so the pathwise draw is identically 0 (and biased).
+differentiating the cost's own expression. For a step, autograd's derivative is zero
+almost everywhere, so the pathwise draw is identically 0 (and biased).
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from typing import Callable
+from collections.abc import Callable
+from functools import cache
 
 import sympy as sp
 from scipy import integrate
@@ -36,7 +37,7 @@ PARAMETERS = ("mu", "sigma")
 ESTIMATORS = ("pathwise", "score")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lambdified(name: str, k: float, derivative: bool) -> Callable[[float], float]:
     from . import costs
 
@@ -47,8 +48,9 @@ def _lambdified(name: str, k: float, derivative: bool) -> Callable[[float], floa
     return sp.lambdify(_X, expression, modules=["math"])
 
 
-def per_sample_function(cost: GaussianCost, mu, sigma, estimator: str, parameter: str,
-                        baseline: float = 0.0) -> Callable[[float], float]:
+def per_sample_function(
+    cost: GaussianCost, mu, sigma, estimator: str, parameter: str, baseline: float = 0.0
+) -> Callable[[float], float]:
     """One draw of the estimator as a function of eps (see the module docstring)."""
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
     if estimator not in ESTIMATORS:
@@ -70,14 +72,24 @@ def per_sample_function(cost: GaussianCost, mu, sigma, estimator: str, parameter
 
 
 def _expect(function: Callable[[float], float], breakpoints: list[float]) -> float:
-    weight = lambda eps: function(eps) * math.exp(-0.5 * eps * eps) / math.sqrt(2 * math.pi)  # noqa: E731
-    value, _ = integrate.quad(weight, -14.0, 14.0, points=breakpoints or None, limit=500,
-                              epsabs=1e-13, epsrel=1e-11)
+    weight = lambda eps: (  # noqa: E731
+        function(eps) * math.exp(-0.5 * eps * eps) / math.sqrt(2 * math.pi)
+    )
+    value, _ = integrate.quad(
+        weight,
+        -14.0,
+        14.0,
+        points=breakpoints or None,
+        limit=500,
+        epsabs=1e-13,
+        epsrel=1e-11,
+    )
     return value
 
 
-def exact_moments(cost: GaussianCost, mu, sigma, estimator: str, parameter: str,
-                  baseline: float = 0.0) -> tuple[float, float]:
+def exact_moments(
+    cost: GaussianCost, mu, sigma, estimator: str, parameter: str, baseline: float = 0.0
+) -> tuple[float, float]:
     """(mean, variance) of one draw of the estimator, by quadrature over eps."""
     function = per_sample_function(cost, mu, sigma, estimator, parameter, baseline)
     # A step's jump sits at eps = (k - mu)/sigma: tell quad where it is.
@@ -87,17 +99,20 @@ def exact_moments(cost: GaussianCost, mu, sigma, estimator: str, parameter: str,
     return mean, max(second - mean * mean, 0.0)
 
 
-def exact_variance(cost: GaussianCost, mu, sigma, estimator: str, parameter: str,
-                   baseline: float = 0.0) -> float:
+def exact_variance(
+    cost: GaussianCost, mu, sigma, estimator: str, parameter: str, baseline: float = 0.0
+) -> float:
     """Variance of one draw of the estimator (multiply by 1/n for an n-sample mean)."""
     return exact_moments(cost, mu, sigma, estimator, parameter, baseline)[1]
 
 
 def optimal_baseline(cost: GaussianCost, mu, sigma, parameter: str) -> float:
-    r"""The constant :math:`b^\star = \mathbb E[f\,s^2]/\mathbb E[s^2]` minimizing the score-function variance.
+    r"""The constant :math:`b^\star = \mathbb E[f\,s^2]/\mathbb E[s^2]` minimizing the
+    score-function variance.
 
     :math:`s` is the score component for ``parameter``: :math:`\varepsilon/\sigma` or
-    :math:`(\varepsilon^2-1)/\sigma`, with :math:`\mathbb E[s^2] = 1/\sigma^2` or :math:`2/\sigma^2`.
+    :math:`(\varepsilon^2-1)/\sigma`, with :math:`\mathbb E[s^2] = 1/\sigma^2` or
+    :math:`2/\sigma^2`.
     (The variance :math:`\mathbb E[(f-b)^2 s^2] - g^2` is a quadratic in :math:`b`.)
     """
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
@@ -105,8 +120,17 @@ def optimal_baseline(cost: GaussianCost, mu, sigma, parameter: str) -> float:
         raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
     value = _lambdified(cost.name, cost.k, False)
     if parameter == "mu":
-        score_squared, mean_score_squared = (lambda eps: eps * eps / sigma**2), 1.0 / sigma**2
+        score_squared, mean_score_squared = (
+            (lambda eps: eps * eps / sigma**2),
+            1.0 / sigma**2,
+        )
     else:
-        score_squared, mean_score_squared = (lambda eps: (eps * eps - 1.0) ** 2 / sigma**2), 2.0 / sigma**2
+        score_squared, mean_score_squared = (
+            (lambda eps: (eps * eps - 1.0) ** 2 / sigma**2),
+            2.0 / sigma**2,
+        )
     breakpoints = [] if cost.differentiable else [(cost.k - mu) / sigma]
-    return _expect(lambda eps: value(mu + sigma * eps) * score_squared(eps), breakpoints) / mean_score_squared
+    return (
+        _expect(lambda eps: value(mu + sigma * eps) * score_squared(eps), breakpoints)
+        / mean_score_squared
+    )
