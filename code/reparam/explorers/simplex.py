@@ -6,8 +6,8 @@ Gumbel(0, 1) draws :math:`G_i` is pushed through
 of the triangle with corners :math:`e_1, e_2, e_3` (barycentric coordinates), drawn with
 the mean of the samples and the category probabilities :math:`p =
 \operatorname{softmax}\theta`. Small :math:`\tau` pushes the samples to the corners
-(where the exact categorical lives, so their mean approaches :math:`p`); large
-:math:`\tau` pulls them to the centre.
+(their mean then approaches the frequencies of the Gumbel-max draws from the same noise,
+an estimate of :math:`p` from 300 draws); large :math:`\tau` pulls them to the centre.
 
 - :func:`simplex_state`: the pure function computing everything drawn (tested).
 - :class:`MatplotlibSimplexExplorer` + :func:`ipywidgets_explorer`: ``make lab``.
