@@ -46,7 +46,7 @@ def test_book_style_sets_every_font_to_at_least_the_minimum():
 def test_a_default_book_figure_saves_within_the_width_limit():
     with matplotlib.rc_context():
         style.use_book_style()
-        fig, ax = plt.subplots(figsize=style.figure_size(3.0))
+        fig, ax = plt.subplots(figsize=style.figure_size(3.0), layout="constrained")
         ax.plot([0, 1], [0, 1])
         ax.set_xlabel("a long axis label to test the tight bounding box")
         buffer = io.BytesIO()

@@ -50,12 +50,11 @@ def use_book_style() -> None:
             "legend.fontsize": FONT_SIZE_PT,
             "figure.titlesize": FONT_SIZE_PT,
             "figure.figsize": (MAX_WIDTH_IN, 0.6 * MAX_WIDTH_IN),
-            "figure.constrained_layout.use": True,
         }
     )
     # The inline backend saves with bbox "tight" by default, which can make a PNG wider
     # than the figure (641 px for a 640 px figure was seen). Save the figure as drawn
-    # instead; constrained layout (set above) keeps every label inside it.
+    # instead; draw it with layout="constrained" (or tight_layout) so every label fits.
     try:
         from IPython import get_ipython
 
