@@ -157,11 +157,27 @@ def vae_model():
     from reparam.vae import VAE
 
     torch.manual_seed(5)
-    return VAE(latent_dim=2, hidden=32)
+    return VAE(latent_dim=2, hidden=64)  # the VAE chapter's decoder shape
 
 
-def test_latent_decode_in_the_browser_equals_python(offline_page, tmp_path, vae_model):
+def _off_float32(weights: lt.DecoderWeights) -> lt.DecoderWeights:
+    """Weights that float32 cannot hold, so the page must carry them as float64."""
+    rng = np.random.default_rng(1)
+    nudged = {
+        name: value + 1e-9 * rng.standard_normal(value.shape)
+        for name, value in vars(weights).items()
+    }
+    return lt.DecoderWeights(**nudged)
+
+
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_latent_decode_in_the_browser_equals_python(
+    offline_page, tmp_path, vae_model, precision
+):
     weights = lt.decoder_weights(vae_model)
+    if precision == "float64":
+        weights = _off_float32(weights)
+        assert not np.array_equal(weights.w2.astype(np.float32), weights.w2)
     points = np.random.default_rng(0).normal(size=(40, 2))
     layout = lt.bokeh_explorer(weights, points, np.arange(40) % 10)
     page = _open(offline_page, tmp_path, layout, "latent")

@@ -193,13 +193,15 @@ def ipywidgets_explorer(weights: DecoderWeights, points=None, labels=None):
 _JS_DECODE = """
 const z1 = z1_slider.value, z2 = z2_slider.value;
 const H = b1.length, P = b2.length, S = side;
+// w1 (H x 2) and w2 (P x H) arrive as flat row-major typed arrays; every sum is done
+// in float64 (plain Arrays), in the index order of the Python decode.
 const hidden = new Array(H);
 for (let j = 0; j < H; j++) {
-  hidden[j] = Math.tanh(b1[j] + w1[j][0] * z1 + w1[j][1] * z2);
+  hidden[j] = Math.tanh(b1[j] + w1[2 * j] * z1 + w1[2 * j + 1] * z2);
 }
-const logits = b2.slice();
+const logits = Array.from(b2);
 for (let j = 0; j < H; j++) {
-  for (let p = 0; p < P; p++) { logits[p] += w2[p][j] * hidden[j]; }
+  for (let p = 0; p < P; p++) { logits[p] += w2[p * H + j] * hidden[j]; }
 }
 const probs = logits.map((v) => 1 / (1 + Math.exp(-v)));
 // Row 0 of the image is its top; Bokeh's image glyph puts row 0 at the bottom.
@@ -223,6 +225,17 @@ const clamp = (v) => Math.min(Math.max(Math.round(v / 0.05) * 0.05, lo), hi);
 z1_slider.value = clamp(cb_obj.x);
 z2_slider.value = clamp(cb_obj.y);
 """
+
+
+def _page_array(values: np.ndarray) -> np.ndarray:
+    """The array as shipped in the page: float32 when that loses nothing.
+
+    A decoder trained in float32 has float32 weights, so they travel as 4 bytes each
+    (Bokeh sends arrays as binary, not as decimal text) and the browser still sees
+    exactly the numbers :func:`decode` uses; other weights travel as float64.
+    """
+    single = values.astype(np.float32)
+    return single if np.array_equal(single, values) else values
 
 
 def bokeh_explorer(
@@ -254,7 +267,7 @@ def bokeh_explorer(
     )
     digit = ColumnDataSource({"image": [state.image[::-1].copy()]}, name="latent_digit")
     latent_map = figure(
-        title="latent space (encoder means of test digits)",
+        title="latent space: test digits",
         height=320,
         sizing_mode="stretch_width",
         x_range=Z_RANGE,
@@ -268,7 +281,7 @@ def bokeh_explorer(
         "z1", "z2", source=point, marker="cross", size=22, line_width=3, color="black"
     )
     picture = figure(
-        title="decoded digit (pixel probabilities)",
+        title="decoded digit at the cross",
         height=260,
         width=260,
         x_range=(0, IMAGE_SIDE),
@@ -294,6 +307,7 @@ def bokeh_explorer(
         end=Z_RANGE[1],
         value=state.z[0],
         step=0.05,
+        format="0.00",
         title="z₁, the first latent coordinate",
         name="z1_slider",
         sizing_mode="stretch_width",
@@ -303,6 +317,7 @@ def bokeh_explorer(
         end=Z_RANGE[1],
         value=state.z[1],
         step=0.05,
+        format="0.00",
         title="z₂, the second latent coordinate",
         name="z2_slider",
         sizing_mode="stretch_width",
@@ -314,10 +329,10 @@ def bokeh_explorer(
         args=dict(
             z1_slider=z1_slider,
             z2_slider=z2_slider,
-            w1=weights.w1.tolist(),
-            b1=weights.b1.tolist(),
-            w2=weights.w2.tolist(),
-            b2=weights.b2.tolist(),
+            w1=_page_array(weights.w1),
+            b1=_page_array(weights.b1),
+            w2=_page_array(weights.w2),
+            b2=_page_array(weights.b2),
             side=IMAGE_SIDE,
             digit=digit,
             point=point,
