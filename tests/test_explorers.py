@@ -261,6 +261,25 @@ def ipympl():
     matplotlib.use(previous)
 
 
+def test_spread_sliders_step_by_slider_step_in_both_front_ends(ipympl):
+    # Chapter 4 names the slider values either side of a crossover from SLIDER_STEP and
+    # the ranges: a front end with its own step would make the chapter's numbers wrong.
+    from bokeh.models import Slider
+
+    sliders = {s.name: s for s in es.bokeh_explorer().select({"type": Slider})}
+    ranges = {"k_slider": es.K_RANGE, "mu_slider": es.MU_RANGE}
+    ranges["sigma_slider"] = es.SIGMA_RANGE
+    assert set(sliders) == set(ranges)
+    for name, (start, end) in ranges.items():
+        assert (sliders[name].start, sliders[name].end) == (start, end)
+        assert sliders[name].step == es.SLIDER_STEP
+    box, _ = es.ipywidgets_explorer()
+    widgets = [*box.children[0].children[1:], box.children[1].children[0]]
+    assert [(w.min, w.max, w.step) for w in widgets] == [
+        (*bounds, es.SLIDER_STEP) for bounds in ranges.values()
+    ]
+
+
 def test_ipywidgets_front_ends_follow_their_controls(ipympl, maps, model):
     box, update = es.ipywidgets_explorer("cosine", 1.0, 0.5, 1.0)
     box.children[0].children[0].value = "step"

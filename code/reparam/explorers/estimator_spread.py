@@ -55,6 +55,7 @@ __all__ = [
     "K_RANGE",
     "MU_RANGE",
     "SIGMA_RANGE",
+    "SLIDER_STEP",
     "DRAWS",
     "EPS_LIMIT",
     "SIMPSON_INTERVALS",
@@ -72,6 +73,7 @@ COST_LABELS = {
 K_RANGE = (-2.0, 3.0)
 MU_RANGE = (-2.0, 2.0)
 SIGMA_RANGE = (0.2, 3.0)
+SLIDER_STEP = 0.05  # of every slider, in both front ends: what the arrow keys move
 PARAMETERS = ("mu", "sigma")
 EPS_LIMIT = 10.0  # the standard normal mass beyond |eps| = 10 is below 1e-22
 SIMPSON_INTERVALS = 2000  # per piece; even
@@ -275,16 +277,20 @@ def ipywidgets_explorer(
             description="cost",
         ),
         "k": widgets.FloatSlider(
-            value=k, min=K_RANGE[0], max=K_RANGE[1], step=0.05, description="k"
+            value=k, min=K_RANGE[0], max=K_RANGE[1], step=SLIDER_STEP, description="k"
         ),
         "mu": widgets.FloatSlider(
-            value=mu, min=MU_RANGE[0], max=MU_RANGE[1], step=0.05, description="μ"
+            value=mu,
+            min=MU_RANGE[0],
+            max=MU_RANGE[1],
+            step=SLIDER_STEP,
+            description="μ",
         ),
         "sigma": widgets.FloatSlider(
             value=sigma,
             min=SIGMA_RANGE[0],
             max=SIGMA_RANGE[1],
-            step=0.05,
+            step=SLIDER_STEP,
             description="σ",
         ),
         "parameter": widgets.Dropdown(
@@ -467,7 +473,7 @@ def bokeh_explorer(
         start=K_RANGE[0],
         end=K_RANGE[1],
         value=state.k,
-        step=0.05,
+        step=SLIDER_STEP,
         title="k, the cost's parameter",
         name="k_slider",
     )
@@ -475,7 +481,7 @@ def bokeh_explorer(
         start=MU_RANGE[0],
         end=MU_RANGE[1],
         value=state.mu,
-        step=0.05,
+        step=SLIDER_STEP,
         title="μ, the mean",
         name="mu_slider",
     )
@@ -483,7 +489,7 @@ def bokeh_explorer(
         start=SIGMA_RANGE[0],
         end=SIGMA_RANGE[1],
         value=state.sigma,
-        step=0.05,
+        step=SLIDER_STEP,
         title="σ, the standard deviation",
         name="sigma_slider",
     )
