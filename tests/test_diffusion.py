@@ -1,6 +1,5 @@
 """reparam.diffusion against independent references: step-by-step simulation of the
-chain,
-Gaussian conditioning and Bayes' rule on a grid (torch.distributions), explicit
+chain, Gaussian conditioning and Bayes' rule on a grid (torch.distributions), explicit
 loops."""
 
 from __future__ import annotations
@@ -483,9 +482,8 @@ class _PointMassOracle(torch.nn.Module):
 @pytest.mark.parametrize("clip", [True, False])
 def test_sampler_with_the_exact_noise_returns_the_point_mass(clip):
     """With eps_theta exact for a one-image data set, every reverse step is the exact
-    posterior
-    q(x_{t-1} | x_t, x0), and ancestral sampling must land on x0 (a wrong sign, step or
-    variance in the sampler does not)."""
+    posterior q(x_{t-1} | x_t, x0), and ancestral sampling must land on x0 (a wrong
+    sign, step or variance in the sampler does not)."""
     target = torch.linspace(-1, 1, 64)
     oracle = _PointMassOracle(target, SCHEDULE)
     x0, kept = d.sample(
@@ -704,3 +702,59 @@ def test_train_x0_prediction_lowers_the_x0_loss():
             return float(d.simple_loss(model, data.test_images, schedule, generator))
 
     assert x0_loss(trained) < 0.7 * x0_loss(start)
+
+
+@pytest.mark.parametrize("oracle", ["x0", "epsilon"])
+def test_sampler_clips_the_x0_estimate_only_when_asked(oracle):
+    """For a one-image data set outside [-1, 1], clipping x0_hat moves the last step's
+    mean to the clipped image; without clipping the chain lands on the image itself."""
+    target = torch.linspace(-3, 3, 64)
+    if oracle == "x0":
+        model = _PointMassX0Oracle(target, SCHEDULE.T)
+    else:
+        model = _PointMassOracle(target, SCHEDULE)
+    clipped, _ = d.sample(model, SCHEDULE, 4, seed=2, clip_denoised=True)
+    unclipped, _ = d.sample(model, SCHEDULE, 4, seed=2, clip_denoised=False)
+    assert torch.allclose(clipped, target.clamp(-1, 1).expand(4, 64), atol=1e-5)
+    assert torch.allclose(unclipped, target.expand(4, 64), atol=1e-4)
+
+
+def test_timestep_embedding_rows_exactly():
+    """sin and cos of t times frequencies running geometrically from 1 to 1/T."""
+    t = torch.tensor([1, 7, 50])
+    embedding = d.timestep_embedding(t, 6, 50)
+    frequencies = torch.tensor([1.0, 50**-0.5, 1 / 50])
+    angles = t[:, None].float() * frequencies[None, :]
+    expected = torch.cat([angles.sin(), angles.cos()], dim=1)
+    assert torch.allclose(embedding, expected, rtol=0, atol=1e-6)
+
+
+def test_every_hidden_layer_receives_the_time():
+    """With the time columns of the first layer zeroed, the output still depends on t:
+    the embedding also enters every hidden layer through its own map."""
+    torch.manual_seed(0)
+    model = d.NoisePredictor(SCHEDULE.T, hidden=8, layers=2, time_dim=4)
+    x = torch.randn(1, 64, generator=torch.Generator().manual_seed(1)).expand(2, 64)
+    t = torch.tensor([3, 40])
+    assert not torch.allclose(model(x, t)[0], model(x, t)[1])
+    with torch.no_grad():
+        model.linears[0].weight[:, 64:] = 0
+    out = model(x, t)
+    assert not torch.allclose(out[0], out[1])
+
+
+def test_learning_rate_decays_linearly_to_a_tenth(monkeypatch):
+    """The documented schedule: step k (0-based) uses lr * (1 - 0.9 k / steps)."""
+    seen = []
+
+    class RecordingAdam(torch.optim.Adam):
+        def step(self, *args, **kwargs):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    images = d.load_scaled_digits().train_images[:32]
+    d.train(images, SCHEDULE, steps=10, batch_size=8, learning_rate=1e-3, hidden=8,
+            layers=1, progress=None, device=torch.device("cpu"))
+    expected = [1e-3 * (1 - 0.9 * k / 10) for k in range(10)]
+    assert np.allclose(seen, expected, rtol=1e-12, atol=0)

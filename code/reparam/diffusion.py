@@ -1,7 +1,8 @@
 r"""A small denoising diffusion probabilistic model (DDPM) for the 8x8 digits.
 
-Forward process (Sohl-Dickstein et al. 2015; Ho, Jain & Abbeel 2020), fixed, no
-parameters:
+Forward process with fixed variances :math:`\beta_t`, as in Ho, Jain & Abbeel
+(2020), so it has no learnable parameters (Sohl-Dickstein et al. 2015 learned the
+:math:`\beta_t` of their Gaussian diffusion; here they are constants):
 
 .. math::
 
@@ -11,9 +12,8 @@ parameters:
     I\bigr),
 
 with :math:`\alpha_t = 1-\beta_t` and :math:`\bar\alpha_t = \prod_{s\le t}\alpha_s`.
-The second
-form is reparameterized, :math:`x_t = \sqrt{\bar\alpha_t}\,x_0 +
-\sqrt{1-\bar\alpha_t}\,\varepsilon`
+The second form is reparameterized,
+:math:`x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon`
 (:func:`q_sample`): any :math:`x_t` in one draw. The posterior of one step back is
 
 .. math::
@@ -27,9 +27,8 @@ form is reparameterized, :math:`x_t = \sqrt{\bar\alpha_t}\,x_0 +
 :math:`\tilde\mu_t = (x_t - \beta_t\varepsilon/\sqrt{1-\bar\alpha_t})/\sqrt{\alpha_t}`
 (:func:`posterior_mean_from_noise`). The reverse model
 :math:`p_\theta(x_{t-1}\mid x_t) = \mathcal N(\mu_\theta(x_t, t), \tilde\beta_t I)`
-uses that
-form with a network :math:`\varepsilon_\theta` (:class:`NoisePredictor`) in place of
-:math:`\varepsilon`; it is trained on Ho et al.'s :math:`L_\text{simple}`
+uses that form with a network :math:`\varepsilon_\theta` (:class:`NoisePredictor`) in
+place of :math:`\varepsilon`; it is trained on Ho et al.'s :math:`L_\text{simple}`
 (:func:`simple_loss`, :func:`train`) and sampled by ancestral sampling (:func:`sample`).
 The network may instead output :math:`\hat x_0` (``prediction="x0"``); the implied noise
 is then :math:`\varepsilon_\theta = (x_t-\sqrt{\bar\alpha_t}\hat x_0)/
@@ -158,14 +157,11 @@ def linear_schedule(
 
 
 def load_scaled_digits(test_fraction: float = 0.2, seed: int = 0) -> DigitsData:
-    """scikit-learn's bundled 8x8 digits with grey levels scaled to [-1, 1] (no
-    download).
+    """scikit-learn's bundled 8x8 digits, grey levels scaled to [-1, 1] (no download).
 
     The train/test split is exactly :func:`reparam.vae.load_binary_digits`'s for the
-    same
-    ``test_fraction`` and ``seed`` (same permutation), so the two chapters hold out the
-    same
-    images. Pixels 0..16 map to -1..1 by ``p / 8 - 1``.
+    same ``test_fraction`` and ``seed`` (same permutation), so the two chapters hold out
+    the same images. Pixels 0..16 map to -1..1 by ``p / 8 - 1``.
     """
     from sklearn.datasets import load_digits
 
@@ -285,8 +281,7 @@ def q_posterior(
     r"""(mean, variance) of :math:`q(x_{t-1}\mid x_t, x_0)`, for t in 2..T.
 
     Both are returned with x0's shape (the variance :math:`\tilde\beta_t` is the same
-    for every
-    pixel of a row).
+    for every pixel of a row).
     """
     schedule = _check_schedule(schedule)
     x0 = check_pixels(x0, "x0", pixels=None)
@@ -501,15 +496,12 @@ def train(
     """Train a :class:`NoisePredictor` with Adam on :func:`simple_loss`.
 
     Seeded: the same arguments give the same model on the same device. ``progress``
-    (default
-    ``print``, i.e. stdout) receives a line every ``progress_every`` steps; pass
-    ``None`` for
-    silence. The learning rate decays linearly to a tenth over the run. The returned
-    model
-    holds an exponential moving average of the weights (decay ``ema_decay`` per step);
-    the
-    recorded losses are those of the trained weights at each step. ``prediction``
-    ("epsilon" or "x0") is what the network outputs (see :func:`simple_loss`).
+    (default ``print``, i.e. stdout) receives a line every ``progress_every`` steps;
+    pass ``None`` for silence. The learning rate decays linearly to a tenth over the
+    run. The returned model holds an exponential moving average of the weights (decay
+    ``ema_decay`` per step); the recorded losses are those of the trained weights at
+    each step. ``prediction`` ("epsilon" or "x0") is what the network outputs (see
+    :func:`simple_loss`).
     """
     prediction = _check_prediction(prediction)
     images = check_pixels(images, "images")
@@ -535,8 +527,7 @@ def train(
     generator = torch.Generator(device=device).manual_seed(seed + 1)
     batch_generator = torch.Generator().manual_seed(seed + 2)
     # An exponential moving average of the weights is the model returned: it averages
-    # out
-    # the last steps' gradient noise (Ho et al. do the same).
+    # out the last steps' gradient noise (Ho et al. do the same).
     average = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay)
     )
@@ -579,8 +570,7 @@ def sample(
 ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     r"""Ancestral sampling: :math:`x_T\sim\mathcal N(0,I)`, then
     :math:`x_{t-1} = \mu_\theta(x_t,t) + \sqrt{\tilde\beta_t}\,z` for t = T..1 (no
-    noise at
-    t = 1).
+    noise at t = 1).
 
     With ``clip_denoised`` (the default, as in Ho et al.'s released code) the mean is
     :math:`\tilde\mu_t(\hat x_0, x_t)` of :func:`q_posterior` at the network's estimate
@@ -638,12 +628,10 @@ def sample(
 def gaussian_baseline(
     train_images: torch.Tensor, n: int, seed: int = 0
 ) -> torch.Tensor:
-    """n draws of N(mean, covariance) fitted to ``train_images`` (the baseline
-    generator).
+    """n draws of N(mean, covariance) fitted to ``train_images`` (the baseline).
 
     The pixel covariance is singular (border pixels that never carry ink), so the draw
-    uses
-    an eigendecomposition, which handles a positive semi-definite covariance.
+    uses an eigendecomposition, which handles a positive semi-definite covariance.
     """
     images = (
         check_pixels(train_images, "train_images", pixels=None).double().cpu().numpy()
@@ -660,8 +648,7 @@ def _squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def median_bandwidth(reference: torch.Tensor) -> float:
-    """The median pairwise Euclidean distance within ``reference`` (the median
-    heuristic)."""
+    """The median pairwise Euclidean distance in ``reference`` (median heuristic)."""
     reference = check_pixels(reference, "reference", pixels=None)
     if reference.shape[0] < 2:
         raise ValueError("reference needs at least 2 rows")
@@ -676,8 +663,7 @@ def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
     a-b\rVert^2/(2h^2))`.
 
     Gretton et al. (2012), eq. (3): the means of k(x, x') and k(y, y') over distinct
-    pairs
-    minus twice the mean of k(x, y). Zero in expectation when x and y share a
+    pairs minus twice the mean of k(x, y). Zero in expectation when x and y share a
     distribution.
     """
     x = check_pixels(x, "x", pixels=None)
@@ -710,8 +696,7 @@ def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
 
 
 def nearest_distances(queries: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
-    """Euclidean distance from each query row to its nearest reference row (shape
-    (n,))."""
+    """Euclidean distance from each query row to its nearest reference row (n,)."""
     queries = check_pixels(queries, "queries", pixels=None)
     references = check_pixels(references, "references", pixels=None)
     return torch.cdist(queries.double(), references.double()).min(1).values

@@ -3,19 +3,15 @@ to T.
 
 Two panels: a few test digits noised in one shot,
 :math:`x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon`, with the
-SAME fixed
-:math:`\varepsilon` at every t (so the reader watches one path, not fresh noise), and
-the signal
-and noise scales :math:`\sqrt{\bar\alpha_t}` and :math:`\sqrt{1-\bar\alpha_t}` over t
-with a
-marker at the current t. The schedule is the chapter's
-(:func:`reparam.diffusion.book_schedule`).
+SAME fixed :math:`\varepsilon` at every t (so the reader watches one path, not fresh
+noise), and the signal and noise scales :math:`\sqrt{\bar\alpha_t}` and
+:math:`\sqrt{1-\bar\alpha_t}` over t with a marker at the current t. The schedule is the
+chapter's (:func:`reparam.diffusion.book_schedule`).
 
 - :func:`noising_state`: everything drawn for one t (pure, tested).
 - :class:`MatplotlibNoising` + :func:`ipywidgets_explorer`: Jupyter (``make lab``).
 - :func:`bokeh_explorer`: the static website; its ``CustomJS`` evaluates the same
-    formula in
-  the browser from the shipped :math:`x_0`, :math:`\varepsilon` and
+  formula in the browser from the shipped :math:`x_0`, :math:`\varepsilon` and
   :math:`\bar\alpha_t`.
 """
 
