@@ -1,8 +1,8 @@
 """`make lab` use: in JupyterLab, the ipywidgets explorer of Chapter 2 really redraws.
 
-Starts a JupyterLab server on a free local port over a *copy* of the chapter (so autosave can
-never write outputs into the committed notebook), runs all cells in headless Chromium, moves the
-mu slider and checks that the ipympl canvas shows a different picture.
+Starts a JupyterLab server on a free local port over a *copy* of the chapter (so autosave
+can never write outputs into the committed notebook), runs all cells in headless Chromium,
+moves the mu slider and checks that the ipympl canvas shows a different picture.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
 from conftest import ROOT
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.browser
 TOKEN = "reparam-test"
@@ -35,10 +34,21 @@ def lab_server(tmp_path):
     shutil.copy(ROOT / "chapters" / "02_seeing_the_map.ipynb", tmp_path)
     port = _free_port()
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", "--allow-root",
-         f"--port={port}", "--ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}",
-         f"--ServerApp.root_dir={tmp_path}", "--LabApp.news_url=None"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+        [
+            str(Path(sys.executable).with_name("jupyter")),
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={TOKEN}",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--LabApp.news_url=None",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -68,10 +78,18 @@ def test_ipywidgets_explorer_redraws_in_jupyterlab(browser, lab_server):
     page = browser.new_page(viewport={"width": 1300, "height": 1800})
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: m.type == "error" and "Error setting state" in m.text and errors.append(m.text))
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and "Error setting state" in m.text
+            and errors.append(m.text)
+        ),
+    )
     page.goto(f"{lab_server}/lab/tree/02_seeing_the_map.ipynb?token={TOKEN}")
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
-    # A fresh server may ask which kernel to start; the notebook's own (python3) is preselected.
+    # A fresh server may ask which kernel to start; the notebook's own (python3) is
+    # preselected.
     select = page.locator(".jp-Dialog button:has-text('Select')")
     try:
         select.wait_for(timeout=8_000)
