@@ -1,8 +1,9 @@
 """`make lab` use: in JupyterLab, the ipywidgets explorer of Chapter 2 really redraws.
 
-Starts a JupyterLab server on a free local port over a *copy* of the chapter (so autosave
-can never write outputs into the committed notebook), runs all cells in headless Chromium,
-moves the mu slider and checks that the ipympl canvas shows a different picture.
+Starts a JupyterLab server on a free local port over a *copy* of the chapter (so
+autosave can never write outputs into the committed notebook), runs all cells in
+headless Chromium, moves the mu slider and checks that the ipympl canvas shows a
+different picture.
 """
 
 from __future__ import annotations
