@@ -758,3 +758,24 @@ def test_learning_rate_decays_linearly_to_a_tenth(monkeypatch):
             layers=1, progress=None, device=torch.device("cpu"))
     expected = [1e-3 * (1 - 0.9 * k / 10) for k in range(10)]
     assert np.allclose(seen, expected, rtol=1e-12, atol=0)
+
+
+def test_minibatches_draw_from_every_training_image(monkeypatch):
+    """Over 50 steps of 32 draws from 64 images every image is used (seeded; a sampler
+    that skipped part of the set would leave some out)."""
+    images = d.load_scaled_digits().train_images[:64]
+    used = []
+    original = d.simple_loss
+
+    def recording(model, x0, schedule, generator=None):
+        used.append(x0.detach().clone())
+        return original(model, x0, schedule, generator)
+
+    monkeypatch.setattr(d, "simple_loss", recording)
+    d.train(images, SCHEDULE, steps=50, batch_size=32, hidden=8, layers=1,
+            progress=None, device=torch.device("cpu"))
+    rows = torch.cat(used)
+    assert rows.shape == (50 * 32, 64)
+    matches = (rows[:, None, :] == images[None, :, :]).all(-1)
+    assert bool(matches.any(1).all())  # every drawn row is a training image
+    assert bool(matches.any(0).all())  # and every training image was drawn
