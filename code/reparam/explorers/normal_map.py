@@ -20,6 +20,7 @@ probability mass: :math:`f_X(x)\,dx = f_\varepsilon(\varepsilon)\,d\varepsilon` 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
@@ -306,13 +307,25 @@ readout.text = "μ = " + mu.toFixed(2) + ", σ = " + sigma.toFixed(2) +
 """
 
 
+def _fixed(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals, rounded as JavaScript's ``toFixed`` rounds.
+
+    Both round the exact binary value, but on an exact tie they part: to two decimals,
+    Python's ``format`` writes -2.125 as "-2.12" (half to even) and ``toFixed`` as
+    "-2.13" (half away from zero). The page writes its readout with ``toFixed``.
+    """
+    exact = Decimal(float(value) + 0.0)  # + 0.0: -0.0 becomes 0.0, as in toFixed
+    return str(exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
 def readout_text(state: ExplorerState) -> str:
     """The readout under the website's figure (the page's JavaScript writes it too)."""
+    low, high = state.strip_x
     return (
-        f"μ = {state.mu:.2f}, σ = {state.sigma:.2f}: the strip ε in "
+        f"μ = {_fixed(state.mu, 2)}, σ = {_fixed(state.sigma, 2)}: the strip ε in "
         f"[{state.strip_eps[0]:g}, {state.strip_eps[1]:g}] has mass "
-        f"{state.strip_mass_eps:.4f}; its image x in [{state.strip_x[0]:.2f}, "
-        f"{state.strip_x[1]:.2f}] has mass {state.strip_mass_x:.4f}"
+        f"{_fixed(state.strip_mass_eps, 4)}; its image x in [{_fixed(low, 2)}, "
+        f"{_fixed(high, 2)}] has mass {_fixed(state.strip_mass_x, 4)}"
     )
 
 
@@ -402,6 +415,9 @@ def bokeh_explorer(mu: float = 0.0, sigma: float = 1.0):
     )
     p_x.scatter("zero", "x", source=samples, color="black", size=6)
     p_x.yaxis.axis_label = "x"
+    # Right-aligned, the title may run over the axis labels; left-aligned, the narrow
+    # canvas cut it to "density".
+    p_x.title.align = "right"
     p_x.xaxis.ticker = [0, 1]
 
     p_eps = _bokeh_figure(
