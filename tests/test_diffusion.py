@@ -635,7 +635,7 @@ def test_x0_loss_is_the_noise_regression_weighted_by_inverse_snr():
     torch.manual_seed(3)
     model = d.NoisePredictor(SCHEDULE.T, hidden=16, layers=1, prediction="x0")
     x0 = d.load_scaled_digits().train_images[:9]
-    loss = d.simple_loss(model, x0, SCHEDULE, torch.Generator().manual_seed(5))
+    loss = d.simple_loss(model, x0, SCHEDULE, torch.Generator().manual_seed(5)).detach()
     replay = torch.Generator().manual_seed(5)
     t = torch.randint(1, SCHEDULE.T + 1, (9,), generator=replay)
     noise = torch.randn(x0.shape, generator=replay)
