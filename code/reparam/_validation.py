@@ -71,3 +71,14 @@ def check_finite_array(values: Any, name: str) -> None:
         finite = bool(np.isfinite(np.asarray(values, dtype=float)).all())
     if not finite:
         raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def check_generator(generator: Any) -> None:
+    """``None`` or a ``torch.Generator``; a ``TypeError`` naming the type otherwise."""
+    import torch  # here, so that importing this module stays cheap
+
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            "generator must be a torch.Generator or None, got "
+            f"{type(generator).__name__}"
+        )

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import as_real_scalar, check_sample_count
+from ._validation import as_real_scalar, check_generator, check_sample_count
 
 __all__ = [
     "probabilities",
@@ -122,14 +122,6 @@ def _check_temperature(temperature: Any) -> float:
     return tau
 
 
-def _check_generator(generator: Any) -> None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator or None, got "
-            f"{type(generator).__name__}"
-        )
-
-
 def _check_baseline(baseline: Any, n: int) -> Baseline:
     if baseline is None:
         return None
@@ -186,7 +178,7 @@ def draw_gumbel(
     """
     n = check_sample_count(n, "n")
     k = check_sample_count(k, "k")
-    _check_generator(generator)
+    check_generator(generator)
     eps = torch.finfo(DTYPE).eps
     uniforms = torch.rand((n, k), dtype=DTYPE, generator=generator).clamp(
         eps, 1.0 - eps
@@ -203,7 +195,7 @@ def gumbel_max_sample(
     """
     theta = _check_logits(logits)
     n = check_sample_count(n, "n")
-    _check_generator(generator)
+    check_generator(generator)
     gumbels = draw_gumbel(n, theta.shape[0], generator)
     return torch.argmax(theta + gumbels, dim=1)
 
@@ -220,7 +212,7 @@ def gumbel_softmax_sample(
     theta = _check_logits(logits)
     tau = _check_temperature(temperature)
     n = check_sample_count(n, "n")
-    _check_generator(generator)
+    check_generator(generator)
     gumbels = draw_gumbel(n, theta.shape[0], generator)
     return torch.softmax((theta + gumbels) / tau, dim=1)
 
@@ -299,7 +291,7 @@ def gumbel_softmax_grad(
         raise ValueError(
             f"straight_through must be a bool, got {type(straight_through).__name__}"
         )
-    _check_generator(generator)
+    check_generator(generator)
     gumbels = draw_gumbel(n, theta.shape[0], generator)
     if not straight_through:
         relaxed = torch.softmax((theta + gumbels) / tau, dim=1)
@@ -361,7 +353,7 @@ def score_function_grad(
     f, theta = _check_costs_and_logits(f_values, logits)
     n = check_sample_count(n, "n")
     _check_baseline(baseline, n)
-    _check_generator(generator)
+    check_generator(generator)
     indices = gumbel_max_sample(theta, n, generator)
     return score_function_rows(f, theta, indices, baseline)
 

@@ -34,7 +34,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validation import as_real_scalar, check_sample_count, check_scale
+from ._validation import (
+    as_real_scalar,
+    check_generator,
+    check_sample_count,
+    check_scale,
+)
 
 __all__ = [
     "GradientSummary",
@@ -55,11 +60,7 @@ def _check_common(
     mu = as_real_scalar(mu, "mu")
     sigma = check_scale(sigma, "sigma")
     n = check_sample_count(n, "n")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            "generator must be a torch.Generator or None, "
-            f"got {type(generator).__name__}"
-        )
+    check_generator(generator)
     return mu, sigma, n
 
 

@@ -62,7 +62,7 @@ import numpy as np
 import torch
 from scipy import special
 
-from ._validation import as_real_scalar, check_sample_count
+from ._validation import as_real_scalar, check_generator, check_sample_count
 from .estimators import _evaluate
 
 __all__ = [
@@ -324,11 +324,7 @@ def _check_gamma(
     if beta <= 0:
         raise ValueError(f"rate must be > 0, got {beta}")
     n = check_sample_count(n, "n")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            "generator must be a torch.Generator or None, got "
-            f"{type(generator).__name__}"
-        )
+    check_generator(generator)
     return alpha, beta, n
 
 
@@ -517,11 +513,7 @@ def standard_gamma_rsample(
         raise TypeError("concentration must be a torch.Tensor")
     if not bool(torch.all(torch.isfinite(concentration) & (concentration > 0))):
         raise ValueError("concentration must be finite and > 0")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            "generator must be a torch.Generator or None, got "
-            f"{type(generator).__name__}"
-        )
+    check_generator(generator)
     return _StandardGammaSample.apply(concentration, generator)
 
 

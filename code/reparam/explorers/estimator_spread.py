@@ -441,28 +441,21 @@ def bokeh_explorer(
         x_axis_label="one draw of the gradient estimate",
         y_axis_label="density",
     )
-    plot.quad(
-        left="left",
-        right="right",
-        bottom="zero",
-        top="pathwise",
-        source=bars,
-        fill_color="#1f77b4",
-        fill_alpha=0.5,
-        line_color=None,
-        legend_label="pathwise",
-    )
-    plot.quad(
-        left="left",
-        right="right",
-        bottom="zero",
-        top="score",
-        source=bars,
-        fill_color="#ff7f0e",
-        fill_alpha=0.5,
-        line_color=None,
-        legend_label="score function",
-    )
+    for estimator, colour, label in (
+        ("pathwise", "#1f77b4", "pathwise"),
+        ("score", "#ff7f0e", "score function"),
+    ):
+        plot.quad(
+            left="left",
+            right="right",
+            bottom="zero",
+            top=estimator,
+            source=bars,
+            fill_color=colour,
+            fill_alpha=0.5,
+            line_color=None,
+            legend_label=label,
+        )
     cost_select = Select(
         title="cost f(x)",
         value=cost,
