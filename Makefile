@@ -127,9 +127,11 @@ book: $(HTML)
 	@echo "The book is at: $(abspath $(HTML))"
 
 # CI and `make test` build the book into a temporary folder with an empty cache, so every
-# chapter is executed (tests/conftest.py); lint runs first and fails fast.
+# chapter is executed (tests/conftest.py); lint runs first and fails fast. The suite runs on
+# TEST_WORKERS processes (pytest-xdist); loadgroup keeps a group of tests on one worker.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 test: lint $(VENV)/.installed-test $(KERNEL_CONFIG)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check code tests benchmarks chapters

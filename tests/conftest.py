@@ -1,4 +1,9 @@
-"""Shared fixtures: one clean build of the book per session; a headless browser."""
+"""Shared fixtures: one clean build of the book per session; a headless browser.
+
+`make test` runs the suite on every core with pytest-xdist. The book build and the
+second execution of the chapters are made once per session, by whichever worker asks
+first, under a file lock (:func:`once_per_session`); tests that need the book run last.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
@@ -81,8 +87,49 @@ def book_skeleton(tmp_path: Path) -> Path:
     return book
 
 
-# When the session's book build started: every chapter's cache record must be newer.
-BUILD_STARTED: dict[str, float] = {}
+def session_folder(tmp_path_factory) -> Path:
+    """The session's temporary folder, shared by every pytest-xdist worker."""
+    base = tmp_path_factory.getbasetemp()
+    # pytest-xdist gives each worker its own folder inside the session's.
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def once_per_session(tmp_path_factory, name: str, make) -> Path:
+    """``make(folder)`` once per test session, even across pytest-xdist workers.
+
+    The first worker to ask runs it under a file lock; the others wait, then reuse its
+    folder, or fail with its failure (``make`` must fail the test to report one).
+    """
+    root = session_folder(tmp_path_factory)
+    folder, done, failed = (root / name, root / f"{name}.done", root / f"{name}.failed")
+    with FileLock(str(root / f"{name}.lock")):
+        if failed.exists():
+            pytest.fail(f"(made by another worker) {failed.read_text()}", pytrace=False)
+        if not done.exists():
+            folder.mkdir()
+            try:
+                make(folder)
+            except BaseException as error:
+                failed.write_text(str(error) or type(error).__name__)
+                raise
+            done.touch()
+    return folder
+
+
+def build_started(built_book: Path) -> float | None:
+    """When the session's book build started (None for a REPARAM_BUILT_BOOK build)."""
+    stamp = built_book.parents[1] / "build-started"
+    return float(stamp.read_text()) if stamp.exists() else None
+
+
+def _build_the_book(output: Path) -> None:
+    assert not cache_folder(output).exists()
+    (output / "build-started").write_text(repr(time.time()))
+    result = build_book(ROOT, output)
+    if result.returncode != 0:
+        pytest.fail(f"strict book build failed (exit {result.returncode}):\n"
+                    f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}", pytrace=False)
+    assert (output / "_build" / "html" / "index.html").exists()
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +137,7 @@ def built_book(tmp_path_factory) -> Path:
     """The whole book built from clean, every chapter executed; returns the html folder.
 
     The build goes into a new temporary folder, so its execution cache starts empty and
-    every chapter is executed (in parallel, as `make book` does).
+    every chapter is executed (in parallel, as `make book` does), once per session.
     """
     reuse = os.environ.get("REPARAM_BUILT_BOOK")
     if reuse:
@@ -98,16 +145,17 @@ def built_book(tmp_path_factory) -> Path:
         html = Path(reuse).resolve()
         assert (html / "index.html").exists(), f"no index.html in {reuse}"
         return html
-    output = tmp_path_factory.mktemp("book")
-    assert not cache_folder(output).exists()
-    BUILD_STARTED["time"] = time.time()
-    result = build_book(ROOT, output)
-    if result.returncode != 0:
-        pytest.fail(f"strict book build failed (exit {result.returncode}):\n"
-                    f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}", pytrace=False)
-    html = output / "_build" / "html"
-    assert (html / "index.html").exists()
-    return html
+    output = once_per_session(tmp_path_factory, "book", _build_the_book)
+    return output / "_build" / "html"
+
+
+BOOK_FIXTURES = {"built_book"}
+
+
+def pytest_collection_modifyitems(items):
+    # Tests that need the whole book go last (a stable sort): the others run on every
+    # worker meanwhile, and a failing unit test is reported before the long build.
+    items.sort(key=lambda item: bool(BOOK_FIXTURES & set(item.fixturenames)))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT, execute_in_parallel
+from conftest import ROOT, execute_in_parallel, once_per_session
 from jupyter_cache import get_cache
 
 GLUE_PREFIX = "application/papermill.record/"
@@ -60,14 +60,19 @@ def glued_by_the_build(built_book) -> dict[str, dict]:
     return glued_from_cache(built_book.parent / ".jupyter_cache")
 
 
-@pytest.fixture(scope="session")
-def glued_by_a_second_execution(tmp_path_factory, built_book) -> dict[str, dict]:
-    # built_book first: the two executions do not compete for the cores.
-    cache_path = tmp_path_factory.mktemp("second-execution") / "cache"
-    run = execute_in_parallel(ROOT, cache_path)
+def _execute_again(folder: Path) -> None:
+    run = execute_in_parallel(ROOT, folder / "cache")
     assert run.returncode == 0, run.stderr[-4000:]
     assert "Excepted" not in run.stderr, run.stderr[-4000:]
-    return glued_from_cache(cache_path)
+
+
+@pytest.fixture(scope="session")
+def glued_by_a_second_execution(tmp_path_factory, built_book) -> dict[str, dict]:
+    # built_book first: the two executions do not compete for the cores. Once per
+    # session, whichever pytest-xdist worker asks first (the tests below share a group,
+    # so one worker runs them all while the others go on).
+    folder = once_per_session(tmp_path_factory, "second-execution", _execute_again)
+    return glued_from_cache(folder / "cache")
 
 
 def is_a_timing(key: str) -> bool:
@@ -81,6 +86,7 @@ def numbers(glued: dict) -> dict:
 
 
 @pytest.mark.book
+@pytest.mark.xdist_group("second-execution")
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_two_executions_glue_identical_values(glued_by_the_build,
                                               glued_by_a_second_execution, name):
