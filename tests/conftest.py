@@ -230,6 +230,58 @@ class OfflinePage:
         self.context.close()
 
 
+class SiteTabs:
+    """Pages of the built site, opened and settled once per viewport, then kept open.
+
+    For tests that only read a page (axe, layout, alt texts): a test that clicks, types
+    or moves a slider takes a fresh ``offline_page`` instead, so no test sees another
+    test's changes. Requests to other hosts are blocked and recorded, as there.
+    """
+
+    def __init__(self, browser):
+        self.browser = browser
+        self.contexts: dict[tuple[int, int], object] = {}
+        self.pages: dict[tuple[tuple[int, int], Path], object] = {}
+        self.external_requests: list[str] = []
+        self.page_errors: list[str] = []
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(("file://", "data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            self.external_requests.append(url)
+            route.abort()
+
+    def settled(self, path: Path, viewport: dict):
+        from site_pages import settle
+
+        size = (viewport["width"], viewport["height"])
+        if size not in self.contexts:
+            context = self.browser.new_context(viewport=viewport)
+            context.route("**/*", self._route)
+            self.contexts[size] = context
+        key = (size, path.resolve())
+        if key not in self.pages:
+            page = self.contexts[size].new_page()
+            page.on("pageerror", lambda e: self.page_errors.append(f"{path.name}: {e}"))
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            settle(page, path)
+            self.pages[key] = page
+        return self.pages[key]
+
+    def close(self):
+        for context in self.contexts.values():
+            context.close()
+
+
+@pytest.fixture(scope="session")
+def site_tabs(browser):
+    tabs = SiteTabs(browser)
+    yield tabs
+    tabs.close()
+
+
 @pytest.fixture
 def offline_page(browser):
     page = OfflinePage(browser)

@@ -25,12 +25,8 @@ def has_bokeh(path: Path) -> bool:
     return "data-root-id" in path.read_text(encoding="utf-8")
 
 
-def open_settled(offline_page, path: Path, viewport: dict | None = None):
-    """Open ``path`` at ``viewport``; wait for typeset math and rendered Bokeh."""
-    page = offline_page.page
-    if viewport:
-        page.set_viewport_size(viewport)
-    offline_page.open(path)
+def settle(page, path: Path) -> None:
+    """Wait until the page open at ``path`` shows typeset math and rendered Bokeh."""
     if page.locator(".math").count():
         page.wait_for_selector("mjx-container", state="attached", timeout=20_000)
     if has_bokeh(path):
@@ -38,6 +34,15 @@ def open_settled(offline_page, path: Path, viewport: dict | None = None):
             ".noUi-handle[aria-label]", state="attached", timeout=20_000
         )
     page.wait_for_timeout(300)  # the theme's late layout (sidebars) settles
+
+
+def open_settled(offline_page, path: Path, viewport: dict | None = None):
+    """Open ``path`` at ``viewport``; wait for typeset math and rendered Bokeh."""
+    page = offline_page.page
+    if viewport:
+        page.set_viewport_size(viewport)
+    offline_page.open(path)
+    settle(page, path)
     return page
 
 

@@ -28,23 +28,32 @@ def _describe(violations) -> str:
     )
 
 
-@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_axe_finds_no_critical_or_serious_violation_on_any_page(
-    built_book, offline_page, viewport
-):
+def check_axe(built_book, site_tabs, viewport):
     failures = {}
     for path in site_pages(built_book):
-        page = open_settled(offline_page, path, viewport)
+        page = site_tabs.settled(path, viewport)
         violations = axe_violations(page)
         if violations:
             failures[str(path.relative_to(built_book))] = _describe(violations)
     assert failures == {}
-    assert offline_page.external_requests == []
+    assert site_tabs.external_requests == []
 
 
-def test_no_image_is_announced_by_its_file_path(built_book, offline_page):
+# Each viewport's tests share its open pages (site_tabs): one worker runs them all.
+@pytest.mark.xdist_group("desktop-tabs")
+def test_axe_finds_no_critical_or_serious_violation_on_a_desktop(built_book, site_tabs):
+    check_axe(built_book, site_tabs, DESKTOP)
+
+
+@pytest.mark.xdist_group("phone-tabs")
+def test_axe_finds_no_critical_or_serious_violation_on_a_phone(built_book, site_tabs):
+    check_axe(built_book, site_tabs, PHONE)
+
+
+@pytest.mark.xdist_group("desktop-tabs")
+def test_no_image_is_announced_by_its_file_path(built_book, site_tabs):
     for path in site_pages(built_book):
-        page = open_settled(offline_page, path)
+        page = site_tabs.settled(path, DESKTOP)
         alts = page.eval_on_selector_all(
             "img", "els => els.map(e => e.getAttribute('alt'))"
         )
@@ -55,11 +64,12 @@ def test_no_image_is_announced_by_its_file_path(built_book, offline_page):
             )
 
 
-def test_every_slider_and_canvas_of_an_explorer_has_a_name(built_book, offline_page):
+@pytest.mark.xdist_group("desktop-tabs")
+def test_every_slider_and_canvas_of_an_explorer_has_a_name(built_book, site_tabs):
     explorer_pages = [p for p in site_pages(built_book) if has_bokeh(p)]
     assert explorer_pages, "no page embeds an explorer"
     for path in explorer_pages:
-        page = open_settled(offline_page, path)
+        page = site_tabs.settled(path, DESKTOP)
         handles = page.locator(".noUi-handle")
         assert handles.count() >= 1
         for i in range(handles.count()):

@@ -6,6 +6,7 @@ import math
 import re
 
 import pytest
+from site_pages import DESKTOP
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
@@ -28,23 +29,17 @@ def test_root_index_redirects_to_the_title_page(built_book, offline_page):
     assert offline_page.external_requests == []
 
 
-def test_every_page_is_offline_and_typesets_its_math(built_book, offline_page):
+@pytest.mark.xdist_group("desktop-tabs")
+def test_every_page_is_offline_and_typesets_its_math(built_book, site_tabs):
     pages = _pages(built_book)
     assert len(pages) >= 7
     for path in pages:
-        page = offline_page.open(path)
-        has_math = page.locator(".math").count() > 0
-        if has_math:
-            page.wait_for_selector("mjx-container", state="attached", timeout=20_000)
-            assert (
-                page.locator("mjx-container").count() >= page.locator(".math").count()
-            ), path
-        assert offline_page.external_requests == [], (
-            f"{path.name} requested other hosts"
-        )
-        assert offline_page.page_errors == [], (
-            f"{path.name}: {offline_page.page_errors}"
-        )
+        page = site_tabs.settled(path, DESKTOP)  # waits for mjx-container where .math
+        assert (
+            page.locator("mjx-container").count() >= page.locator(".math").count()
+        ), path
+        assert site_tabs.external_requests == [], f"{path.name} requested other hosts"
+        assert site_tabs.page_errors == []
 
 
 def test_title_page_has_math_and_it_is_typeset(built_book, offline_page):

@@ -9,7 +9,7 @@ never the page (tests/test_phone.py).
 from __future__ import annotations
 
 import pytest
-from site_pages import DESKTOP, open_settled, site_pages
+from site_pages import DESKTOP, site_pages
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
@@ -20,12 +20,13 @@ OVERFLOW_JS = """() => Array.from(
           pre.textContent.split('\\n').reduce((m, l) => Math.max(m, l.length), 0)])"""
 
 
-def test_no_code_line_scrolls_sideways_on_a_desktop(built_book, offline_page):
+@pytest.mark.xdist_group("desktop-tabs")
+def test_no_code_line_scrolls_sideways_on_a_desktop(built_book, site_tabs):
     checked = 0
     for path in site_pages(built_book):
         if "chapters" not in path.parts:
             continue
-        page = open_settled(offline_page, path, DESKTOP)
+        page = site_tabs.settled(path, DESKTOP)
         for overflow, font_px, longest in page.evaluate(OVERFLOW_JS):
             assert longest <= 88, f"{path.name}: a code line of {longest} characters"
             assert font_px >= 11, f"{path.name}: code drawn at {font_px} px"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from site_pages import PHONE, has_bokeh, open_settled, site_pages
+from site_pages import PHONE, has_bokeh, site_pages
 
 from reparam.style import MIN_RENDERED_SCALE
 
@@ -16,20 +16,22 @@ IMAGE_SCALES_JS = """() => Array.from(document.querySelectorAll('.bd-article img
                 natural: img.naturalWidth}))"""
 
 
-def test_no_page_is_wider_than_a_phone(built_book, offline_page):
+@pytest.mark.xdist_group("phone-tabs")
+def test_no_page_is_wider_than_a_phone(built_book, site_tabs):
     wide = {}
     for path in site_pages(built_book):
-        page = open_settled(offline_page, path, PHONE)
+        page = site_tabs.settled(path, PHONE)
         width = page.evaluate(WIDTH_JS)
         if width > PHONE["width"]:
             wide[path.name] = width
     assert wide == {}
 
 
-def test_figures_are_not_shrunk_below_the_legible_scale(built_book, offline_page):
+@pytest.mark.xdist_group("phone-tabs")
+def test_figures_are_not_shrunk_below_the_legible_scale(built_book, site_tabs):
     small = []
     for path in site_pages(built_book):
-        page = open_settled(offline_page, path, PHONE)
+        page = site_tabs.settled(path, PHONE)
         page.wait_for_function(
             "() => Array.from(document.images).every(i => i.complete)", timeout=20_000
         )
@@ -39,9 +41,10 @@ def test_figures_are_not_shrunk_below_the_legible_scale(built_book, offline_page
     assert small == []
 
 
-def test_explorers_fit_the_phone_column(built_book, offline_page):
+@pytest.mark.xdist_group("phone-tabs")
+def test_explorers_fit_the_phone_column(built_book, site_tabs):
     for path in (p for p in site_pages(built_book) if has_bokeh(p)):
-        page = open_settled(offline_page, path, PHONE)
+        page = site_tabs.settled(path, PHONE)
         boxes = page.eval_on_selector_all(
             "[data-root-id]",
             "els => els.map(e => { const r = e.getBoundingClientRect();"
