@@ -40,8 +40,8 @@ def cache_folder(output: Path) -> Path:
 
 
 def toc_notebooks(source: Path) -> list[Path]:
-    """The book's notebooks, heaviest first (the last chapters train models)."""
-    return sorted((source / "chapters").glob("*.ipynb"), reverse=True)
+    """The book's notebooks (the Makefile's EXECUTION_ORDER orders them)."""
+    return sorted((source / "chapters").glob("*.ipynb"))
 
 
 def execute_in_parallel(source: Path, cache: Path) -> subprocess.CompletedProcess:
@@ -49,7 +49,7 @@ def execute_in_parallel(source: Path, cache: Path) -> subprocess.CompletedProces
     notebooks = " ".join(str(p) for p in toc_notebooks(source))
     return subprocess.run(
         ["make", "-s", "-C", str(ROOT), "execute-chapters", f"CACHE={cache}",
-         f"BIN={JUPYTER_BOOK.parent}", f"NOTEBOOKS_HEAVY_FIRST={notebooks}"],
+         f"BIN={JUPYTER_BOOK.parent}", f"NOTEBOOKS={notebooks}"],
         capture_output=True, text=True)
 
 

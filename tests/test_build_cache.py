@@ -82,3 +82,17 @@ def test_make_empties_the_cache_when_the_package_changes():
                          capture_output=True, text=True, check=True).stdout
     assert "rm -rf _build/.jupyter_cache" in dry
     assert dry.index("rm -rf _build/.jupyter_cache") < dry.index("jupyter-book build")
+
+
+def test_the_execution_order_names_every_chapter_once():
+    # The Makefile hands chapters to the kernels in EXECUTION_ORDER (tuned to their
+    # measured times); a chapter missing from it would still run, but last.
+    database = subprocess.run(["make", "-p", "-n", "book"], cwd=ROOT,
+                              capture_output=True, text=True).stdout
+    variables = dict(x.split(" := ", 1) for x in database.splitlines() if " := " in x)
+    ordered = variables["NOTEBOOKS_ORDERED"].split()
+    chapters = sorted(f"chapters/{p.name}" for p in (ROOT / "chapters").glob("*.ipynb"))
+    assert sorted(ordered) == chapters
+    assert ordered[0] == "chapters/08_diffusion.ipynb"  # the longest starts first
+    names = sorted(variables["EXECUTION_ORDER"].split())
+    assert names == [Path(p).stem for p in chapters]

@@ -24,6 +24,23 @@ def test_data_split_is_fixed_and_binary(data):
     assert set(data.test_labels.tolist()) == set(range(10))
 
 
+def test_bundled_digits_are_sklearns_load_digits():
+    # Read from scikit-learn's file without importing it: the very same arrays, row by
+    # row and in order (so the seeded split and both chapters' numbers are unchanged).
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    levels, labels = vae.bundled_digits()
+    reference = load_digits()
+    assert levels.shape == (1797, 64) and labels.dtype == np.int64
+    np.testing.assert_array_equal(levels, reference.data)
+    np.testing.assert_array_equal(labels, reference.target)
+    binary = vae.load_binary_digits(test_fraction=0.5, seed=3)
+    order = torch.randperm(1797, generator=torch.Generator().manual_seed(3))
+    expected = torch.tensor(reference.data / 16.0 > 0.5, dtype=torch.float32)
+    assert torch.equal(binary.test_images, expected[order[: round(0.5 * 1797)]])
+
+
 def test_shapes(data):
     model = vae.VAE(latent_dim=3, hidden=16)
     z, log_likelihood, kl, mu, log_sigma = vae.elbo_terms(

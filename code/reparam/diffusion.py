@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .vae import IMAGE_PIXELS, DigitsData, default_device
+from .vae import IMAGE_PIXELS, DigitsData, bundled_digits, default_device
 
 __all__ = [
     "Schedule",
@@ -163,13 +163,11 @@ def load_scaled_digits(test_fraction: float = 0.2, seed: int = 0) -> DigitsData:
     same ``test_fraction`` and ``seed`` (same permutation), so the two chapters hold out
     the same images. Pixels 0..16 map to -1..1 by ``p / 8 - 1``.
     """
-    from sklearn.datasets import load_digits
-
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    digits = load_digits()
-    images = torch.tensor(digits.data / 8.0 - 1.0, dtype=torch.float32)
-    labels = torch.tensor(digits.target)
+    levels, digit_labels = bundled_digits()
+    images = torch.tensor(levels / 8.0 - 1.0, dtype=torch.float32)
+    labels = torch.tensor(digit_labels)
     # The same permutation, from the same generator and seed, as reparam.vae.
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     n_test = int(round(test_fraction * len(images)))
