@@ -149,6 +149,15 @@ def built_book(tmp_path_factory) -> Path:
     return output / "_build" / "html"
 
 
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # One math thread per worker: the workers already fill the cores, and more
+        # threads than cores (spinning OpenMP threads) slow every worker down.
+        import torch
+
+        torch.set_num_threads(1)
+
+
 BOOK_FIXTURES = {"built_book"}
 
 
