@@ -103,35 +103,58 @@ def chapter_with(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return chapter
 
 
-BROKEN = [
-    (nbformat.v4.new_code_cell("raise RuntimeError('deliberately broken cell')"),
-     "deliberately broken cell"),
-    (nbformat.v4.new_markdown_cell("See {ref}`a-label-that-does-not-exist`."),
-     "a-label-that-does-not-exist"),
-    (nbformat.v4.new_code_cell("import sys; print('on stderr', file=sys.stderr)"),
-     "stderr"),
+CELL_ERROR = nbformat.v4.new_code_cell("raise RuntimeError('deliberately broken cell')")
+# Each breaks the build through one Sphinx warning (-W makes any warning fatal),
+# reported on its own chapter's file: (chapter, breaking cell, the warning's text).
+WARNED = [
+    ("sphinx_warning",
+     nbformat.v4.new_markdown_cell("See {ref}`a-label-that-does-not-exist`."),
+     "WARNING: undefined label: 'a-label-that-does-not-exist'"),
+    ("stderr_output",
+     nbformat.v4.new_code_cell("import sys; print('on stderr', file=sys.stderr)"),
+     "ERROR: stderr was found in the cell outputs"),
     # A Python warning is printed on stderr: the same failure, named by myst-nb.
-    (nbformat.v4.new_code_cell("import warnings; warnings.warn('a real warning')"),
-     "stderr was found in the cell outputs"),
+    ("python_warning",
+     nbformat.v4.new_code_cell("import warnings; warnings.warn('a real warning')"),
+     "ERROR: stderr was found in the cell outputs"),
 ]
 
 
-@pytest.mark.parametrize("cell, expected", BROKEN, ids=[
-    "cell-error", "sphinx-warning", "stderr-output", "python-warning"])
-def test_a_broken_chapter_fails_this_build_and_the_next(tmp_path, cell, expected):
+def test_a_failing_cell_fails_this_build_and_the_next(tmp_path):
     # The "second build reports success" trap: the second build keeps the first one's
     # cache and output folder, as an author's `make book` does; it must fail again.
     good = nbformat.v4.new_code_cell("1 + 1")
-    book = minimal_book(tmp_path, chapter_with(good, cell))
+    book = minimal_book(tmp_path, chapter_with(good, CELL_ERROR))
     for attempt in ("first", "second"):
         result = build_book(book, tmp_path / "out")
         log = result.stdout + result.stderr
         assert result.returncode != 0, f"the {attempt} build passed a broken chapter"
-        assert expected in log, f"{attempt} build: {log[-3000:]}"
-    if "deliberately broken" in expected:
-        # A failed notebook is never in the cache (so it cannot be served as good).
-        cache = get_cache(str(cache_folder(tmp_path / "out")))
-        assert cache.list_cache_records() == []
+        assert "deliberately broken cell" in log, f"{attempt} build: {log[-3000:]}"
+    # A failed notebook is never in the cache (so it cannot be served as good).
+    cache = get_cache(str(cache_folder(tmp_path / "out")))
+    assert cache.list_cache_records() == []
+
+
+def test_each_warning_fails_this_build_and_the_next(tmp_path):
+    # One book, one broken chapter per kind of warning (one build instead of three):
+    # each chapter must be reported by its own warning line, and the build must count
+    # exactly that many warnings, so each one alone fails a -W build. Built twice.
+    book = book_skeleton(tmp_path)
+    for name, cell, _ in WARNED:
+        chapter = chapter_with(nbformat.v4.new_code_cell("1 + 1"), cell)
+        nbformat.write(chapter, book / "chapters" / f"{name}.ipynb")
+    (book / "_toc.yml").write_text(
+        "format: jb-book\nroot: chapters/index\nchapters:\n"
+        + "".join(f"  - file: chapters/{name}\n" for name, _, _ in WARNED))
+    for attempt in ("first", "second"):
+        result = build_book(book, tmp_path / "out")
+        log = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+        assert result.returncode != 0, f"the {attempt} build passed broken chapters"
+        for name, _, warning in WARNED:
+            line = re.compile(rf"chapters/{name}\.ipynb:\d+: {re.escape(warning)}")
+            assert line.search(log), f"{attempt} build, {name}: {log[-3000:]}"
+        count = f"build finished with problems, {len(WARNED)} warnings"
+        assert count in log, log[-3000:]
 
 
 def test_the_same_minimal_book_builds_when_not_broken(tmp_path):
