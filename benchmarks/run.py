@@ -214,6 +214,9 @@ def bench_book(copy: Path, run_tests: bool) -> dict:
                 "make_test_seconds": suite,
                 "make_test_passed": suite_rc == 0,
                 "pytest_summary": (summary or [output.strip()[-300:]])[-1].strip("= "),
+                "failed_tests": [
+                    x for x in output.splitlines() if x.startswith("FAILED")
+                ],
             }
         )
     return results
