@@ -209,6 +209,21 @@ def browser():
         browser.close()
 
 
+def offline_route(external_requests: list[str]):
+    """A Playwright route handler: local files load, any other host is blocked and
+    recorded in ``external_requests``."""
+
+    def route(route):
+        url = route.request.url
+        if url.startswith(("file://", "data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            external_requests.append(url)
+            route.abort()
+
+    return route
+
+
 class OfflinePage:
     """A page opened from disk; each request to another host is blocked and recorded."""
 
@@ -218,18 +233,10 @@ class OfflinePage:
         self.external_requests: list[str] = []
         self.console_errors: list[str] = []
         self.page_errors: list[str] = []
-        self.page.route("**/*", self._route)
+        self.page.route("**/*", offline_route(self.external_requests))
         self.page.on("console", lambda m: m.type == "error"
                      and self.console_errors.append(m.text))
         self.page.on("pageerror", lambda e: self.page_errors.append(str(e)))
-
-    def _route(self, route):
-        url = route.request.url
-        if url.startswith(("file://", "data:", "blob:", "about:")):
-            route.continue_()
-        else:
-            self.external_requests.append(url)
-            route.abort()
 
     def open(self, path: Path):
         self.page.goto(path.resolve().as_uri(), wait_until="load")
@@ -254,21 +261,13 @@ class SiteTabs:
         self.external_requests: list[str] = []
         self.page_errors: list[str] = []
 
-    def _route(self, route):
-        url = route.request.url
-        if url.startswith(("file://", "data:", "blob:", "about:")):
-            route.continue_()
-        else:
-            self.external_requests.append(url)
-            route.abort()
-
     def settled(self, path: Path, viewport: dict):
         from site_pages import settle
 
         size = (viewport["width"], viewport["height"])
         if size not in self.contexts:
             context = self.browser.new_context(viewport=viewport)
-            context.route("**/*", self._route)
+            context.route("**/*", offline_route(self.external_requests))
             self.contexts[size] = context
         key = (size, path.resolve())
         if key not in self.pages:
