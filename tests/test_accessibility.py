@@ -1,4 +1,7 @@
-"""Screen readers and keyboards, page by page on the built site (axe-core, Chromium)."""
+"""Screen readers and keyboards, page by page on the built site (axe-core, Chromium).
+
+Keyboard reach of each explorer: tests/test_chapter_pages.py.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,10 @@ import re
 
 import pytest
 from site_pages import (
-    DEEP_ACTIVE_JS,
     DESKTOP,
     PHONE,
     axe_violations,
     has_bokeh,
-    open_settled,
     site_pages,
 )
 
@@ -94,27 +95,6 @@ def test_every_slider_and_canvas_of_an_explorer_has_a_name(built_book, site_tabs
         described = page.locator("canvas[role='img'][aria-label]")
         assert described.count() == page.locator(".bk-Figure").count() >= 1
         assert "interactive plot" in (canvases.first.get_attribute("aria-label") or "")
-
-
-def test_first_control_of_an_explorer_is_a_few_tab_presses_away(
-    built_book, offline_page
-):
-    for path in (p for p in site_pages(built_book) if has_bokeh(p)):
-        page = open_settled(offline_page, path)
-        page.keyboard.press("Tab")
-        first = page.evaluate(DEEP_ACTIVE_JS)
-        assert first["text"] == "Skip to the interactive figure", (path.name, first)
-        page.keyboard.press("Enter")
-        for presses in range(1, 4):  # noqa: B007 (read after the loop)
-            page.keyboard.press("Tab")
-            active = page.evaluate(DEEP_ACTIVE_JS)
-            if active["role"] == "slider" or active["tag"] == "SELECT":
-                break
-        else:
-            pytest.fail(
-                f"{path.name}: 3 Tab presses after the skip link reach {active}"
-            )
-        assert presses <= 3
 
 
 def test_bibliography_list_has_list_items(built_book):

@@ -6,21 +6,9 @@ import math
 import re
 
 import pytest
-from site_pages import DESKTOP
+from site_pages import DESKTOP, site_pages
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
-
-
-def _is_redirect(path) -> bool:
-    return 'http-equiv="Refresh"' in path.read_text(encoding="utf-8")[:2000]
-
-
-def _pages(built_book):
-    return sorted(
-        p
-        for p in built_book.rglob("*.html")
-        if "_static" not in p.parts and not _is_redirect(p)
-    )
 
 
 def test_root_index_redirects_to_the_title_page(built_book, offline_page):
@@ -31,7 +19,7 @@ def test_root_index_redirects_to_the_title_page(built_book, offline_page):
 
 @pytest.mark.xdist_group("desktop-tabs")
 def test_every_page_is_offline_and_typesets_its_math(built_book, site_tabs):
-    pages = _pages(built_book)
+    pages = site_pages(built_book)
     assert len(pages) >= 7
     for path in pages:
         page = site_tabs.settled(path, DESKTOP)  # waits for mjx-container where .math
@@ -42,9 +30,9 @@ def test_every_page_is_offline_and_typesets_its_math(built_book, site_tabs):
         assert site_tabs.page_errors == []
 
 
-def test_title_page_has_math_and_it_is_typeset(built_book, offline_page):
-    page = offline_page.open(built_book / "chapters" / "index.html")
-    page.wait_for_selector("mjx-container", state="attached", timeout=20_000)
+@pytest.mark.xdist_group("desktop-tabs")
+def test_title_page_has_math_and_it_is_typeset(built_book, site_tabs):
+    page = site_tabs.settled(built_book / "chapters" / "index.html", DESKTOP)
     assert page.locator("mjx-container").count() >= 3
 
 
@@ -114,9 +102,10 @@ def test_chapter2_sliders_redraw_the_static_page(built_book, offline_page):
     assert offline_page.external_requests == []
 
 
-def test_chapter2_sliders_have_descriptive_names(built_book, offline_page):
-    page = offline_page.open(built_book / "chapters" / "02_seeing_the_map.html")
-    page.wait_for_selector(".noUi-handle[aria-label]", timeout=20_000)
+@pytest.mark.xdist_group("desktop-tabs")
+def test_chapter2_sliders_have_descriptive_names(built_book, site_tabs):
+    chapter2 = built_book / "chapters" / "02_seeing_the_map.html"
+    page = site_tabs.settled(chapter2, DESKTOP)
     names = [
         page.locator(".noUi-handle").nth(i).get_attribute("aria-label")
         for i in range(2)

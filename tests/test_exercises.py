@@ -3,7 +3,8 @@
 On the website a solution starts hidden and opens when its title is clicked
 (sphinx-exercise's dropdown class, toggled by sphinx-togglebutton); in the notebook it
 is ordinary visible markdown. Every solution holds a code cell that asserts its result,
-so the strict build fails if a stated answer is wrong.
+so the strict build fails if a stated answer is wrong. (Clicking a solution open:
+tests/test_chapter_pages.py.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 from conftest import ROOT
-from site_pages import open_settled
 
 CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("0*.ipynb"))
 SOLUTION_START = re.compile(r"```\{solution-start\}\s+(\S+)")
@@ -72,21 +72,3 @@ def test_exercises_are_numbered_and_each_has_a_solution(built_book, chapter):
         )
         cells = solution.select("div.cell")
         assert cells and any("assert" in c.get_text() for c in cells)
-
-
-@pytest.mark.book
-@pytest.mark.browser
-def test_solutions_start_hidden_and_open_when_clicked(built_book, offline_page):
-    for chapter in CHAPTERS:
-        page = open_settled(offline_page, built_book / "chapters" / f"{chapter}.html")
-        solutions = page.locator("div.solution.dropdown")
-        count = solutions.count()
-        assert count >= 3, f"{chapter}: {count} dropdown solutions"
-        for index in range(count):
-            body = solutions.nth(index).locator("section").first
-            assert not body.is_visible(), f"{chapter}: solution {index} starts open"
-        first = solutions.first
-        first.locator(".admonition-title").click()
-        first.locator("section").first.wait_for(state="visible", timeout=5_000)
-        assert solutions.nth(1).locator("section").first.is_visible() is False
-    assert offline_page.page_errors == []
