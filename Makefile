@@ -38,27 +38,10 @@ EXEC_TIMEOUT := 300
 KERNEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # Step 1 of a build: execute, in parallel, the chapters missing from the cache, in ONE Python
 # process (three `jcache` commands cost ~7 s of CPU in start-up alone, most of a prose-edit
-# rebuild). A chapter that fails is not cached and is reported by step 2, which executes it
-# again. tests/conftest.py runs this same target (with its own CACHE and NOTEBOOKS).
-define EXECUTE_CHAPTERS_PY
-import logging, sys
-from jupyter_cache import get_cache
-cache_path, timeout, *notebooks = sys.argv[1:]
-cache = get_cache(cache_path)
-for record in cache.list_project_records():
-    cache.remove_nb_from_project(record.pk)
-for path in notebooks:
-    cache.add_nb_to_project(path)
-if cache.list_unexecuted():
-    from jupyter_cache.executors import load_executor
-    logger = logging.getLogger("execute-chapters")
-    logger.setLevel(logging.WARNING)
-    result = load_executor("local-parallel", cache, logger=logger).run_and_cache(
-        timeout=int(timeout))
-    for uri in result.excepted + result.errored:
-        print(f"failed, not cached: {uri}", file=sys.stderr)
-endef
-export EXECUTE_CHAPTERS_PY
+# rebuild), in warm kernels: forks of one process that imported the chapters' libraries
+# once (code/execute_chapters.py; REPARAM_WARM_KERNELS=0 for ordinary kernels). A chapter
+# that fails is not cached and is reported by step 2, which executes it again.
+# tests/conftest.py runs this same target (with its own CACHE and NOTEBOOKS).
 # ipykernel logs a notice at every kernel start that its (local, loopback) TCP sockets are not
 # encrypted; it buries real messages in the build log. This IPython configuration (read by
 # every kernel of this .venv) drops exactly that record; every other kernel log record, and
@@ -127,7 +110,7 @@ $(HTML): $(VENV)/.installed $(KERNEL_CONFIG) _build/.cache-inputs $(BOOK_SOURCES
 
 execute-chapters:
 	@mkdir -p $(CACHE)
-	$(KERNEL_ENV) $(BIN)/python -c "$$EXECUTE_CHAPTERS_PY" $(CACHE) $(EXEC_TIMEOUT) \
+	$(KERNEL_ENV) $(BIN)/python code/execute_chapters.py $(CACHE) $(EXEC_TIMEOUT) \
 	  $(NOTEBOOKS_ORDERED)
 
 book: $(HTML)

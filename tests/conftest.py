@@ -44,13 +44,17 @@ def toc_notebooks(source: Path) -> list[Path]:
     return sorted((source / "chapters").glob("*.ipynb"))
 
 
-def execute_in_parallel(source: Path, cache: Path) -> subprocess.CompletedProcess:
-    """Execute the notebooks not in ``cache`` on all cores (the Makefile's step 1)."""
+def execute_in_parallel(source: Path, cache: Path,
+                        warm: bool = True) -> subprocess.CompletedProcess:
+    """Execute the notebooks not in ``cache`` on all cores (the Makefile's step 1),
+    in warm kernels (code/execute_chapters.py) or, with ``warm=False``, ordinary ones.
+    """
     notebooks = " ".join(str(p) for p in toc_notebooks(source))
     return subprocess.run(
         ["make", "-s", "-C", str(ROOT), "execute-chapters", f"CACHE={cache}",
          f"BIN={JUPYTER_BOOK.parent}", f"NOTEBOOKS={notebooks}"],
-        capture_output=True, text=True)
+        capture_output=True, text=True,
+        env={**os.environ, "REPARAM_WARM_KERNELS": "1" if warm else "0"})
 
 
 def build_book(source: Path, output: Path,

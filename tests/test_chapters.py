@@ -2,10 +2,13 @@
 
 The build asserts each claim inside the chapters; these tests read the glued values from
 outside, so a chapter that stopped asserting (or stopped gluing) would still be caught.
-Determinism: the session's strict build executed every chapter once (empty cache); here
-every chapter is executed a second time, in parallel with jupyter-cache, and the two
+Determinism: the session's strict build executed every chapter once (empty cache), in
+warm kernels (forks of one process that imported the libraries; see
+code/execute_chapters.py); here every chapter is executed a second time, in parallel
+with jupyter-cache, in ordinary kernels, as a reader's Jupyter runs it. The two
 executions must glue identical values (every random draw is seeded), except wall-clock
-timings a chapter glues (names with "seconds", "elapsed", or ending "_time").
+timings a chapter glues (names with "seconds", "elapsed", or ending "_time"): so the
+warm kernels change no number either.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def glued_by_the_build(built_book) -> dict[str, dict]:
 
 
 def _execute_again(folder: Path) -> None:
-    run = execute_in_parallel(ROOT, folder / "cache")
+    run = execute_in_parallel(ROOT, folder / "cache", warm=False)
     assert run.returncode == 0, run.stderr[-4000:]
     assert "Excepted" not in run.stderr, run.stderr[-4000:]
 

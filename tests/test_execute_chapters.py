@@ -1,0 +1,122 @@
+"""Warm kernels (code/execute_chapters.py): a fork of the zygote behaves as a fresh kernel.
+
+The determinism test (tests/test_chapters.py) compares every chapter's glued numbers
+between a warm execution and an ordinary one. Here, on small notebooks: what a kernel
+sees of its process (working folder, import path, environment, Matplotlib backend) is
+the same warm and cold, a figure is shown, no state passes between two warm kernels,
+a failing notebook is not cached, and no kernel outlives the execution.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import ROOT, execute_in_parallel
+from jupyter_cache import get_cache
+
+sys.path.insert(0, str(ROOT / "code"))
+from execute_chapters import ForkedKernelProcess, is_ipykernel  # noqa: E402
+
+pytestmark = pytest.mark.book  # executes notebooks (a few seconds)
+
+SEES = """\
+import json, os, sys
+import matplotlib
+import numpy
+print(json.dumps({
+    "cwd": os.getcwd(), "path": sys.path, "omp": os.environ.get("OMP_NUM_THREADS"),
+    "backend": matplotlib.get_backend(), "name": __name__,
+    "marker": hasattr(numpy, "set_by_another_kernel"), "pid": os.getpid(),
+    "draw": numpy.random.default_rng(3).normal(),
+}))
+"""
+FIGURE = "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()"
+MARK = "import numpy\nnumpy.set_by_another_kernel = True"
+
+
+def _notebook(*sources: str) -> nbformat.NotebookNode:
+    real = nbformat.read(ROOT / "chapters" / "01_change_of_variables.ipynb", 4)
+    notebook = nbformat.v4.new_notebook(metadata=real.metadata)
+    notebook.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    return notebook
+
+
+def _execute(tmp_path: Path, warm: bool) -> tuple[dict, str]:
+    book = tmp_path / ("warm" if warm else "cold")
+    (book / "chapters").mkdir(parents=True)
+    notebooks = {
+        "a_marks": _notebook(MARK, SEES, FIGURE),
+        "b_sees": _notebook(SEES, FIGURE),
+        "c_fails": _notebook("raise ValueError('deliberately broken')"),
+    }
+    for name, notebook in notebooks.items():
+        nbformat.write(notebook, book / "chapters" / f"{name}.ipynb")
+    run = execute_in_parallel(book, tmp_path / f"cache-{book.name}", warm=warm)
+    assert run.returncode == 0, run.stderr[-3000:]
+    cache = get_cache(str(tmp_path / f"cache-{book.name}"))
+    executed = {}
+    for name in ("a_marks", "b_sees"):
+        path = book / "chapters" / f"{name}.ipynb"
+        _, notebook = cache.merge_match_into_notebook(nbformat.read(path, 4))
+        outputs = [o for cell in notebook.cells for o in cell.outputs]
+        sees = next(json.loads(o["text"]) for o in outputs if o.get("name") == "stdout")
+        sees["figures"] = sum("image/png" in o.get("data", {}) for o in outputs)
+        executed[name] = sees
+    with pytest.raises(KeyError):
+        failed = book / "chapters" / "c_fails.ipynb"
+        cache.merge_match_into_notebook(nbformat.read(failed, 4))
+    return executed, run.stderr
+
+
+@pytest.fixture(scope="module")
+def warm_and_cold(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("kernels")
+    return _execute(tmp_path, warm=True), _execute(tmp_path, warm=False)
+
+
+def test_a_warm_kernel_sees_what_an_ordinary_kernel_sees(warm_and_cold):
+    (warm, _), (cold, _) = warm_and_cold
+    for name in warm:
+        first, second = dict(warm[name]), dict(cold[name])
+        assert first.pop("pid") != second.pop("pid")
+        # Each ran in its own book folder: compare the folders' roles, not their names.
+        for sees, book in ((first, "warm"), (second, "cold")):
+            assert Path(sees.pop("cwd")).parts[-2:] == (book, "chapters")
+            sees["path"] = [p.replace(f"/{book}/", "/BOOK/") for p in sees["path"]]
+        assert first == second, name
+        assert first["figures"] == 1 and first["omp"] == "1", first
+
+
+def test_no_state_passes_between_warm_kernels(warm_and_cold):
+    (warm, _), _ = warm_and_cold
+    assert warm["b_sees"]["marker"] is False
+    assert warm["a_marks"]["marker"] is True
+    assert warm["a_marks"]["pid"] != warm["b_sees"]["pid"]
+
+
+def test_a_failing_notebook_is_reported_and_not_cached(warm_and_cold):
+    for _, stderr in warm_and_cold:
+        assert "deliberately broken" in stderr
+        assert "failed, not cached:" in stderr and "c_fails.ipynb" in stderr
+
+
+def test_no_warm_kernel_outlives_the_execution(warm_and_cold):
+    (warm, _), _ = warm_and_cold
+    for sees in warm.values():
+        assert ForkedKernelProcess(sees["pid"]).poll() == 0, sees["pid"]
+
+
+def test_forked_process_stand_in_polls_and_signals_like_popen():
+    process = ForkedKernelProcess(os.getpid())
+    assert process.poll() is None  # alive
+    assert process.stdout is None and process.stderr is None
+
+
+def test_only_ipykernel_kernels_are_forked():
+    assert is_ipykernel(["python", "-m", "ipykernel_launcher", "-f", "c.json"])
+    assert not is_ipykernel(["R", "--slave", "-e", "IRkernel::main()"])
