@@ -1,4 +1,4 @@
-"""Warm kernels (code/execute_chapters.py): a fork of the zygote behaves as a fresh kernel.
+"""Warm kernels (code/execute_chapters.py): a fork of the zygote acts as a fresh kernel.
 
 The determinism test (tests/test_chapters.py) compares every chapter's glued numbers
 between a warm execution and an ordinary one. Here, on small notebooks: what a kernel
