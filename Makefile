@@ -38,9 +38,10 @@ EXEC_TIMEOUT := 300
 KERNEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # Step 1 of a build: execute, in parallel, the chapters missing from the cache, in ONE Python
 # process (three `jcache` commands cost ~7 s of CPU in start-up alone, most of a prose-edit
-# rebuild), in warm kernels: forks of one process that imported the chapters' libraries
-# once (code/execute_chapters.py; REPARAM_WARM_KERNELS=0 for ordinary kernels). A chapter
-# that fails is not cached and is reported by step 2, which executes it again.
+# rebuild). With at least two chapters per core to execute (a clean build), in warm
+# kernels: forks of one process that imported the chapters' libraries once
+# (code/execute_chapters.py; REPARAM_WARM_KERNELS=1 always, =0 never). A chapter that
+# fails is not cached and is reported by step 2, which executes it again.
 # tests/conftest.py runs this same target (with its own CACHE and NOTEBOOKS).
 # ipykernel logs a notice at every kernel start that its (local, loopback) TCP sockets are not
 # encrypted; it buries real messages in the build log. This IPython configuration (read by

@@ -188,6 +188,9 @@ def bench_book(copy: Path, run_tests: bool) -> dict:
     before_code = time.time()
     code, _, _ = make(copy, "book")
     code_executed = executed_since(copy, before_code)
+    # The goal is the edited chapter's execution as this build recorded it (in an
+    # ordinary kernel, imports included; the clean build's warm kernels skip those).
+    code_edit_execution = execution_times(copy).get(EDITED_CHAPTER) or 0
     results = {
         "clean_build_seconds": clean,
         "no_change_make_book_seconds": spread(no_change),
@@ -197,10 +200,13 @@ def bench_book(copy: Path, run_tests: bool) -> dict:
         "code_edit_make_book_seconds": code,
         "code_edit_reexecuted": len(code_executed),
         "code_edit_executed": code_executed,
-        "code_edit_goal_seconds": (chapters.get(EDITED_CHAPTER) or 0)
-        + BOOK_GOAL_CODE_SLACK,
+        "code_edit_execution_seconds": code_edit_execution,
+        "code_edit_goal_seconds": code_edit_execution + BOOK_GOAL_CODE_SLACK,
         "chapter_execution_seconds": chapters,
-        "chapter_execution_note": "recorded by the clean build, two chapters at a time",
+        "chapter_execution_note": (
+            "recorded by the clean build, two chapters at a time, in warm kernels "
+            "(the imports of the chapters' first cells were done by the zygote)"
+        ),
         "slowest_chapter": max(chapters, key=lambda k: chapters[k] or 0),
         "glued_timings": glued_timings(copy),
     }

@@ -11,7 +11,8 @@ kernel) that starts ipykernel exactly as ``python -m ipykernel_launcher`` would,
 the environment and working folder jupyter_client asks for. Nothing a chapter runs is
 shared: each kernel is its own process, forked before any chapter code ran.
 
-``REPARAM_WARM_KERNELS=0`` executes in ordinary (cold) kernels instead. The test suite's
+Warm kernels are used when there are at least two chapters per core to execute (a clean
+build); ``REPARAM_WARM_KERNELS=1`` always uses them, ``=0`` never. The test suite's
 second execution is cold, so the determinism test compares a warm execution (the
 build's) with a cold one (as a reader's Jupyter runs it): every glued number must agree.
 """
@@ -62,6 +63,11 @@ PRELOAD = (
 # must be set before the zygote imports Matplotlib, or figures would not be shown.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 ZYGOTE_ENV = "REPARAM_KERNEL_ZYGOTE"
+# The zygote imports for about 4.5 s before the first kernel starts, where ordinary
+# kernels import (about 3 s each) on all cores at once: warm kernels save time from
+# about 1.5 notebooks per core on. Below 2 per core (a code edit of one chapter, the
+# tests' small books), ordinary kernels are used.
+WARM_FROM_PER_CORE = 2
 
 
 # --- the zygote: imports once, forks one kernel per request --------------------------
@@ -76,13 +82,21 @@ def _serve(socket_path: str) -> None:
         importlib.import_module(name)
     # Exited kernels are reaped by the system (no zombies); kernels restore the default.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    parent = os.getppid()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(socket_path)
     server.listen(8)
+    server.settimeout(1.0)
     print("ready", flush=True)  # the parent waits for this line, then stops reading:
     os.dup2(2, 1)  # so kernels' own stdout goes where the parent's stderr goes
     while True:
-        connection, _ = server.accept()
+        try:
+            connection, _ = server.accept()
+        except TimeoutError:
+            if os.getppid() != parent:  # the executor died without stopping us
+                os._exit(0)
+            continue
+        connection.settimeout(None)
         with connection:
             request = json.loads(_read_all(connection))
             pid = os.fork()
@@ -110,6 +124,10 @@ def _become_kernel(cmd: list[str], env: dict[str, str], cwd: str) -> None:
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
+        # As jupyter_client tells a kernel its parent (JPY_PARENT_PID, which ipykernel
+        # read when the zygote imported it): the kernel exits if the zygote goes away,
+        # and the zygote exits if the executor goes away.
+        parent = f"--IPKernelApp.parent_handle={os.getppid()}"
         # As ipykernel_launcher: the script's folder is not on the path (IPython adds
         # the working folder back when the kernel starts).
         if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).parent:
@@ -117,7 +135,7 @@ def _become_kernel(cmd: list[str], env: dict[str, str], cwd: str) -> None:
         sys.argv = [cmd[0], *cmd[3:]]
         from ipykernel import kernelapp
 
-        kernelapp.launch_new_instance(argv=cmd[3:])
+        kernelapp.launch_new_instance(argv=[*cmd[3:], parent])
         code = 0
     finally:
         sys.stdout.flush()
@@ -265,13 +283,20 @@ class WarmExecutor(JupyterExecutorLocalMproc):
     _EXECUTION_WORKER = WarmWorker
 
 
+def wants_warm_kernels(to_execute: int, cores: int) -> bool:
+    """Whether warm kernels pay for the zygote: from WARM_FROM_PER_CORE per core."""
+    return to_execute >= WARM_FROM_PER_CORE * cores
+
+
 def execute_chapters(cache_path: str, timeout: int, notebooks: list[str],
-                     warm: bool = True):
+                     warm: bool | None = None):
     """Execute the ``notebooks`` missing from the cache, in parallel; returns the
     result (``succeeded``, ``excepted``, ``errored``), or None if none was missing.
 
     The cache's project is exactly ``notebooks``, in this order (the pool hands them
-    to the kernels in this order). A notebook that fails is not cached.
+    to the kernels in this order). A notebook that fails is not cached. ``warm``: in
+    warm kernels (True), ordinary ones (False), or warm only when there are at least
+    WARM_FROM_PER_CORE notebooks per core to execute (None).
     """
     cache = get_cache(cache_path)
     for record in cache.list_project_records():
@@ -282,6 +307,9 @@ def execute_chapters(cache_path: str, timeout: int, notebooks: list[str],
         return None
     logger = logging.getLogger("execute-chapters")
     logger.setLevel(logging.WARNING)
+    if warm is None:
+        # os.cpu_count(): as many processes as the executor's pool starts.
+        warm = wants_warm_kernels(len(cache.list_unexecuted()), os.cpu_count() or 1)
     if not warm:
         executor = load_executor("local-parallel", cache, logger=logger)
         return executor.run_and_cache(timeout=timeout)
@@ -294,7 +322,7 @@ def main(argv: list[str]) -> int:
         _serve(argv[1])
         return 0
     cache_path, timeout, *notebooks = argv
-    warm = os.environ.get("REPARAM_WARM_KERNELS", "1") != "0"
+    warm = {"0": False, "1": True}.get(os.environ.get("REPARAM_WARM_KERNELS", ""))
     result = execute_chapters(cache_path, int(timeout), notebooks, warm=warm)
     if result is not None:
         for uri in result.excepted + result.errored:

@@ -45,16 +45,21 @@ def toc_notebooks(source: Path) -> list[Path]:
 
 
 def execute_in_parallel(source: Path, cache: Path,
-                        warm: bool = True) -> subprocess.CompletedProcess:
-    """Execute the notebooks not in ``cache`` on all cores (the Makefile's step 1),
-    in warm kernels (code/execute_chapters.py) or, with ``warm=False``, ordinary ones.
+                        warm: bool | None = None) -> subprocess.CompletedProcess:
+    """Execute the notebooks not in ``cache`` on all cores (the Makefile's step 1).
+
+    ``warm``: in warm kernels (code/execute_chapters.py), ordinary ones (False), or as
+    `make book` chooses (None: warm for at least two notebooks per core).
     """
     notebooks = " ".join(str(p) for p in toc_notebooks(source))
+    env = dict(os.environ)
+    env.pop("REPARAM_WARM_KERNELS", None)
+    if warm is not None:
+        env["REPARAM_WARM_KERNELS"] = "1" if warm else "0"
     return subprocess.run(
         ["make", "-s", "-C", str(ROOT), "execute-chapters", f"CACHE={cache}",
          f"BIN={JUPYTER_BOOK.parent}", f"NOTEBOOKS={notebooks}"],
-        capture_output=True, text=True,
-        env={**os.environ, "REPARAM_WARM_KERNELS": "1" if warm else "0"})
+        capture_output=True, text=True, env=env)
 
 
 def build_book(source: Path, output: Path,

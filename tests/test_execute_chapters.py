@@ -20,7 +20,11 @@ from conftest import ROOT, execute_in_parallel
 from jupyter_cache import get_cache
 
 sys.path.insert(0, str(ROOT / "code"))
-from execute_chapters import ForkedKernelProcess, is_ipykernel  # noqa: E402
+from execute_chapters import (  # noqa: E402
+    ForkedKernelProcess,
+    is_ipykernel,
+    wants_warm_kernels,
+)
 
 pytestmark = pytest.mark.book  # executes notebooks (a few seconds)
 
@@ -120,3 +124,52 @@ def test_forked_process_stand_in_polls_and_signals_like_popen():
 def test_only_ipykernel_kernels_are_forked():
     assert is_ipykernel(["python", "-m", "ipykernel_launcher", "-f", "c.json"])
     assert not is_ipykernel(["R", "--slave", "-e", "IRkernel::main()"])
+
+
+ORPHAN_SCRIPT = """
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+from execute_chapters import KernelZygote, fork_kernel
+zygote = KernelZygote()
+cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", sys.argv[2]]
+kernel = fork_kernel(zygote.socket_path, cmd, dict(os.environ), os.getcwd())
+print(zygote.process.pid, kernel, flush=True)
+time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, exited but not reaped, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_zygote_and_its_kernels_exit_when_the_executor_is_killed(tmp_path):
+    # An executor killed outright (no clean-up code runs) must leave no process behind.
+    import signal
+    import subprocess
+    import time
+
+    executor = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN_SCRIPT, str(ROOT / "code"),
+         str(tmp_path / "kernel.json")],
+        stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    zygote, kernel = map(int, executor.stdout.readline().split())
+    assert _running(zygote) and _running(kernel)
+    executor.send_signal(signal.SIGKILL)
+    executor.wait()
+    deadline = time.monotonic() + 20
+    while (_running(zygote) or _running(kernel)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(zygote), "the zygote outlived its executor"
+    assert not _running(kernel), "a warm kernel outlived its zygote"
+
+
+def test_warm_kernels_only_from_two_notebooks_per_core():
+    # A clean build of the 8 chapters on 2 cores is warm; a code edit of one is not.
+    assert wants_warm_kernels(8, 2) and wants_warm_kernels(4, 2)
+    assert not wants_warm_kernels(3, 2) and not wants_warm_kernels(1, 2)
+    assert not wants_warm_kernels(8, 8)
