@@ -84,8 +84,9 @@ def copy_of_the_book() -> Path:
 def make(copy: Path, *targets: str, check: bool = True) -> tuple[float, int, str]:
     env = dict(
         os.environ,
+        # No empty entry (it would put the working folder on the path).
         PYTHONPATH=os.pathsep.join(
-            [str(copy / "code"), os.environ.get("PYTHONPATH", "")]
+            filter(None, [str(copy / "code"), os.environ.get("PYTHONPATH")])
         ),
     )
     venv = BIN.parent
@@ -225,6 +226,10 @@ def bench_book(copy: Path, run_tests: bool) -> dict:
                 ],
             }
         )
+        if suite_rc != 0:
+            # The failures' own report, kept (the copy it ran in is deleted).
+            start = output.find("= FAILURES =")
+            results["make_test_failures"] = output[max(start, 0):][:20000]
     return results
 
 

@@ -310,6 +310,10 @@ def execute_chapters(cache_path: str, timeout: int, notebooks: list[str],
     if warm is None:
         # os.cpu_count(): as many processes as the executor's pool starts.
         warm = wants_warm_kernels(len(cache.list_unexecuted()), os.cpu_count() or 1)
+    # A relative (or empty) PYTHONPATH entry is made absolute against the folder a
+    # Python process starts in: the zygote's, not each kernel's. Then ordinary kernels.
+    warm = warm and all(map(os.path.isabs, os.environ.get("PYTHONPATH", "/").split(
+        os.pathsep)))
     if not warm:
         executor = load_executor("local-parallel", cache, logger=logger)
         return executor.run_and_cache(timeout=timeout)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -37,6 +38,7 @@ print(json.dumps({
     "backend": matplotlib.get_backend(), "name": __name__,
     "marker": hasattr(numpy, "set_by_another_kernel"), "pid": os.getpid(),
     "draw": numpy.random.default_rng(3).normal(),
+    "cmdline": open("/proc/self/cmdline").read().split("\\0"),
 }))
 """
 FIGURE = "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()"
@@ -88,12 +90,33 @@ def test_a_warm_kernel_sees_what_an_ordinary_kernel_sees(warm_and_cold):
     for name in warm:
         first, second = dict(warm[name]), dict(cold[name])
         assert first.pop("pid") != second.pop("pid")
+        # The warm kernel really is a fork of the zygote, the other one is not.
+        assert "--zygote" in first.pop("cmdline")
+        assert "ipykernel_launcher" in second.pop("cmdline")
         # Each ran in its own book folder: compare the folders' roles, not their names.
         for sees, book in ((first, "warm"), (second, "cold")):
             assert Path(sees.pop("cwd")).parts[-2:] == (book, "chapters")
             sees["path"] = [p.replace(f"/{book}/", "/BOOK/") for p in sees["path"]]
         assert first == second, name
         assert first["figures"] == 1 and first["omp"] == "1", first
+
+
+def test_a_relative_pythonpath_means_ordinary_kernels(tmp_path):
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'code'}{os.pathsep}"}  # empty entry
+    book = tmp_path / "book"
+    (book / "chapters").mkdir(parents=True)
+    nbformat.write(_notebook(SEES), book / "chapters" / "a.ipynb")
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "code" / "execute_chapters.py"),
+         str(tmp_path / "cache"), "60", str(book / "chapters" / "a.ipynb")],
+        env={**env, "REPARAM_WARM_KERNELS": "1"}, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    cache = get_cache(str(tmp_path / "cache"))
+    _, notebook = cache.merge_match_into_notebook(
+        nbformat.read(book / "chapters" / "a.ipynb", 4))
+    sees = json.loads(notebook.cells[0].outputs[0]["text"])
+    assert "ipykernel_launcher" in sees["cmdline"]
+    assert str(book / "chapters") in sees["path"]  # the empty entry, for this kernel
 
 
 def test_no_state_passes_between_warm_kernels(warm_and_cold):
