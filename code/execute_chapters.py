@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from pathlib import Path
 
@@ -75,11 +76,9 @@ WARM_FROM_PER_CORE = 2
 
 def _serve(socket_path: str) -> None:
     """Import PRELOAD, then fork a kernel for each request on ``socket_path``."""
-    os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
-    import importlib
-
-    for name in PRELOAD:
-        importlib.import_module(name)
+    if not os.environ.get("MPLBACKEND"):  # as ipykernel: unset or empty
+        os.environ["MPLBACKEND"] = INLINE_BACKEND
+    _preload_quietly()
     # Exited kernels are reaped by the system (no zombies); kernels restore the default.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     parent = os.getppid()
@@ -96,15 +95,47 @@ def _serve(socket_path: str) -> None:
             if os.getppid() != parent:  # the executor died without stopping us
                 os._exit(0)
             continue
-        connection.settimeout(None)
-        with connection:
-            request = json.loads(_read_all(connection))
-            pid = os.fork()
-            if pid == 0:
-                server.close()
-                connection.close()
-                _become_kernel(request["cmd"], request["env"], request["cwd"])
-            connection.sendall(str(pid).encode())
+        try:
+            _fork_for(connection, server)
+        except Exception:  # one bad request (a worker killed mid-way) stops no other
+            traceback.print_exc()
+        finally:
+            connection.close()
+
+
+def _preload_quietly() -> None:
+    """Import PRELOAD; exit if that printed anything or warned.
+
+    In an ordinary kernel, such output would appear in a chapter's first cell (and
+    fail the strict build); here it would not, so the executor uses ordinary kernels.
+    """
+    import contextlib
+    import importlib
+    import io
+    import warnings
+
+    printed = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            for name in PRELOAD:
+                importlib.import_module(name)
+    if printed.getvalue() or caught:
+        noise = printed.getvalue() + "".join(f"{w.category.__name__}: {w.message}\n"
+                                             for w in caught)
+        print(f"importing {PRELOAD} printed or warned:\n{noise}", file=sys.stderr)
+        sys.exit(3)
+
+
+def _fork_for(connection: socket.socket, server: socket.socket) -> None:
+    connection.settimeout(30)
+    request = json.loads(_read_all(connection))
+    pid = os.fork()
+    if pid == 0:
+        server.close()
+        connection.close()
+        _become_kernel(request["cmd"], request["env"], request["cwd"])
+    connection.sendall(str(pid).encode())
 
 
 def _read_all(connection: socket.socket) -> bytes:
@@ -122,35 +153,70 @@ def _become_kernel(cmd: list[str], env: dict[str, str], cwd: str) -> None:
         for name in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(name, signal.SIG_DFL)
         os.chdir(cwd)
+        import multiprocessing.process
+
+        # Recorded when multiprocessing was imported (in the zygote's folder).
+        multiprocessing.process.ORIGINAL_DIR = cwd
+        _reseed_global_generators()
+        # As jupyter_client's launcher: the kernel knows its parent (JPY_PARENT_PID,
+        # which ipykernel read when the zygote imported it, so it is also passed as an
+        # option). The kernel exits if the zygote goes away, and the zygote exits if the
+        # executor goes away.
+        env = {k: v for k, v in env.items() if k != ZYGOTE_ENV}
+        env["JPY_PARENT_PID"] = str(os.getppid())
         os.environ.clear()
         os.environ.update(env)
-        # As jupyter_client tells a kernel its parent (JPY_PARENT_PID, which ipykernel
-        # read when the zygote imported it): the kernel exits if the zygote goes away,
-        # and the zygote exits if the executor goes away.
         parent = f"--IPKernelApp.parent_handle={os.getppid()}"
         # As ipykernel_launcher: the script's folder is not on the path (IPython adds
         # the working folder back when the kernel starts).
-        if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).parent:
+        here = Path(__file__).resolve().parent
+        if sys.path and Path(sys.path[0] or ".").resolve() == here:
             del sys.path[0]
-        sys.argv = [cmd[0], *cmd[3:]]
+        import ipykernel_launcher  # (its main part runs only as __main__)
+
+        sys.argv = [ipykernel_launcher.__file__, *cmd[3:]]
         from ipykernel import kernelapp
 
         kernelapp.launch_new_instance(argv=[*cmd[3:], parent])
         code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else int(bool(exit_.code))
+    except BaseException:
+        traceback.print_exc()  # to the build log: nbclient only sees a dead kernel
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
 
 
+def _reseed_global_generators() -> None:
+    """Fresh entropy for the global generators a fork would share with its siblings
+    (Python's own ``random`` reseeds itself at fork; NumPy's and SymPy's do not)."""
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    if "sympy.core.random" in sys.modules:
+        module = sys.modules["sympy.core.random"]
+        for name in ("rng", "_assumptions_rng"):
+            if hasattr(module, name):
+                getattr(module, name).seed()
+
+
 def is_ipykernel(cmd: list[str]) -> bool:
     return len(cmd) >= 3 and cmd[1:3] == ["-m", "ipykernel_launcher"]
+
+
+class ZygoteUnavailable(RuntimeError):
+    """The zygote did not start; the executor then uses ordinary kernels."""
 
 
 class KernelZygote:
     """The zygote process: start it, ask it for kernels, stop it."""
 
+    START_TIMEOUT = 120  # seconds to import PRELOAD
+
     def __init__(self) -> None:
+        import select
+
         self.folder = tempfile.mkdtemp(prefix="reparam-zygote-")
         self.socket_path = os.path.join(self.folder, "socket")
         self.process = subprocess.Popen(
@@ -158,13 +224,15 @@ class KernelZygote:
             stdout=subprocess.PIPE,
             text=True,
         )
-        line = self.process.stdout.readline().strip()
+        pipe = self.process.stdout
+        readable, _, _ = select.select([pipe], [], [], self.START_TIMEOUT)
+        line = self.process.stdout.readline().strip() if readable else ""
         self.process.stdout.close()
         if line != "ready":
             self.stop()
-            raise RuntimeError(
-                f"the kernel zygote did not start (exit {self.process.returncode}); "
-                "its error is above. REPARAM_WARM_KERNELS=0 uses ordinary kernels."
+            raise ZygoteUnavailable(
+                f"the kernel zygote did not start (exit {self.process.returncode}; "
+                "its error is above)"
             )
 
     def stop(self) -> None:
@@ -314,10 +382,19 @@ def execute_chapters(cache_path: str, timeout: int, notebooks: list[str],
     # Python process starts in: the zygote's, not each kernel's. Then ordinary kernels.
     warm = warm and all(map(os.path.isabs, os.environ.get("PYTHONPATH", "/").split(
         os.pathsep)))
-    if not warm:
+    zygote = None
+    if warm:
+        try:
+            zygote = KernelZygote()
+        except ZygoteUnavailable as error:
+            print(f"{error}: ordinary kernels are used", file=sys.stderr)
+    count = len(cache.list_unexecuted())
+    kind = "warm" if zygote else "ordinary"
+    print(f"execute-chapters: {count} notebook(s) in {kind} kernels", file=sys.stderr)
+    if zygote is None:
         executor = load_executor("local-parallel", cache, logger=logger)
         return executor.run_and_cache(timeout=timeout)
-    with KernelZygote():
+    with zygote:
         return WarmExecutor(cache, logger=logger).run_and_cache(timeout=timeout)
 
 

@@ -135,6 +135,7 @@ def _build_the_book(output: Path) -> None:
     assert not cache_folder(output).exists()
     (output / "build-started").write_text(repr(time.time()))
     result = build_book(ROOT, output)
+    (output / "build.log").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         pytest.fail(f"strict book build failed (exit {result.returncode}):\n"
                     f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}", pytrace=False)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -52,6 +54,23 @@ def test_the_test_build_executed_every_chapter(built_book):
         # jupyter-cache stores UTC; SQLite drops the time zone.
         created = record.created.replace(tzinfo=dt.UTC).timestamp()
         assert created >= started - 1, path.name
+
+
+def test_the_test_build_executed_in_warm_kernels_where_make_book_would(built_book):
+    # The determinism test (test_chapters.py) compares this build's execution with an
+    # execution in ordinary kernels: it is warm-against-cold only if this one was warm.
+    log = built_book.parents[1] / "build.log"
+    if build_started(built_book) is None or not log.exists():
+        pytest.skip("REPARAM_BUILT_BOOK: testing a build made earlier")
+    sys.path.insert(0, str(ROOT / "code"))
+    from execute_chapters import wants_warm_kernels
+
+    count = len(list((ROOT / "chapters").glob("*.ipynb")))
+    pythonpath = os.environ.get("PYTHONPATH", "/").split(os.pathsep)
+    warm = wants_warm_kernels(count, os.cpu_count() or 1) and all(
+        map(os.path.isabs, pythonpath))
+    kind = "warm" if warm else "ordinary"
+    assert f"execute-chapters: {count} notebook(s) in {kind} kernels" in log.read_text()
 
 
 ERROR_MARKERS = [

@@ -38,7 +38,13 @@ print(json.dumps({
     "backend": matplotlib.get_backend(), "name": __name__,
     "marker": hasattr(numpy, "set_by_another_kernel"), "pid": os.getpid(),
     "draw": numpy.random.default_rng(3).normal(),
+    "unseeded": numpy.random.random(),
     "cmdline": open("/proc/self/cmdline").read().split("\\0"),
+    "argv0": sys.argv[0], "argc": len(sys.argv),
+    "env": {k: v for k, v in os.environ.items()
+            if k not in ("JPY_PARENT_PID", "REPARAM_WARM_KERNELS")},
+    "has_parent_pid": "JPY_PARENT_PID" in os.environ,
+    "original_dir": __import__("multiprocessing.process").process.ORIGINAL_DIR,
 }))
 """
 FIGURE = "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()"
@@ -68,7 +74,10 @@ def _execute(tmp_path: Path, warm: bool) -> tuple[dict, str]:
     executed = {}
     for name in ("a_marks", "b_sees"):
         path = book / "chapters" / f"{name}.ipynb"
-        _, notebook = cache.merge_match_into_notebook(nbformat.read(path, 4))
+        try:
+            _, notebook = cache.merge_match_into_notebook(nbformat.read(path, 4))
+        except KeyError:
+            pytest.fail(f"{name} was not executed ({book.name}):\n{run.stderr[-4000:]}")
         outputs = [o for cell in notebook.cells for o in cell.outputs]
         sees = next(json.loads(o["text"]) for o in outputs if o.get("name") == "stdout")
         sees["figures"] = sum("image/png" in o.get("data", {}) for o in outputs)
@@ -93,12 +102,23 @@ def test_a_warm_kernel_sees_what_an_ordinary_kernel_sees(warm_and_cold):
         # The warm kernel really is a fork of the zygote, the other one is not.
         assert "--zygote" in first.pop("cmdline")
         assert "ipykernel_launcher" in second.pop("cmdline")
+        first.pop("unseeded"), second.pop("unseeded")  # see the next test
+        for sees in (first, second):
+            # multiprocessing's record of the start folder (spawned children use it).
+            assert Path(sees.pop("original_dir")) == Path(sees["cwd"])
         # Each ran in its own book folder: compare the folders' roles, not their names.
         for sees, book in ((first, "warm"), (second, "cold")):
-            assert Path(sees.pop("cwd")).parts[-2:] == (book, "chapters")
+            assert Path(sees["cwd"]).parts[-2:] == (book, "chapters")
+            sees.pop("cwd")
             sees["path"] = [p.replace(f"/{book}/", "/BOOK/") for p in sees["path"]]
+            # make's variables name each run's own folders (CACHE, NOTEBOOKS, ...).
+            sees["env"] = {
+                k: v.replace(f"/{book}/", "/BOOK/").replace(f"cache-{book}", "cache")
+                for k, v in sees["env"].items()
+            }
         assert first == second, name
         assert first["figures"] == 1 and first["omp"] == "1", first
+        assert first["has_parent_pid"]
 
 
 def test_a_relative_pythonpath_means_ordinary_kernels(tmp_path):
@@ -119,11 +139,13 @@ def test_a_relative_pythonpath_means_ordinary_kernels(tmp_path):
     assert str(book / "chapters") in sees["path"]  # the empty entry, for this kernel
 
 
-def test_no_state_passes_between_warm_kernels(warm_and_cold):
+def test_each_warm_kernel_is_its_own_process_with_fresh_entropy(warm_and_cold):
+    # Forks share the zygote's memory: NumPy's global generator is reseeded in each,
+    # so an unseeded draw differs between two warm kernels, as between two cold ones.
     (warm, _), _ = warm_and_cold
-    assert warm["b_sees"]["marker"] is False
-    assert warm["a_marks"]["marker"] is True
     assert warm["a_marks"]["pid"] != warm["b_sees"]["pid"]
+    assert warm["a_marks"]["unseeded"] != warm["b_sees"]["unseeded"]
+    assert warm["b_sees"]["marker"] is False and warm["a_marks"]["marker"] is True
 
 
 def test_a_failing_notebook_is_reported_and_not_cached(warm_and_cold):
@@ -138,10 +160,19 @@ def test_no_warm_kernel_outlives_the_execution(warm_and_cold):
         assert ForkedKernelProcess(sees["pid"]).poll() == 0, sees["pid"]
 
 
-def test_forked_process_stand_in_polls_and_signals_like_popen():
-    process = ForkedKernelProcess(os.getpid())
-    assert process.poll() is None  # alive
+def test_forked_process_stand_in_polls_waits_and_signals_like_popen():
+    import signal
+
+    # A process that is not our child's child, as a kernel is the zygote's child.
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    process = ForkedKernelProcess(sleeper.pid)
+    assert process.poll() is None
     assert process.stdout is None and process.stderr is None
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(timeout=0.2)
+    process.send_signal(signal.SIGTERM)
+    assert sleeper.wait(timeout=10) == -signal.SIGTERM
+    assert process.poll() == 0 and process.wait(timeout=1) == 0
 
 
 def test_only_ipykernel_kernels_are_forked():
