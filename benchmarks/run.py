@@ -212,6 +212,7 @@ def bench_book(copy: Path, run_tests: bool) -> dict:
         "glued_timings": glued_timings(copy),
     }
     if run_tests:
+        results["cpu_probe_before_make_test_seconds"] = cpu_probe()
         log("`make test` (lint, then the whole suite from an empty cache)...")
         # The command an author runs: lint, then pytest on every core (pytest-xdist).
         suite, suite_rc, output = make(copy, "test", check=False)
@@ -480,6 +481,18 @@ def bench_pages(html: Path) -> dict:
 # --------------------------------------------------------------------------------------
 
 
+def cpu_probe() -> float:
+    """Seconds for a fixed pure-Python loop (median of 3): how fast this shared
+    machine is right now. It was 1.2-1.4 s on a quiet machine and 1.7-2.0 s when
+    every chapter and test ran 30-40 % slower."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        sum(i * i for i in range(20_000_000))
+        times.append(time.perf_counter() - start)
+    return sorted(times)[1]
+
+
 def machine() -> dict:
     import bokeh
     import matplotlib
@@ -620,6 +633,7 @@ def main() -> int:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "load_average_at_start": os.getloadavg(),
+        "cpu_probe_seconds": {"start": cpu_probe()},
     }
     copy = None
     if not args.skip_book:
@@ -640,6 +654,7 @@ def main() -> int:
     log("estimator quality...")
     results["quality"] = bench_quality()
     results["load_average_at_end"] = os.getloadavg()
+    results["cpu_probe_seconds"]["end"] = cpu_probe()
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     if copy is not None:
         shutil.rmtree(copy, ignore_errors=True)
@@ -673,7 +688,8 @@ def main() -> int:
         site = results["website"]
         print(f"| website total (MB) | {site['site_total_bytes'] / 1e6:.1f} | | |")
     print(
-        "\nTimings are wall clock on a shared machine; see load_average_* in the JSON."
+        "\nTimings are wall clock on a shared machine; see load_average_* and "
+        f"cpu_probe_seconds ({results['cpu_probe_seconds']}) in the JSON."
     )
     print(f"\nwritten: {RESULTS.relative_to(ROOT)}")
     return 0
