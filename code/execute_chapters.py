@@ -356,6 +356,12 @@ def wants_warm_kernels(to_execute: int, cores: int) -> bool:
     return to_execute >= WARM_FROM_PER_CORE * cores
 
 
+def pythonpath_allows_warm_kernels(pythonpath: str | None) -> bool:
+    """False if an entry is relative (or empty): a Python process makes it absolute
+    against the folder it starts in, the zygote's, not each kernel's."""
+    return pythonpath is None or all(map(os.path.isabs, pythonpath.split(os.pathsep)))
+
+
 def execute_chapters(cache_path: str, timeout: int, notebooks: list[str],
                      warm: bool | None = None):
     """Execute the ``notebooks`` missing from the cache, in parallel; returns the
@@ -378,10 +384,7 @@ def execute_chapters(cache_path: str, timeout: int, notebooks: list[str],
     if warm is None:
         # os.cpu_count(): as many processes as the executor's pool starts.
         warm = wants_warm_kernels(len(cache.list_unexecuted()), os.cpu_count() or 1)
-    # A relative (or empty) PYTHONPATH entry is made absolute against the folder a
-    # Python process starts in: the zygote's, not each kernel's. Then ordinary kernels.
-    warm = warm and all(map(os.path.isabs, os.environ.get("PYTHONPATH", "/").split(
-        os.pathsep)))
+    warm = warm and pythonpath_allows_warm_kernels(os.environ.get("PYTHONPATH"))
     zygote = None
     if warm:
         try:

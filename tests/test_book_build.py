@@ -63,12 +63,11 @@ def test_the_test_build_executed_in_warm_kernels_where_make_book_would(built_boo
     if build_started(built_book) is None or not log.exists():
         pytest.skip("REPARAM_BUILT_BOOK: testing a build made earlier")
     sys.path.insert(0, str(ROOT / "code"))
-    from execute_chapters import wants_warm_kernels
+    from execute_chapters import pythonpath_allows_warm_kernels, wants_warm_kernels
 
     count = len(list((ROOT / "chapters").glob("*.ipynb")))
-    pythonpath = os.environ.get("PYTHONPATH", "/").split(os.pathsep)
-    warm = wants_warm_kernels(count, os.cpu_count() or 1) and all(
-        map(os.path.isabs, pythonpath))
+    warm = wants_warm_kernels(count, os.cpu_count() or 1) and (
+        pythonpath_allows_warm_kernels(os.environ.get("PYTHONPATH")))
     kind = "warm" if warm else "ordinary"
     assert f"execute-chapters: {count} notebook(s) in {kind} kernels" in log.read_text()
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -161,8 +163,6 @@ def test_no_warm_kernel_outlives_the_execution(warm_and_cold):
 
 
 def test_forked_process_stand_in_polls_waits_and_signals_like_popen():
-    import signal
-
     # A process that is not our child's child, as a kernel is the zygote's child.
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     process = ForkedKernelProcess(sleeper.pid)
@@ -203,10 +203,6 @@ def _running(pid: int) -> bool:
 
 def test_zygote_and_its_kernels_exit_when_the_executor_is_killed(tmp_path):
     # An executor killed outright (no clean-up code runs) must leave no process behind.
-    import signal
-    import subprocess
-    import time
-
     executor = subprocess.Popen(
         [sys.executable, "-c", ORPHAN_SCRIPT, str(ROOT / "code"),
          str(tmp_path / "kernel.json")],
