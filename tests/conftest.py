@@ -44,14 +44,16 @@ def toc_notebooks(source: Path) -> list[Path]:
     return sorted((source / "chapters").glob("*.ipynb"))
 
 
-def execute_in_parallel(source: Path, cache: Path,
-                        warm: bool | None = None) -> subprocess.CompletedProcess:
+def execute_in_parallel(source: Path, cache: Path, warm: bool | None = None,
+                        notebooks: list[Path] | None = None
+                        ) -> subprocess.CompletedProcess:
     """Execute the notebooks not in ``cache`` on all cores (the Makefile's step 1).
 
     ``warm``: in warm kernels (code/execute_chapters.py), ordinary ones (False), or as
     `make book` chooses (None: warm for at least two notebooks per core).
+    ``notebooks``: these only (default: every chapter of the book in ``source``).
     """
-    notebooks = " ".join(str(p) for p in toc_notebooks(source))
+    notebooks = " ".join(str(p) for p in notebooks or toc_notebooks(source))
     env = dict(os.environ)
     env.pop("REPARAM_WARM_KERNELS", None)
     if warm is not None:

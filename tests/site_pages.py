@@ -46,11 +46,101 @@ def open_settled(offline_page, path: Path, viewport: dict | None = None):
     return page
 
 
+# Syntax-highlighted code is most of a chapter's text: thousands of one-token <span>s
+# in a few colours. axe's color-contrast rule costs about 1 ms for each of them, about
+# half of all of axe's time on this book. A token's contrast is fixed by its colour,
+# size and weight, text shadow and stroke, and the backgrounds, opacities and filters
+# behind it (axe reports text that something else overlaps as "incomplete", not as a
+# violation). So of tokens alike in all of these and in visibility (the key below),
+# axe checks the first that a reader can see (not in a collapsed solution, not
+# scrolled out of its block) and that has two or more printable ASCII characters (axe
+# leaves one-character and icon text undecided). The others are hidden while axe runs
+# (visibility: hidden keeps the layout), then shown again. Only bare pygments tokens
+# (a leaf <span> whose only attribute is class) are ever hidden.
+HIDE_REPEATED_CODE_TOKENS_JS = r"""() => {
+  const behind = (el) => {
+    const out = [];
+    for (let e = el; e; e = e.parentElement) {
+      const s = getComputedStyle(e);
+      out.push(s.backgroundColor, s.backgroundImage, s.opacity, s.filter,
+               s.mixBlendMode);
+      if (/^rgb\(/.test(s.backgroundColor) && s.backgroundImage === "none") break;
+    }
+    return out.join("|");
+  };
+  // The part of a code block a reader can see: inside every ancestor that clips its
+  // overflow (a collapsed solution clips its code to nothing; axe skips such text).
+  const clips = new Map();
+  const seen = (pre) => {
+    if (!clips.has(pre)) {
+      const r = pre.getBoundingClientRect();
+      let [left, top, right, bottom] = [r.left, r.top, r.right, r.bottom];
+      for (let e = pre.parentElement; e && e !== document.body; e = e.parentElement) {
+        const s = getComputedStyle(e), c = e.getBoundingClientRect();
+        if (s.overflowX !== "visible") {
+          left = Math.max(left, c.left); right = Math.min(right, c.right);
+        }
+        if (s.overflowY !== "visible") {
+          top = Math.max(top, c.top); bottom = Math.min(bottom, c.bottom);
+        }
+      }
+      clips.set(pre, {left, top, right, bottom});
+    }
+    return clips.get(pre);
+  };
+  const checked = new Set(), others = [];
+  for (const span of document.querySelectorAll("div.highlight pre span")) {
+    if (span.children.length || span.attributes.length !== 1 || !span.className)
+      continue;
+    const s = getComputedStyle(span);
+    const key = [s.color, s.fontSize, s.fontWeight, s.textShadow,
+                 s.webkitTextStrokeWidth, s.webkitTextStrokeColor, s.visibility,
+                 behind(span)].join("#");
+    const text = span.textContent.trim();
+    const box = seen(span.closest("pre"));
+    const r = span.getBoundingClientRect();
+    const decided = text.length >= 2 && /^[\x21-\x7e ]+$/.test(text)
+                    && span.checkVisibility() && r.width > 0 && r.height > 0
+                    && r.left >= box.left && r.right <= box.right
+                    && r.top >= box.top && r.bottom <= box.bottom;
+    if (decided && !checked.has(key)) checked.add(key);
+    else others.push([span, key]);
+  }
+  let hidden = 0;
+  for (const [span, key] of others) {
+    if (checked.has(key)) {
+      span.setAttribute("data-axe-repeat", "");
+      hidden++;
+    }
+  }
+  const style = document.createElement("style");
+  style.id = "axe-repeat";
+  style.textContent = "[data-axe-repeat] { visibility: hidden !important; }";
+  document.head.append(style);
+  return {checked: checked.size, hidden: hidden};
+}"""
+
+SHOW_REPEATED_CODE_TOKENS_JS = """() => {
+  document.getElementById("axe-repeat")?.remove();
+  for (const span of document.querySelectorAll("[data-axe-repeat]")) {
+    span.removeAttribute("data-axe-repeat");
+  }
+}"""
+
+
 def axe_violations(page, impacts=("critical", "serious")) -> list[dict]:
-    """axe-core (the copy bundled in axe-playwright-python; nothing is fetched)."""
+    """axe-core (the copy bundled in axe-playwright-python; nothing is fetched).
+
+    Every rule on the whole page, with each repeated code token checked once (see
+    HIDE_REPEATED_CODE_TOKENS_JS); the page is left as it was.
+    """
     from axe_playwright_python.sync_playwright import Axe
 
-    result = Axe().run(page)
+    page.evaluate(HIDE_REPEATED_CODE_TOKENS_JS)
+    try:
+        result = Axe().run(page)
+    finally:
+        page.evaluate(SHOW_REPEATED_CODE_TOKENS_JS)
     return [v for v in result.response["violations"] if v["impact"] in impacts]
 
 

@@ -10,9 +10,12 @@ import re
 import pytest
 from site_pages import (
     DESKTOP,
+    HIDE_REPEATED_CODE_TOKENS_JS,
     PHONE,
+    SHOW_REPEATED_CODE_TOKENS_JS,
     axe_violations,
     has_bokeh,
+    open_settled,
     site_pages,
 )
 
@@ -49,6 +52,61 @@ def test_axe_finds_no_critical_or_serious_violation_on_a_desktop(built_book, sit
 @pytest.mark.xdist_group("phone-tabs")
 def test_axe_finds_no_critical_or_serious_violation_on_a_phone(built_book, site_tabs):
     check_axe(built_book, site_tabs, PHONE)
+
+
+# Stylesheets that give some code tokens too little contrast. Each first sets one size
+# for all code (the book fits each block's font size to its longest line, and tokens
+# of different sizes are never taken as alike). The code background is
+# rgb(243, 244, 245); grey #888888 on it is 3.2:1, enough only for large text (3:1).
+ONE_SIZE = "div.highlight pre span { font-size: 12px !important; } "
+LOW_CONTRAST_CODE = {
+    "a colour": ONE_SIZE + ".probe-last pre span { color: #c8c8c8 !important; }",
+    "a background": ONE_SIZE + ".probe-last pre { background: #5a5a5a !important; }",
+    "a size": ONE_SIZE + "div.highlight pre span { color: #888888 !important; }"
+              " .probe-first div.highlight pre span { font-size: 32px !important; }",
+    # The same tokens in a collapsed solution first: axe skips those.
+    "a hidden solution first": ONE_SIZE + ".probe-hidden pre span,"
+                               " .probe-last pre span { color: #c8c8c8 !important; }",
+}
+# The first and the last code cell a reader sees, and a collapsed solution's code cell
+# moved to just before the last.
+MARK_CODE_CELLS_JS = """() => {
+  const cells = [...document.querySelectorAll("div.highlight-ipython3")];
+  const shown = cells.filter(c => c.checkVisibility() && !c.closest(".dropdown"));
+  const hidden = cells.filter(c => c.closest(".solution.dropdown"));
+  shown[0].classList.add("probe-first");
+  const last = shown[shown.length - 1];
+  last.classList.add("probe-last");
+  const solution = hidden[0].closest(".solution.dropdown");
+  hidden[0].classList.add("probe-hidden");
+  last.closest(".cell").before(solution);
+  return [shown.length, hidden.length];
+}"""
+
+
+def test_repeated_code_tokens_are_skipped_only_where_axe_would_agree(
+    built_book, offline_page
+):
+    # axe_violations checks one code token of each kind (site_pages.py). Tokens that
+    # differ from the first of their kind only in colour, background or size (large
+    # text needs only 3:1) must still be checked, and fail here.
+    chapter = built_book / "chapters" / "02_seeing_the_map.html"
+    page = open_settled(offline_page, chapter, DESKTOP)
+    attributes = "() => [...document.querySelectorAll('span')].map(e => e.outerHTML)"
+    before = page.evaluate(attributes)
+    counts = page.evaluate(HIDE_REPEATED_CODE_TOKENS_JS)
+    page.evaluate(SHOW_REPEATED_CODE_TOKENS_JS)
+    assert counts["hidden"] > 20 * counts["checked"] > 0, counts  # the shortcut is used
+    assert page.evaluate(attributes) == before  # and the page is left as it was
+    assert axe_violations(page) == []
+    shown, hidden = page.evaluate(MARK_CODE_CELLS_JS)
+    assert shown >= 2 and hidden >= 1
+    for what, css in LOW_CONTRAST_CODE.items():
+        style = page.add_style_tag(content=css)
+        found = [v["id"] for v in axe_violations(page)]
+        style.evaluate("element => element.remove()")
+        assert "color-contrast" in found, f"code tokens in {what}: {found}"
+    assert page.evaluate(attributes) != before  # (the probe classes)
 
 
 @pytest.mark.xdist_group("desktop-tabs")

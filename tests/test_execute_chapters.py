@@ -90,12 +90,14 @@ def _execute(tmp_path: Path, warm: bool) -> tuple[dict, str]:
     return executed, run.stderr
 
 
+# Module scope, and one pytest-xdist group for its tests: made once, on one worker.
 @pytest.fixture(scope="module")
 def warm_and_cold(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("kernels")
     return _execute(tmp_path, warm=True), _execute(tmp_path, warm=False)
 
 
+@pytest.mark.xdist_group("warm-and-cold")
 def test_a_warm_kernel_sees_what_an_ordinary_kernel_sees(warm_and_cold):
     (warm, _), (cold, _) = warm_and_cold
     for name in warm:
@@ -141,6 +143,7 @@ def test_a_relative_pythonpath_means_ordinary_kernels(tmp_path):
     assert str(book / "chapters") in sees["path"]  # the empty entry, for this kernel
 
 
+@pytest.mark.xdist_group("warm-and-cold")
 def test_each_warm_kernel_is_its_own_process_with_fresh_entropy(warm_and_cold):
     # Forks share the zygote's memory: NumPy's global generator is reseeded in each,
     # so an unseeded draw differs between two warm kernels, as between two cold ones.
@@ -150,12 +153,14 @@ def test_each_warm_kernel_is_its_own_process_with_fresh_entropy(warm_and_cold):
     assert warm["b_sees"]["marker"] is False and warm["a_marks"]["marker"] is True
 
 
+@pytest.mark.xdist_group("warm-and-cold")
 def test_a_failing_notebook_is_reported_and_not_cached(warm_and_cold):
     for _, stderr in warm_and_cold:
         assert "deliberately broken" in stderr
         assert "failed, not cached:" in stderr and "c_fails.ipynb" in stderr
 
 
+@pytest.mark.xdist_group("warm-and-cold")
 def test_no_warm_kernel_outlives_the_execution(warm_and_cold):
     (warm, _), _ = warm_and_cold
     for sees in warm.values():
