@@ -82,10 +82,10 @@ def _execute_again(folder: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def glued_by_a_second_execution(tmp_path_factory, built_book) -> dict[str, dict]:
-    # built_book first: the two executions do not compete for the cores. Once per
-    # session, whichever pytest-xdist worker asks first (the tests below share a group,
-    # so one worker runs them all while the others go on).
+def glued_by_a_second_execution(tmp_path_factory) -> dict[str, dict]:
+    # Once per session, whichever pytest-xdist worker asks first (the tests below share
+    # a group, so one worker runs them all while the others go on). Not after the book
+    # build: it runs meanwhile, so the cores are busy while Sphinx (one core) builds.
     folder = once_per_session(tmp_path_factory, "second-execution", _execute_again)
     return glued_from_cache(folder / "cache")
 
@@ -103,8 +103,8 @@ def numbers(glued: dict) -> dict:
 @pytest.mark.book
 @pytest.mark.xdist_group("second-execution")
 @pytest.mark.parametrize("name", CHAPTERS)
-def test_two_executions_glue_identical_values(glued_by_the_build,
-                                              glued_by_a_second_execution, name):
+def test_two_executions_glue_identical_values(glued_by_a_second_execution,
+                                              glued_by_the_build, name):
     first = glued_by_the_build[name]
     second = glued_by_a_second_execution[name]
     assert first.keys() == second.keys()

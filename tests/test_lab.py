@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.browser
 TOKEN = "reparam-test"
@@ -75,6 +74,30 @@ FIGURE_READY = """() => {
 }"""
 
 
+# The kernel dialog, or a started kernel that is idle (before the kernel starts, the
+# toolbar says "No Kernel" and its indicator already says idle).
+DIALOG_OR_IDLE_KERNEL = """() => {
+  if (document.querySelector('.jp-Dialog') !== null) { return true; }
+  const name = document.querySelector('.jp-Toolbar-kernelName, .jp-KernelName');
+  const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
+  const kernel = name ? name.textContent.trim() : '';
+  return status !== null && status.dataset.status === 'idle'
+         && kernel !== '' && kernel !== 'No Kernel';
+}"""
+
+
+def _settled_screenshot(page, locator, interval_ms=250, tries=40) -> bytes:
+    """A screenshot once three in a row, over half a second, are equal (the figure
+    has finished drawing)."""
+    shots = [locator.screenshot()]
+    for _ in range(tries):
+        page.wait_for_timeout(interval_ms)
+        shots.append(locator.screenshot())
+        if len(set(shots[-3:])) == 1 and len(shots) >= 3:
+            return shots[-1]
+    pytest.fail(f"the figure kept changing for {interval_ms * tries / 1000:.0f} s")
+
+
 def test_ipywidgets_explorer_redraws_in_jupyterlab(browser, lab_server):
     page = browser.new_page(viewport={"width": 1300, "height": 1800})
     errors = []
@@ -89,26 +112,28 @@ def test_ipywidgets_explorer_redraws_in_jupyterlab(browser, lab_server):
     )
     page.goto(f"{lab_server}/lab/tree/02_seeing_the_map.ipynb?token={TOKEN}")
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
-    # A fresh server may ask which kernel to start; the notebook's own (python3) is
-    # preselected.
+    # A fresh server may ask which kernel to start (the notebook's own, python3, is
+    # preselected); otherwise the kernel starts by itself and goes idle.
+    page.wait_for_function(DIALOG_OR_IDLE_KERNEL, timeout=60_000)
     select = page.locator(".jp-Dialog button:has-text('Select')")
-    try:
-        select.wait_for(timeout=8_000)
+    if select.count():
         select.click()
-    except PlaywrightTimeout:
-        pass
     page.click("text=Run", timeout=20_000)
     page.click("text=Run All Cells", timeout=20_000)
     page.wait_for_function(FIGURE_READY, timeout=120_000)
-    page.wait_for_timeout(2_000)
     figure = page.locator(".jupyter-matplotlib-figure").first
     figure.scroll_into_view_if_needed()
-    before = figure.screenshot()
+    before = _settled_screenshot(page, figure)
     page.locator(".widget-slider .noUi-handle").first.focus()
     for _ in range(10):
         page.keyboard.press("ArrowRight")
-    page.wait_for_timeout(3_000)
-    after = figure.screenshot()
+    after = before
+    for _ in range(60):  # up to 15 s for the kernel's redraw to reach the canvas
+        page.wait_for_timeout(250)
+        after = figure.screenshot()
+        if after != before:
+            break
     page.close()
-    assert before != after, "moving the mu slider did not change the figure"
+    changed = after != before
+    assert changed, "moving the mu slider did not change the figure within 15 s"
     assert errors == []
