@@ -128,17 +128,20 @@ SHOW_REPEATED_CODE_TOKENS_JS = """() => {
 }"""
 
 
-def axe_violations(page, impacts=("critical", "serious")) -> list[dict]:
+def axe_violations(page, impacts=("critical", "serious"), rules=None) -> list[dict]:
     """axe-core (the copy bundled in axe-playwright-python; nothing is fetched).
 
-    Every rule on the whole page, with each repeated code token checked once (see
-    HIDE_REPEATED_CODE_TOKENS_JS); the page is left as it was.
+    Every rule (or only ``rules``) on the whole page, with each repeated code token
+    checked once (see HIDE_REPEATED_CODE_TOKENS_JS); the page is left as it was.
     """
     from axe_playwright_python.sync_playwright import Axe
 
+    options = {"resultTypes": ["violations"]}
+    if rules is not None:
+        options["runOnly"] = list(rules)
     page.evaluate(HIDE_REPEATED_CODE_TOKENS_JS)
     try:
-        result = Axe().run(page)
+        result = Axe().run(page, options=options)
     finally:
         page.evaluate(SHOW_REPEATED_CODE_TOKENS_JS)
     return [v for v in result.response["violations"] if v["impact"] in impacts]

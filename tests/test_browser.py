@@ -132,3 +132,51 @@ def test_bokehjs_is_served_from_the_site_and_only_where_needed(built_book):
     title = (built_book / "chapters" / "index.html").read_text(encoding="utf-8")
     assert "_static/bokeh/" not in title
     assert list((built_book / "_static" / "bokeh").glob("bokeh-*.min.js"))
+
+
+HANDLES_NAMED_JS = """() => {
+  const handles = [];
+  const walk = (root) => { for (const e of root.querySelectorAll('*')) {
+    if (e.classList.contains('noUi-handle')) handles.push(e);
+    if (e.shadowRoot) walk(e.shadowRoot); } };
+  walk(document);
+  return handles.length > 0 && handles.every(h => (h.getAttribute('aria-label') || '')
+                                                    .includes(','));
+}"""
+
+UNNAME_HANDLES_JS = """() => {
+  const walk = (root) => { for (const e of root.querySelectorAll('*')) {
+    if (e.classList.contains('noUi-handle')) e.removeAttribute('aria-label');
+    if (e.shadowRoot) walk(e.shadowRoot); } };
+  walk(document);
+}"""
+
+
+def test_slider_names_survive_bokeh_drawing_the_explorer_again(
+    built_book, offline_page
+):
+    # book.js names the slider handles whenever Bokeh adds to its shadow roots, not on
+    # a timer: Bokeh draws the explorer again for a new width, and the names must come
+    # back. The page must then be idle: no script runs on a page nobody touches.
+    from site_pages import PHONE, open_settled
+
+    chapter = built_book / "chapters" / "02_seeing_the_map.html"
+    page = open_settled(offline_page, chapter, DESKTOP)
+    assert page.evaluate(HANDLES_NAMED_JS)
+    page.set_viewport_size(PHONE)
+    page.wait_for_function(HANDLES_NAMED_JS, timeout=10_000)
+    page.evaluate(UNNAME_HANDLES_JS)
+    page.set_viewport_size(DESKTOP)
+    page.wait_for_function(HANDLES_NAMED_JS, timeout=10_000)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    page.wait_for_timeout(1_000)
+
+    def script_seconds():
+        metrics = cdp.send("Performance.getMetrics")["metrics"]
+        return next(m["value"] for m in metrics if m["name"] == "ScriptDuration")
+
+    before = script_seconds()
+    page.wait_for_timeout(4_000)
+    assert script_seconds() - before < 0.005
+    assert offline_page.page_errors == []

@@ -52,9 +52,14 @@
     for (const child of view.child_views || []) { yield* views(child); }
   }
 
+  // Every element inside the Bokeh embeds (the book's other elements need no walk).
+  function* inBokeh() {
+    for (const embed of document.querySelectorAll("[data-root-id]")) { yield* deep(embed); }
+  }
+
   // aria-input-field-name: name every slider handle by its slider's title ("μ, the mean").
   function nameSliderHandles() {
-    for (const host of deep(document)) {
+    for (const host of inBokeh()) {
       if (!host.shadowRoot || !host.classList.contains("bk-Slider")) { continue; }
       const title = host.shadowRoot.querySelector(".bk-slider-title");
       const handle = host.shadowRoot.querySelector(".noUi-handle");
@@ -101,18 +106,36 @@
     try { nameSliderHandles(); describeCanvases(); } catch (error) { /* never break a page */ }
   }
 
+  // Bokeh draws after DOMContentLoaded, asynchronously, inside shadow roots, and draws a
+  // view again when its layout or a slider's title changes. So the fixes run whenever
+  // something is added or changed in an embed or in one of its shadow roots (a
+  // MutationObserver on each; a change of attributes, as the fixes make, is not
+  // watched), at most once per 50 ms. No timer keeps running on an idle page.
+  function watchBokeh() {
+    const watched = new WeakSet();
+    let pending = false;
+    const observer = new MutationObserver(() => {
+      if (pending) { return; }
+      pending = true;
+      setTimeout(() => { pending = false; fixAndWatch(); }, 50);
+    });
+    const watch = (node) => {
+      if (watched.has(node)) { return; }
+      watched.add(node);
+      observer.observe(node, { childList: true, subtree: true, characterData: true });
+    };
+    function fixAndWatch() {
+      bokehFixes();
+      document.querySelectorAll("[data-root-id]").forEach(watch);
+      for (const el of inBokeh()) { if (el.shadowRoot) { watch(el.shadowRoot); } }
+    }
+    fixAndWatch();
+  }
+
   function start() {
     matchNamesToVisibleText();
     addSkipToFigure();
-    if (!document.querySelector("[data-root-id]")) { return; }
-    // Bokeh draws after DOMContentLoaded, asynchronously; slider titles can change later.
-    let ticks = 0;
-    bokehFixes();
-    const timer = setInterval(() => {
-      bokehFixes();
-      ticks += 1;
-      if (ticks === 40) { clearInterval(timer); setInterval(bokehFixes, 2000); }
-    }, 250);
+    if (document.querySelector("[data-root-id]")) { watchBokeh(); }
   }
 
   if (document.readyState === "loading") {
