@@ -57,8 +57,8 @@ def test_the_test_build_executed_every_chapter(built_book):
 
 
 def test_the_test_build_executed_in_warm_kernels_where_make_book_would(built_book):
-    # The determinism test (test_chapters.py) compares this build's execution with an
-    # execution in ordinary kernels: it is warm-against-cold only if this one was warm.
+    # The determinism test (test_chapters.py) compares this build's execution of two
+    # chapters with one in ordinary kernels: warm against cold only if this was warm.
     log = built_book.parents[1] / "build.log"
     if build_started(built_book) is None or not log.exists():
         pytest.skip("REPARAM_BUILT_BOOK: testing a build made earlier")

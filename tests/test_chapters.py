@@ -84,8 +84,10 @@ def _execute_again(folder: Path) -> None:
 @pytest.fixture(scope="session")
 def glued_by_a_second_execution(tmp_path_factory) -> dict[str, dict]:
     # Once per session, whichever pytest-xdist worker asks first (the tests below share
-    # a group, so one worker runs them all while the others go on). Not after the book
-    # build: it runs meanwhile, so the cores are busy while Sphinx (one core) builds.
+    # a group, so one worker runs them all while the others go on). It does not wait
+    # for the book build: the two overlap, and the cores stay busy while Sphinx builds
+    # on one of them (a suite's first minute used 82-91 % of both cores before, 99-100 %
+    # after; one run each).
     folder = once_per_session(tmp_path_factory, "second-execution", _execute_again)
     return glued_from_cache(folder / "cache")
 

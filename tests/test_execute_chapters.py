@@ -1,7 +1,8 @@
 """Warm kernels (code/execute_chapters.py): a fork of the zygote acts as a fresh kernel.
 
-The determinism test (tests/test_chapters.py) compares every chapter's glued numbers
-between a warm execution and an ordinary one. Here, on small notebooks: what a kernel
+The determinism test (tests/test_chapters.py) compares the glued numbers of two
+chapters between a warm execution and an ordinary one (and of the other six between
+two warm executions, from two zygotes). Here, on small notebooks: what a kernel
 sees of its process (working folder, import path, environment, Matplotlib backend) is
 the same warm and cold, a figure is shown, no state passes between two warm kernels,
 a failing notebook is not cached, and no kernel outlives the execution.

@@ -64,6 +64,9 @@ def test_loadgroup_keeps_a_group_on_one_worker(tmp_path):
     # The browser tests share open pages per viewport (site_tabs) only if pytest-xdist
     # sends a group to one worker. pytest 9.2 with pytest-xdist 3.8 silently stopped
     # doing so (pytest-xdist issue 1386): each page was opened on both workers.
+    pytest.importorskip("xdist")
+    # Not this session's worker variables: the small suite has its own workers.
+    outer = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
     (tmp_path / "test_groups.py").write_text(GROUPED_TESTS)
     workers = tmp_path / "workers.txt"
     result = subprocess.run(
@@ -71,7 +74,7 @@ def test_loadgroup_keeps_a_group_on_one_worker(tmp_path):
          "--dist", "loadgroup", "-c", os.devnull, "--rootdir", str(tmp_path),
          str(tmp_path)],
         capture_output=True, text=True, cwd=tmp_path,
-        env={**os.environ, "WORKERS_FILE": str(workers)},
+        env={**outer, "WORKERS_FILE": str(workers)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [line.split() for line in workers.read_text().splitlines()]
