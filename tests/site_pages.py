@@ -150,6 +150,21 @@ def _axe(page, options: dict) -> dict:
     return Axe().run(page, options=options).response
 
 
+def _axe_with_repeats_hidden(page, options: dict) -> dict:
+    """axe's response with each repeated code token hidden; the page is restored."""
+    page.evaluate(HIDE_REPEATED_CODE_TOKENS_JS)
+    try:
+        return _axe(page, options)
+    finally:
+        page.evaluate(SHOW_REPEATED_CODE_TOKENS_JS)
+
+
+def _undecided_representatives(response: dict) -> list[dict]:
+    return [node for rule in response["incomplete"]
+            if rule["id"] == "color-contrast" for node in rule["nodes"]
+            if "data-axe-representative" in node["html"]]
+
+
 def axe_violations(page, impacts=("critical", "serious"), rules=None) -> list[dict]:
     """axe-core (the copy bundled in axe-playwright-python; nothing is fetched).
 
@@ -159,29 +174,16 @@ def axe_violations(page, impacts=("critical", "serious"), rules=None) -> list[di
     options = {"resultTypes": ["violations", "incomplete"]}
     if rules is not None:
         options["runOnly"] = list(rules)
-    page.evaluate(HIDE_REPEATED_CODE_TOKENS_JS)
-    try:
-        response = _axe(page, options)
-    finally:
-        page.evaluate(SHOW_REPEATED_CODE_TOKENS_JS)
-    undecided = [node for rule in response["incomplete"]
-                 if rule["id"] == "color-contrast" for node in rule["nodes"]
-                 if "data-axe-representative" in node["html"]]
-    if undecided:
+    response = _axe_with_repeats_hidden(page, options)
+    if _undecided_representatives(response):
         response = _axe(page, options)
     return [v for v in response["violations"] if v["impact"] in impacts]
 
 
 def representatives_axe_left_undecided(page) -> int:
     """How many code-token representatives axe's color-contrast leaves undecided."""
-    page.evaluate(HIDE_REPEATED_CODE_TOKENS_JS)
-    try:
-        response = _axe(page, {"runOnly": ["color-contrast"],
-                               "resultTypes": ["incomplete"]})
-    finally:
-        page.evaluate(SHOW_REPEATED_CODE_TOKENS_JS)
-    return sum("data-axe-representative" in node["html"]
-               for rule in response["incomplete"] for node in rule["nodes"])
+    options = {"runOnly": ["color-contrast"], "resultTypes": ["incomplete"]}
+    return len(_undecided_representatives(_axe_with_repeats_hidden(page, options)))
 
 
 DEEP_ACTIVE_JS = """() => {
