@@ -23,7 +23,7 @@ CACHE_INPUTS := $(VENV)/.installed requirements.txt $(shell find code/reparam -t
 # measured execution times, +-15 %: the diffusion chapter (the longest) starts on one core
 # while the other runs three short chapters and then the VAE, so both end close together
 # (50.6 s expected, against 53.1 s for plain longest-first; the bound is 49.6 s).
-EXECUTION_ORDER := 08_diffusion 05_other_distributions 03_pathwise_gradient \
+EXECUTION_ORDER := 09_diffusion 05_other_distributions 03_pathwise_gradient \
                    06_discrete_choices 07_vae 04_the_real_trick 01_change_of_variables \
                    02_seeing_the_map
 NOTEBOOKS := $(wildcard chapters/*.ipynb)

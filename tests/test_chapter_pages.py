@@ -35,7 +35,7 @@ CHAPTERS_WITH_EXPLORERS = {
     "05_other_distributions",
     "06_discrete_choices",
     "07_vae",
-    "08_diffusion",
+    "09_diffusion",
 }
 
 # The controls of every Bokeh document on the page, with what is needed to move them.

@@ -17,5 +17,5 @@ Modules, in chapter order:
   quantile function as alpha changes.
 - :mod:`.simplex` (Chapter 6): Gumbel-softmax samples on the 2-simplex.
 - :mod:`.latent` (Chapter 7): a point in the VAE's latent space, decoded.
-- :mod:`.noising` (Chapter 8): digits noised by q(x_t | x_0) as t moves.
+- :mod:`.noising` (Chapter 9): digits noised by q(x_t | x_0) as t moves.
 """

@@ -1,4 +1,4 @@
-r"""The forward-noising explorer of Chapter 8: :math:`q(x_t\mid x_0)` as t moves from 0
+r"""The forward-noising explorer of Chapter 9: :math:`q(x_t\mid x_0)` as t moves from 0
 to T.
 
 Two panels: a few test digits noised in one shot,
