@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import pdist
 
 from reparam import diffusion as d
-from reparam import vae
+from reparam.data import load_scaled_digits
 
 SCHEDULE = d.linear_schedule(50, 1e-3, 0.2)
 
@@ -91,45 +91,6 @@ def test_linear_schedule_property_any_bad_beta_raises(beta):
 
 
 # --------------------------------------------------------------------
-
-
-def test_scaled_digits_split_matches_vae_split():
-    scaled = d.load_scaled_digits()
-    binary = vae.load_binary_digits()
-    assert torch.equal(scaled.train_labels, binary.train_labels)
-    assert torch.equal(scaled.test_labels, binary.test_labels)
-    # Same images in the same order: thresholding the grey levels gives vae's bits
-    # exactly.
-    assert torch.equal(
-        ((scaled.train_images + 1) / 2 > 0.5).float(), binary.train_images
-    )
-    assert torch.equal(((scaled.test_images + 1) / 2 > 0.5).float(), binary.test_images)
-    # Another split seed gives another split (the seed is really used).
-    other = d.load_scaled_digits(seed=1)
-    assert not torch.equal(other.test_labels, scaled.test_labels)
-
-
-def test_scaled_digits_pixel_values():
-    from sklearn.datasets import load_digits
-
-    data = d.load_scaled_digits()
-    assert data.train_images.shape == (1438, 64) and data.test_images.shape == (359, 64)
-    assert (
-        float(data.train_images.min()) == -1.0 and float(data.train_images.max()) == 1.0
-    )
-    levels = (data.train_images + 1) * 8  # back to sklearn's 0..16 ink levels
-    assert torch.equal(levels, levels.round())
-    # Every test image is a row of sklearn's array, with its label.
-    raw = load_digits()
-    rows = {tuple(r): y for r, y in zip(raw.data.astype(int), raw.target, strict=False)}
-    test_levels = ((data.test_images + 1) * 8).tolist()
-    for image, label in zip(test_levels, data.test_labels.tolist(), strict=False):
-        assert rows[tuple(int(round(v)) for v in image)] == label
-
-
-def test_scaled_digits_rejects_bad_fraction():
-    with pytest.raises(ValueError, match="test_fraction"):
-        d.load_scaled_digits(test_fraction=1.0)
 
 
 # --------------------------------------------------------------------
@@ -396,7 +357,7 @@ def _small_training(**overrides):
 
 
 def test_a_few_training_steps_lower_the_loss():
-    data = d.load_scaled_digits()
+    data = load_scaled_digits()
     schedule = d.linear_schedule(50, 2e-3, 0.3)
     options = _small_training()
     start, _ = d.train(data.train_images, schedule, steps=1, **options)
@@ -411,7 +372,7 @@ def test_a_few_training_steps_lower_the_loss():
 
 
 def test_train_progress_goes_to_the_callback():
-    data = d.load_scaled_digits()
+    data = load_scaled_digits()
     lines = []
     d.train(
         data.train_images[:32],
@@ -442,7 +403,7 @@ def test_train_rejects_bad_images():
 
 def test_train_returns_the_weight_average():
     """ema_decay = 0 returns the last weights; with 0.995 the average lags behind."""
-    data = d.load_scaled_digits()
+    data = load_scaled_digits()
     schedule = d.linear_schedule(10, 0.01, 0.2)
     options = dict(
         steps=20,
@@ -634,7 +595,7 @@ def test_x0_loss_is_the_noise_regression_weighted_by_inverse_snr():
     """simple_loss of an x0-predicting model, replayed by hand from the same draws."""
     torch.manual_seed(3)
     model = d.NoisePredictor(SCHEDULE.T, hidden=16, layers=1, prediction="x0")
-    x0 = d.load_scaled_digits().train_images[:9]
+    x0 = load_scaled_digits().train_images[:9]
     loss = d.simple_loss(model, x0, SCHEDULE, torch.Generator().manual_seed(5)).detach()
     replay = torch.Generator().manual_seed(5)
     t = torch.randint(1, SCHEDULE.T + 1, (9,), generator=replay)
@@ -689,7 +650,7 @@ def test_sampler_with_the_exact_x0_matches_the_noise_oracle(clip):
 
 
 def test_train_x0_prediction_lowers_the_x0_loss():
-    data = d.load_scaled_digits()
+    data = load_scaled_digits()
     schedule = d.linear_schedule(50, 2e-3, 0.3)
     options = _small_training(prediction="x0")
     start, _ = d.train(data.train_images, schedule, steps=1, **options)
@@ -753,7 +714,7 @@ def test_learning_rate_decays_linearly_to_a_tenth(monkeypatch):
             return super().step(*args, **kwargs)
 
     monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
-    images = d.load_scaled_digits().train_images[:32]
+    images = load_scaled_digits().train_images[:32]
     d.train(images, SCHEDULE, steps=10, batch_size=8, learning_rate=1e-3, hidden=8,
             layers=1, progress=None, device=torch.device("cpu"))
     expected = [1e-3 * (1 - 0.9 * k / 10) for k in range(10)]
@@ -763,7 +724,7 @@ def test_learning_rate_decays_linearly_to_a_tenth(monkeypatch):
 def test_minibatches_draw_from_every_training_image(monkeypatch):
     """Over 50 steps of 32 draws from 64 images every image is used (seeded; a sampler
     that skipped part of the set would leave some out)."""
-    images = d.load_scaled_digits().train_images[:64]
+    images = load_scaled_digits().train_images[:64]
     used = []
     original = d.simple_loss
 

@@ -436,7 +436,10 @@ def test_bad_input_raises_value_error_naming_the_problem(
     function, argument, value, message
 ):
     kwargs = dict(GOOD, **{argument: value})
-    with pytest.raises(ValueError, match=message):
+    # Counts follow the package rule: a non-integer is a TypeError.
+    not_int = isinstance(value, bool) or not isinstance(value, int)
+    wrong_type = argument == "n" and not_int
+    with pytest.raises(TypeError if wrong_type else ValueError, match=message):
         ALL[function](**kwargs)
 
 
@@ -645,7 +648,7 @@ def test_relaxed_objective_two_categories_by_one_dimensional_quadrature():
 def test_relaxed_objective_bad_inputs():
     with pytest.raises(ValueError, match="order"):
         discrete.relaxed_objective(F, THETA, 0.5, order=1)
-    with pytest.raises(ValueError, match="order"):
+    with pytest.raises(TypeError, match="order"):
         discrete.relaxed_objective(F, THETA, 0.5, order=2.5)
     with pytest.raises(ValueError, match="quadrature nodes"):
         discrete.relaxed_objective(F, THETA, 0.5, order=200)  # 200**3 nodes

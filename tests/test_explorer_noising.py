@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from reparam import diffusion as d
+from reparam.data import image_grid, load_scaled_digits
 from reparam.explorers import noising
-from reparam.vae import images_grid
 
 matplotlib.use("Agg")
 
 
 def _inputs():
-    data = d.load_scaled_digits()
+    data = load_scaled_digits()
     labels = data.test_labels.tolist()
     rows = [labels.index(digit) for digit in noising.DIGITS]
     x0 = data.test_images[rows].double()
@@ -46,7 +46,7 @@ def test_state_at_zero_is_the_clean_digits_and_the_canvas_is_their_grid():
     assert np.array_equal(state.images, x0.numpy())
     assert (state.signal_scale, state.noise_scale) == (1.0, 0.0)
     # Same tiles as reparam.vae's grid helper (one row, same gutter grey).
-    assert np.allclose(state.canvas, images_grid((x0 + 1) / 2, rows=1), atol=1e-12)
+    assert np.allclose(state.canvas, image_grid((x0 + 1) / 2, rows=1), atol=1e-12)
     assert state.readout == "t = 0: √ᾱ_t = 1.0000"
 
 

@@ -112,7 +112,7 @@ def test_small_run_rows_are_exact():
     "kwargs, error",
     [
         ({"steps": 0}, ValueError),
-        ({"runs": 1.5}, ValueError),
+        ({"runs": 1.5}, TypeError),
         ({"a0": 0.0}, ValueError),
         ({"start": (0.0, -1.0)}, ValueError),
         ({"k": math.nan}, ValueError),

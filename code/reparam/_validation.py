@@ -1,4 +1,10 @@
-"""Checks shared by the public functions: bad input fails loudly at the boundary."""
+"""Checks shared by the public functions: bad input fails loudly at the boundary.
+
+The package's rule (see ``reparam.__init__``): a ``TypeError`` for an argument of the
+wrong type (a string, a bool where a number belongs, a list where a tensor belongs), a
+``ValueError`` for a value of the right type that is out of range, NaN or infinite. Each
+message names the argument.
+"""
 
 from __future__ import annotations
 
@@ -50,14 +56,15 @@ def check_scale(sigma: Any, name: str = "sigma") -> float:
     return sigma
 
 
-def check_sample_count(n: Any, name: str = "n") -> int:
-    """A number of Monte Carlo samples: an integer >= 1 (not a bool, not 10.0)."""
+def check_count(n: Any, name: str = "n", minimum: int = 1) -> int:
+    """A count: an integer >= ``minimum``. ``TypeError`` for a bool, a float such as
+    10.0 or a string; ``ValueError`` for an integer below ``minimum``."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise ValueError(
-            f"{name} must be an integer >= 1, got {type(n).__name__} ({n!r})"
+        raise TypeError(
+            f"{name} must be an integer >= {minimum}, got {type(n).__name__} ({n!r})"
         )
-    if n < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {n}")
+    if n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {n}")
     return int(n)
 
 
@@ -82,3 +89,21 @@ def check_generator(generator: Any) -> None:
             "generator must be a torch.Generator or None, got "
             f"{type(generator).__name__}"
         )
+
+
+LEAVE_ONE_OUT = "leave-one-out"
+
+
+def check_baseline(baseline: Any, n: int) -> float | str | None:
+    """A score-function baseline: ``None`` (b = 0), a finite real number (a constant b)
+    or ``"leave-one-out"`` (needs ``n >= 2`` draws)."""
+    if baseline is None:
+        return None
+    if isinstance(baseline, str):
+        if baseline != LEAVE_ONE_OUT:
+            raise ValueError(f"baseline must be None, a number or "
+                             f"{LEAVE_ONE_OUT!r}, got {baseline!r}")
+        if n < 2:
+            raise ValueError(f"baseline={LEAVE_ONE_OUT!r} needs n >= 2 draws, got {n}")
+        return baseline
+    return as_real_scalar(baseline, "baseline")

@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .vae import IMAGE_PIXELS, DigitsData, bundled_digits, default_device
+from .data import IMAGE_PIXELS, default_device
 
 __all__ = [
     "Schedule",
@@ -59,7 +59,6 @@ __all__ = [
     "book_schedule",
     "BOOK_T",
     "BOOK_BETAS",
-    "load_scaled_digits",
     "check_pixels",
     "q_sample",
     "q_posterior",
@@ -154,25 +153,6 @@ def linear_schedule(
 
 
 # --------------------------------------------------------------------
-
-
-def load_scaled_digits(test_fraction: float = 0.2, seed: int = 0) -> DigitsData:
-    """scikit-learn's bundled 8x8 digits, grey levels scaled to [-1, 1] (no download).
-
-    The train/test split is exactly :func:`reparam.vae.load_binary_digits`'s for the
-    same ``test_fraction`` and ``seed`` (same permutation), so the two chapters hold out
-    the same images. Pixels 0..16 map to -1..1 by ``p / 8 - 1``.
-    """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    levels, digit_labels = bundled_digits()
-    images = torch.tensor(levels / 8.0 - 1.0, dtype=torch.float32)
-    labels = torch.tensor(digit_labels)
-    # The same permutation, from the same generator and seed, as reparam.vae.
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-    n_test = int(round(test_fraction * len(images)))
-    test, train = order[:n_test], order[n_test:]
-    return DigitsData(images[train], labels[train], images[test], labels[test])
 
 
 def check_pixels(

@@ -35,13 +35,13 @@ All functions return float64 tensors, are deterministic given ``generator``, and
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 import torch
 
-from ._validation import as_real_scalar, check_generator, check_sample_count
+from ._validation import as_real_scalar, check_baseline, check_count, check_generator
+from .estimators import subtract_baseline
 
 __all__ = [
     "probabilities",
@@ -122,27 +122,6 @@ def _check_temperature(temperature: Any) -> float:
     return tau
 
 
-def _check_baseline(baseline: Any, n: int) -> Baseline:
-    if baseline is None:
-        return None
-    if isinstance(baseline, str):
-        if baseline != "leave-one-out":
-            raise ValueError(
-                f"baseline must be None, a number or 'leave-one-out', got {baseline!r}"
-            )
-        if n < 2:
-            raise ValueError("baseline='leave-one-out' needs n >= 2 draws")
-        return baseline
-    if not isinstance(baseline, numbers.Real) and not isinstance(
-        baseline, torch.Tensor
-    ):
-        raise ValueError(
-            f"baseline must be None, a number or 'leave-one-out', got "
-            f"{type(baseline).__name__}"
-        )
-    return as_real_scalar(baseline, "baseline")
-
-
 # --- exact quantities -----------------------------------------------------------------
 
 
@@ -176,8 +155,8 @@ def draw_gumbel(
     here), clamps to ``[eps, 1 - eps]`` (``clamp_probs``, so the logs stay finite) and
     returns ``-log(-log U)``; with the same generator state both see the same G.
     """
-    n = check_sample_count(n, "n")
-    k = check_sample_count(k, "k")
+    n = check_count(n, "n")
+    k = check_count(k, "k")
     check_generator(generator)
     eps = torch.finfo(DTYPE).eps
     uniforms = torch.rand((n, k), dtype=DTYPE, generator=generator).clamp(
@@ -194,7 +173,7 @@ def gumbel_max_sample(
     Exactly distributed as :math:`\operatorname{Cat}(\operatorname{softmax}\theta)`.
     """
     theta = _check_logits(logits)
-    n = check_sample_count(n, "n")
+    n = check_count(n, "n")
     check_generator(generator)
     gumbels = draw_gumbel(n, theta.shape[0], generator)
     return torch.argmax(theta + gumbels, dim=1)
@@ -211,7 +190,7 @@ def gumbel_softmax_sample(
     """
     theta = _check_logits(logits)
     tau = _check_temperature(temperature)
-    n = check_sample_count(n, "n")
+    n = check_count(n, "n")
     check_generator(generator)
     gumbels = draw_gumbel(n, theta.shape[0], generator)
     return torch.softmax((theta + gumbels) / tau, dim=1)
@@ -286,7 +265,7 @@ def gumbel_softmax_grad(
     """
     f, theta = _check_costs_and_logits(f_values, logits)
     tau = _check_temperature(temperature)
-    n = check_sample_count(n, "n")
+    n = check_count(n, "n")
     if not isinstance(straight_through, bool):
         raise ValueError(
             f"straight_through must be a bool, got {type(straight_through).__name__}"
@@ -322,16 +301,13 @@ def score_function_rows(
         or indices.dtype != torch.int64
     ):
         raise ValueError("indices must be a 1-d int64 tensor of category indices")
-    n = check_sample_count(int(indices.shape[0]), "len(indices)")
+    n = check_count(int(indices.shape[0]), "len(indices)")
     if bool(((indices < 0) | (indices >= f.shape[0])).any()):
         raise ValueError(f"indices must lie in [0, {f.shape[0] - 1}]")
-    baseline = _check_baseline(baseline, n)
+    baseline = check_baseline(baseline, n)
     p = torch.softmax(theta, dim=0)
     values = f[indices]
-    if baseline == "leave-one-out":
-        values = values - (values.sum() - values) / (n - 1)
-    elif baseline is not None:
-        values = values - baseline
+    values = subtract_baseline(values, baseline)
     score = torch.nn.functional.one_hot(indices, f.shape[0]).to(DTYPE) - p
     return values.unsqueeze(1) * score
 
@@ -351,8 +327,8 @@ def score_function_grad(
     leave-one-out).
     """
     f, theta = _check_costs_and_logits(f_values, logits)
-    n = check_sample_count(n, "n")
-    _check_baseline(baseline, n)
+    n = check_count(n, "n")
+    check_baseline(baseline, n)
     check_generator(generator)
     indices = gumbel_max_sample(theta, n, generator)
     return score_function_rows(f, theta, indices, baseline)
@@ -407,7 +383,7 @@ def relaxed_objective(
     """
     f, theta = _check_costs_and_logits(f_values, logits)
     tau = _check_temperature(temperature)
-    order = check_sample_count(order, "order")
+    order = check_count(order, "order")
     if order < 2:
         raise ValueError(f"order must be >= 2, got {order}")
     k = theta.shape[0]

@@ -35,15 +35,19 @@ from dataclasses import dataclass
 import torch
 
 from ._validation import (
+    LEAVE_ONE_OUT,
     as_real_scalar,
+    check_baseline,
+    check_count,
     check_generator,
-    check_sample_count,
     check_scale,
 )
 
 __all__ = [
     "GradientSummary",
     "draw_standard_normal",
+    "leave_one_out_baseline",
+    "subtract_baseline",
     "pathwise_grad",
     "score_function_grad",
     "summarize",
@@ -59,7 +63,7 @@ def _check_common(
 ) -> tuple[float, float, int]:
     mu = as_real_scalar(mu, "mu")
     sigma = check_scale(sigma, "sigma")
-    n = check_sample_count(n, "n")
+    n = check_count(n, "n")
     check_generator(generator)
     return mu, sigma, n
 
@@ -72,11 +76,11 @@ def draw_standard_normal(
     Drawn exactly as ``torch.distributions.Normal.rsample`` draws them
     (``empty(...).normal_()``), so with the same generator state both see the same eps.
     """
-    n = check_sample_count(n, "n")
+    n = check_count(n, "n")
     return torch.empty(n, dtype=DTYPE).normal_(generator=generator)
 
 
-def _evaluate(f: Cost, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluate_cost(f: Cost, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``f(x)`` checked for type, shape and finiteness, and its sum (which the callers
     need)."""
     if not callable(f):
@@ -115,7 +119,7 @@ def pathwise_grad(
     mu_copies = torch.full((n,), mu, dtype=DTYPE, requires_grad=True)
     sigma_copies = torch.full((n,), sigma, dtype=DTYPE, requires_grad=True)
     x = mu_copies + sigma_copies * eps
-    out, total = _evaluate(f, x)
+    out, total = evaluate_cost(f, x)
     if not out.requires_grad:
         # f cut the graph (e.g. a comparison): its derivative is zero wherever it is
         # defined.
@@ -147,24 +151,37 @@ def score_function_grad(
         still unbiased; needs n >= 2).
     """
     mu, sigma, n = _check_common(mu, sigma, n, generator)
-    if baseline == "leave-one-out":
-        if n < 2:
-            raise ValueError("baseline='leave-one-out' needs n >= 2 draws")
-    elif baseline is not None:
-        if isinstance(baseline, str):
-            raise ValueError(
-                f"baseline must be None, a number or 'leave-one-out', got {baseline!r}"
-            )
-        baseline = as_real_scalar(baseline, "baseline")
+    baseline = check_baseline(baseline, n)
     eps = draw_standard_normal(n, generator)
     with torch.no_grad():
-        values, total = _evaluate(f, mu + sigma * eps)
-        if baseline == "leave-one-out":
-            values = values - (total - values) / (n - 1)
-        elif baseline is not None:
-            values = values - baseline
+        values, _ = evaluate_cost(f, mu + sigma * eps)
+        values = subtract_baseline(values, baseline)
         score = torch.stack((eps / sigma, (eps * eps - 1.0) / sigma), dim=1)
         return values.unsqueeze(1) * score
+
+
+def leave_one_out_baseline(values: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    r"""For each draw, the mean of the *other* draws along ``dim``:
+    :math:`b_i = \frac{1}{n-1}\sum_{j\ne i} v_j`.
+
+    :math:`b_i` does not depend on draw :math:`i`, so subtracting it keeps the
+    score-function estimator unbiased (Kool, van Hoof & Welling 2019; Mnih & Rezende
+    2016 use the same idea in VIMCO). Needs at least two draws along ``dim``.
+    """
+    n = values.shape[dim]
+    if n < 2:
+        raise ValueError(f"a leave-one-out baseline needs >= 2 draws, got {n}")
+    return (values.sum(dim, keepdim=True) - values) / (n - 1)
+
+
+def subtract_baseline(values: torch.Tensor, baseline: float | str | None,
+                      dim: int = 0) -> torch.Tensor:
+    """``values - b`` for a baseline already checked by ``check_baseline``."""
+    if baseline is None:
+        return values
+    if baseline == LEAVE_ONE_OUT:
+        return values - leave_one_out_baseline(values, dim)
+    return values - baseline
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,8 @@ import numpy as np
 import torch
 from scipy import special
 
-from ._validation import as_real_scalar, check_generator, check_sample_count
-from .estimators import _evaluate
+from ._validation import as_real_scalar, check_count, check_generator
+from .estimators import evaluate_cost
 
 __all__ = [
     "implicit_sample_grad",
@@ -323,7 +323,7 @@ def _check_gamma(
     beta = as_real_scalar(rate, "rate")
     if beta <= 0:
         raise ValueError(f"rate must be > 0, got {beta}")
-    n = check_sample_count(n, "n")
+    n = check_count(n, "n")
     check_generator(generator)
     return alpha, beta, n
 
@@ -369,7 +369,7 @@ def gamma_pathwise_grad(
     """
     alpha, beta, z, x = _gamma_draws(concentration, rate, n, generator)
     x_leaf = x.clone().requires_grad_(True)
-    out, total = _evaluate(f, x_leaf)
+    out, total = evaluate_cost(f, x_leaf)
     if out.requires_grad:
         (slope,) = torch.autograd.grad(
             total, x_leaf, allow_unused=True, materialize_grads=True
@@ -395,7 +395,7 @@ def gamma_score_function_grad(
     """
     alpha, beta, _, x = _gamma_draws(concentration, rate, n, generator)
     with torch.no_grad():
-        values, _ = _evaluate(f, x)
+        values, _ = evaluate_cost(f, x)
         score = torch.stack(
             (math.log(beta) + torch.log(x) - special.digamma(alpha), alpha / beta - x),
             dim=1,

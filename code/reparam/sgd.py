@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_real_scalar, check_sample_count, check_scale
+from ._validation import as_real_scalar, check_count, check_scale
 
 __all__ = ["SGDRuns", "objective", "optimum", "one_sample_gradient", "fit_gaussian_sgd"]
 
@@ -87,8 +87,8 @@ def fit_gaussian_sgd(
     0).
     """
     k = as_real_scalar(k, "k")
-    steps = check_sample_count(steps, "steps")
-    runs = check_sample_count(runs, "runs")
+    steps = check_count(steps, "steps")
+    runs = check_count(runs, "runs")
     a0, t0 = as_real_scalar(a0, "a0"), as_real_scalar(t0, "t0")
     if a0 <= 0 or t0 <= 0:
         raise ValueError(f"a0 and t0 must be > 0, got a0={a0}, t0={t0}")

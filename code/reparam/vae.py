@@ -30,22 +30,19 @@ The decoder gradient and the KL gradient are the same exact computation in both 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from ._validation import LEAVE_ONE_OUT, check_count
+from .data import IMAGE_PIXELS, IMAGE_SIDE, DigitsData, default_device
+from .estimators import subtract_baseline
+
 __all__ = [
-    "IMAGE_SIDE",
-    "IMAGE_PIXELS",
-    "DigitsData",
-    "load_binary_digits",
     "check_images",
     "VAE",
     "elbo_terms",
@@ -54,68 +51,13 @@ __all__ = [
     "train",
     "evaluate_elbo",
     "encoder_gradient_samples",
-    "default_device",
     "importance_sampled_log_likelihood",
-    "images_grid",
     "MonteCarloEstimate",
     "elbo_estimate",
     "importance_weighted_estimate",
 ]
 
-IMAGE_SIDE = 8
-IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE
 ESTIMATORS = ("pathwise", "score")
-
-
-def default_device() -> torch.device:
-    """CUDA when available, otherwise the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@dataclass(frozen=True)
-class DigitsData:
-    """Binary 8x8 digits with a fixed train/test split (float tensors of 0s and 1s)."""
-
-    train_images: torch.Tensor
-    train_labels: torch.Tensor
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
-
-
-def bundled_digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's bundled 8x8 digits: ink levels 0..16 (1,797 x 64) and labels.
-
-    The same arrays as ``sklearn.datasets.load_digits()`` (tested), read from the file
-    scikit-learn ships, without importing scikit-learn: its import costs about 1 s of
-    every chapter execution that loads the digits.
-    """
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None or spec.origin is None:
-        raise ImportError("scikit-learn (which ships the digits data) is not installed")
-    table = np.loadtxt(
-        Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz", delimiter=","
-    )
-    return table[:, :-1], table[:, -1].astype(np.int64)
-
-
-def load_binary_digits(
-    test_fraction: float = 0.2, seed: int = 0, threshold: float = 0.5
-) -> DigitsData:
-    """scikit-learn's bundled handwritten digits (1,797 images, no download), binarized.
-
-    Pixels (0..16) are scaled to [0, 1] and thresholded at ``threshold``, so the
-    Bernoulli likelihood is a true probability of the data and the ELBO a true bound on
-    it.
-    """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    levels, digit_labels = bundled_digits()
-    images = torch.tensor(levels / 16.0 > threshold, dtype=torch.float32)
-    labels = torch.tensor(digit_labels)
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-    n_test = int(round(test_fraction * len(images)))
-    test, train = order[:n_test], order[n_test:]
-    return DigitsData(images[train], labels[train], images[test], labels[test])
 
 
 def check_images(images, pixels: int = IMAGE_PIXELS) -> torch.Tensor:
@@ -276,8 +218,8 @@ def surrogate_loss(
     # One decoder pass: its value is the same log p(x|z) the pathwise loss uses.
     log_likelihood = model.log_likelihood(images, z_fixed)
     reward = log_likelihood.detach()
-    baseline = (reward.sum(0, keepdim=True) - reward) / (samples - 1)
-    score_term = ((reward - baseline) * _log_q(z_fixed, mu, log_sigma)).mean(0)
+    advantage = subtract_baseline(reward, LEAVE_ONE_OUT)  # over the S draws (dim 0)
+    score_term = (advantage * _log_q(z_fixed, mu, log_sigma)).mean(0)
     elbo = log_likelihood.mean(0) - kl
     # Make the value equal the ELBO estimate without changing any gradient.
     surrogate = elbo + score_term - score_term.detach()
@@ -387,23 +329,6 @@ def encoder_gradient_samples(
     return torch.stack(rows)
 
 
-def images_grid(images: torch.Tensor, rows: int) -> np.ndarray:
-    """Tile (n, 64) images into one 2-D array with ``rows`` rows, for plotting."""
-    images = images.detach().cpu().reshape(-1, IMAGE_SIDE, IMAGE_SIDE).numpy()
-    columns = math.ceil(len(images) / rows)
-    # Light grey gutters between tiles (on a white-is-zero colour map).
-    canvas = np.full(
-        (rows * (IMAGE_SIDE + 1) - 1, columns * (IMAGE_SIDE + 1) - 1), 0.15
-    )
-    for index, image in enumerate(images):
-        r, c = divmod(index, columns)
-        canvas[
-            r * (IMAGE_SIDE + 1) : r * (IMAGE_SIDE + 1) + IMAGE_SIDE,
-            c * (IMAGE_SIDE + 1) : c * (IMAGE_SIDE + 1) + IMAGE_SIDE,
-        ] = image
-    return canvas
-
-
 @torch.no_grad()
 def importance_sampled_log_likelihood(
     model: VAE, images: torch.Tensor, samples: int = 256, seed: int = 0
@@ -438,12 +363,6 @@ class MonteCarloEstimate:
     draws_per_image: int
 
 
-def _check_count(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def _summarize_replicates(per_image: torch.Tensor, draws: int) -> MonteCarloEstimate:
     """``per_image`` has shape (replicates, n): independent estimates of each image's
     value."""
@@ -466,7 +385,7 @@ def elbo_estimate(
     exact); the value equals :func:`evaluate_elbo` with the same ``samples`` and
     ``seed``.
     """
-    _check_count(samples, "samples", 2)
+    check_count(samples, "samples", 2)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
         seed
     )
@@ -494,8 +413,8 @@ def importance_weighted_estimate(
     :math:`\mathcal L_1` is the ELBO, and :math:`\mathcal L_K \le \mathcal L_{K+1}
     \le \log p_\theta(x)`: in expectation, not draw by draw.
     """
-    _check_count(samples, "samples", 1)
-    _check_count(replicates, "replicates", 2)
+    check_count(samples, "samples", 1)
+    check_count(replicates, "replicates", 2)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
         seed
     )

@@ -64,7 +64,8 @@ def _fixed_inputs():
     """(schedule, x0 (k, 64) float64, eps (k, 64) float64): loaded once."""
     import torch
 
-    from ..diffusion import book_schedule, load_scaled_digits
+    from ..data import load_scaled_digits
+    from ..diffusion import book_schedule
 
     data = load_scaled_digits()
     rows = [
