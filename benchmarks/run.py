@@ -241,9 +241,9 @@ def bench_explorer_python() -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
-    from reparam.explorers.normal_map import MatplotlibExplorer
+    from reparam.explorers.normal_map import NormalMapFigure
 
-    explorer = MatplotlibExplorer(0.0, 1.0)
+    explorer = NormalMapFigure(0.0, 1.0)
     values = [
         (float(m), float(s))
         for m, s in zip(np.linspace(-2, 2, 200), np.linspace(0.5, 2, 200), strict=True)

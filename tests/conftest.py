@@ -307,3 +307,18 @@ def offline_page(browser):
     page = OfflinePage(browser)
     yield page
     page.close()
+
+
+@pytest.fixture
+def ipympl():
+    """The interactive matplotlib backend of ``make lab``, for ipywidgets front ends
+    (no kernel needed: the widgets' callbacks are called from Python)."""
+    import matplotlib
+
+    previous = matplotlib.get_backend()
+    matplotlib.use("module://ipympl.backend_nbagg")
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    matplotlib.use(previous)

@@ -64,3 +64,24 @@ def model_value(page, name: str, prop: str):
 
 def set_model(page, name: str, prop: str, value) -> None:
     assert page.evaluate(SET_JS, [name, prop, value]), f"no model named {name!r}"
+
+
+def open_explorer(offline_page, tmp_path: Path, layout, name: str):
+    """Open ``layout`` as a standalone offline page and wait for BokehJS."""
+    page = offline_page.open(standalone_page(layout, tmp_path / f"{name}.html"))
+    wait_for_bokeh(page)
+    return page
+
+
+def press(page, handle_index: int, key: str, times: int) -> None:
+    """Focus slider handle ``handle_index`` and press ``key`` ``times`` times."""
+    page.locator(".noUi-handle").nth(handle_index).focus()
+    for _ in range(times):
+        page.keyboard.press(key)
+
+
+def assert_clean(offline_page) -> None:
+    """No script error, no console error and no request to another host."""
+    assert offline_page.page_errors == []
+    assert offline_page.console_errors == []
+    assert offline_page.external_requests == []

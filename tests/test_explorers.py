@@ -17,7 +17,6 @@ import torch
 from reparam import costs
 from reparam.explorers import estimator_spread as es
 from reparam.explorers import latent as lt
-from reparam.explorers import normal_map as nm
 from reparam.explorers import pushforward as pf
 from reparam.variance import exact_moments
 
@@ -234,31 +233,7 @@ def test_latent_rejects_bad_input(model):
         lt.bokeh_explorer(weights, np.zeros((3, 3)))
 
 
-# --- normal_map readout --------------------------------------------------------------
-
-
-def test_normal_map_readout_states_equal_masses():
-    state = nm.explorer_state(1.0, 2.0)
-    text = nm.readout_text(state)
-    assert "x in [2.00, 3.00]" in text
-    expected = st.norm.cdf(1.0) - st.norm.cdf(0.5)
-    assert f"has mass {expected:.4f}" in text
-
-
 # --- ipywidgets front ends (ipympl canvas, no kernel needed) -------------------------
-
-
-@pytest.fixture
-def ipympl():
-    import matplotlib
-
-    previous = matplotlib.get_backend()
-    matplotlib.use("module://ipympl.backend_nbagg")
-    yield
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
-    matplotlib.use(previous)
 
 
 def test_spread_sliders_step_by_slider_step_in_both_front_ends(ipympl):

@@ -18,7 +18,6 @@ from explorer_pages import model_value, set_model, standalone_page, wait_for_bok
 
 from reparam.explorers import estimator_spread as es
 from reparam.explorers import latent as lt
-from reparam.explorers import normal_map as nm
 from reparam.explorers import pushforward as pf
 
 pytestmark = pytest.mark.browser
@@ -46,15 +45,6 @@ def _clean(offline_page):
     assert offline_page.page_errors == []
     assert offline_page.console_errors == []
     assert offline_page.external_requests == []
-
-
-def test_normal_map_readout_equals_python(offline_page, tmp_path):
-    page = _open(offline_page, tmp_path, nm.bokeh_explorer(0.5, 1.5), "normal_map")
-    _press(page, 0, "ArrowRight", 10)  # mu 0.5 -> 1.0
-    _press(page, 1, "ArrowRight", 10)  # sigma 1.5 -> 2.0
-    text = model_value(page, "strip_readout", "text")
-    assert text == nm.readout_text(nm.explorer_state(1.0, 2.0))
-    _clean(offline_page)
 
 
 def test_estimator_spread_moves_and_matches_python(offline_page, tmp_path):

@@ -26,7 +26,7 @@ Usage in a chapter (the Bokeh figure on the website; the ipywidgets twin is
     from IPython.display import HTML
     from myst_nb import glue
     from reparam.explorers.estimator_spread import bokeh_explorer, spread_state
-    from reparam.explorers.normal_map import bokeh_html
+    from reparam.explorers import bokeh_html
 
     layout = bokeh_explorer("cosine", k=1.0, mu=0.5, sigma=1.0)
     glue("ch4_spread", HTML(bokeh_html(layout)), display=False)

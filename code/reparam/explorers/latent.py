@@ -22,7 +22,7 @@ Usage in the VAE chapter, with a model trained with ``latent_dim=2``::
     from IPython.display import HTML
     from myst_nb import glue
     from reparam.explorers.latent import bokeh_explorer, decoder_weights
-    from reparam.explorers.normal_map import bokeh_html
+    from reparam.explorers import bokeh_html
 
     # model: a trained reparam.vae.VAE with latent_dim=2; data: reparam.vae's digits
     weights = decoder_weights(model)

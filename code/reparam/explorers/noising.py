@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .normal_map import bokeh_html
+from ._bokeh import bokeh_html
 
 __all__ = [
     "NoisingState",

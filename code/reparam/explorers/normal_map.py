@@ -9,7 +9,7 @@ and its image :math:`[\mu+\sigma a, \mu+\sigma b]` in :math:`x` carry the same
 probability mass: :math:`f_X(x)\,dx = f_\varepsilon(\varepsilon)\,d\varepsilon` with
 :math:`dx/d\varepsilon = \sigma`.
 
-- :class:`MatplotlibExplorer` + :func:`ipywidgets_explorer`: for Jupyter (``make lab``),
+- :class:`NormalMapFigure` + :func:`ipywidgets_explorer`: for Jupyter (``make lab``),
   sliders update the existing artists in place.
 - :func:`bokeh_explorer`: for the static website. Its sliders run a ``CustomJS``
   callback in the browser, so they redraw with no kernel and no network (BokehJS comes
@@ -20,20 +20,20 @@ probability mass: :math:`f_X(x)\,dx = f_\varepsilon(\varepsilon)\,d\varepsilon` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
 from .._validation import as_real_scalar, check_scale
 from ..gaussian import normal_density
+from ._bokeh import bokeh_figure, explorer_column, js_fixed, readout_div, slider
+from ._widgets import WidgetExplorer, live_figure
 
 __all__ = [
-    "ExplorerState",
-    "explorer_state",
-    "MatplotlibExplorer",
+    "NormalMapState",
+    "normal_map_state",
+    "NormalMapFigure",
     "ipywidgets_explorer",
     "bokeh_explorer",
-    "bokeh_html",
     "readout_text",
     "SAMPLE_EPS",
     "STRIP",
@@ -52,7 +52,7 @@ STRIP = (0.5, 1.0)  # the strip a <= eps <= b whose mass is tracked
 
 
 @dataclass(frozen=True)
-class ExplorerState:
+class NormalMapState:
     """Everything the explorer draws for one (mu, sigma); both front ends use it."""
 
     mu: float
@@ -82,12 +82,12 @@ def _strip_mass(
     return float(np.sum((density[1:] + density[:-1]) * np.diff(grid)) / 2.0)
 
 
-def explorer_state(mu: float, sigma: float) -> ExplorerState:
+def normal_map_state(mu: float, sigma: float) -> NormalMapState:
     """Curves, samples and strip for the map :math:`x = \\mu + \\sigma\\varepsilon`."""
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
     x = mu + sigma * EPS_GRID
     strip_x = (mu + sigma * STRIP[0], mu + sigma * STRIP[1])
-    return ExplorerState(
+    return NormalMapState(
         mu=mu,
         sigma=sigma,
         eps=EPS_GRID,
@@ -103,7 +103,7 @@ def explorer_state(mu: float, sigma: float) -> ExplorerState:
     )
 
 
-def _sample_paths(state: ExplorerState) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _sample_paths(state: NormalMapState) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Polylines from each eps_i on the eps axis, up to the map, across to x_i."""
     xs, ys = [], []
     for e, x in zip(state.samples_eps, state.samples_x, strict=True):
@@ -112,7 +112,7 @@ def _sample_paths(state: ExplorerState) -> tuple[list[np.ndarray], list[np.ndarr
     return xs, ys
 
 
-class MatplotlibExplorer:
+class NormalMapFigure:
     """A matplotlib figure whose artists :meth:`update` changes in place."""
 
     def __init__(self, mu: float = 0.0, sigma: float = 1.0, figure=None):
@@ -133,7 +133,7 @@ class MatplotlibExplorer:
         self.ax_map = self.figure.add_subplot(grid[0, 1])
         self.ax_x = self.figure.add_subplot(grid[0, 0], sharey=self.ax_map)
         self.ax_eps = self.figure.add_subplot(grid[1, 1], sharex=self.ax_map)
-        state = explorer_state(mu, sigma)
+        state = normal_map_state(mu, sigma)
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
         self.ax_eps.plot(state.eps, state.eps_density, color=colors[0])
@@ -196,11 +196,11 @@ class MatplotlibExplorer:
         self.figure.set_layout_engine("none")
 
     @staticmethod
-    def _strip_polygon_args(state: ExplorerState):
+    def _strip_polygon_args(state: NormalMapState):
         inside = np.linspace(*state.strip_x, 50)
         return inside, normal_density(inside, state.mu, state.sigma), 0.0
 
-    def update(self, mu: float, sigma: float) -> ExplorerState:
+    def update(self, mu: float, sigma: float) -> NormalMapState:
         """The slider callback: move every artist, then ask the canvas for a redraw.
 
         With ipympl (``make lab``) ``draw_idle`` only schedules the render, so the
@@ -210,9 +210,9 @@ class MatplotlibExplorer:
         self.figure.canvas.draw_idle()
         return state
 
-    def move_artists(self, mu: float, sigma: float) -> ExplorerState:
+    def move_artists(self, mu: float, sigma: float) -> NormalMapState:
         """Change the existing artists' data to (mu, sigma); draws nothing."""
-        state = explorer_state(mu, sigma)
+        state = normal_map_state(mu, sigma)
         self.map_line.set_ydata(state.x)
         paths = zip(*_sample_paths(state), strict=True)
         for line, (a, b) in zip(self.sample_lines, paths, strict=True):
@@ -237,45 +237,35 @@ class MatplotlibExplorer:
         return state
 
 
-def ipywidgets_explorer(mu: float = 0.0, sigma: float = 1.0):
-    """Sliders for mu and sigma driving a live (ipympl) :class:`MatplotlibExplorer`.
+def ipywidgets_explorer(mu: float = 0.0, sigma: float = 1.0) -> WidgetExplorer:
+    """Sliders for mu and sigma driving a live (ipympl) :class:`NormalMapFigure`.
 
-    Needs a Jupyter front end (``make lab``); returns ``(widget, explorer)``.
+    Needs a Jupyter front end (``make lab``).
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
-    with plt.ioff():  # display the canvas inside the widget box, not on its own
-        figure = plt.figure(figsize=(7.5, 6.0))
-    explorer = MatplotlibExplorer(mu, sigma, figure=figure)
-    mu_slider = widgets.FloatSlider(
-        value=mu,
-        min=MU_RANGE[0],
-        max=MU_RANGE[1],
-        step=0.05,
-        description="μ",
-        continuous_update=True,
-    )
-    sigma_slider = widgets.FloatSlider(
-        value=sigma,
-        min=SIGMA_RANGE[0],
-        max=SIGMA_RANGE[1],
-        step=0.05,
-        description="σ",
-        continuous_update=True,
-    )
+    figure = live_figure((7.5, 6.0))
+    drawing = NormalMapFigure(mu, sigma, figure=figure)
+    sliders = {
+        "mu": widgets.FloatSlider(value=mu, min=MU_RANGE[0], max=MU_RANGE[1],
+                                  step=0.05, description="μ"),
+        "sigma": widgets.FloatSlider(value=sigma, min=SIGMA_RANGE[0],
+                                     max=SIGMA_RANGE[1], step=0.05, description="σ"),
+    }
+
+    def update(mu: float, sigma: float) -> NormalMapState:
+        return drawing.update(mu, sigma)
 
     def on_change(_change):
-        explorer.update(mu_slider.value, sigma_slider.value)
+        update(sliders["mu"].value, sliders["sigma"].value)
 
-    mu_slider.observe(on_change, names="value")
-    sigma_slider.observe(on_change, names="value")
-    return widgets.VBox(
-        [widgets.HBox([mu_slider, sigma_slider]), figure.canvas]
-    ), explorer
+    for control in sliders.values():
+        control.observe(on_change, names="value")
+    box = widgets.VBox([widgets.HBox(list(sliders.values())), figure.canvas])
+    return WidgetExplorer(box, update, figure)
 
 
-# The browser-side update mirrors explorer_state: same grid, same samples, same strip.
+# The browser-side update mirrors normal_map_state: same grid, same samples, same strip.
 _BOKEH_CALLBACK = """
 const mu = mu_slider.value, sigma = sigma_slider.value;
 const eps = map.data.eps;
@@ -292,7 +282,7 @@ const lo = mu + sigma * strip_eps[0], hi = mu + sigma * strip_eps[1];
 const ys = Array.from({length: 50}, (_, i) => lo + (hi - lo) * i / 49);
 strip.data = {x: ys, density: ys.map(density), zero: ys.map(() => 0)};
 band.bottom = lo; band.top = hi;
-// The strip's mass in x, by the trapezoid rule explorer_state uses (same points).
+// The strip's mass in x, by the trapezoid rule normal_map_state uses (same points).
 let mass = 0, previous = density(lo);
 for (let i = 1; i < points; i++) {
   const t = lo + (hi - lo) * i / (points - 1), d = density(t);
@@ -307,25 +297,14 @@ readout.text = "μ = " + mu.toFixed(2) + ", σ = " + sigma.toFixed(2) +
 """
 
 
-def _fixed(value: float, digits: int) -> str:
-    """``value`` with ``digits`` decimals, rounded as JavaScript's ``toFixed`` rounds.
-
-    Both round the exact binary value, but on an exact tie they part: to two decimals,
-    Python's ``format`` writes -2.125 as "-2.12" (half to even) and ``toFixed`` as
-    "-2.13" (half away from zero). The page writes its readout with ``toFixed``.
-    """
-    exact = Decimal(float(value) + 0.0)  # + 0.0: -0.0 becomes 0.0, as in toFixed
-    return str(exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
-
-
-def readout_text(state: ExplorerState) -> str:
+def readout_text(state: NormalMapState) -> str:
     """The readout under the website's figure (the page's JavaScript writes it too)."""
     low, high = state.strip_x
     return (
-        f"μ = {_fixed(state.mu, 2)}, σ = {_fixed(state.sigma, 2)}: the strip ε in "
+        f"μ = {js_fixed(state.mu, 2)}, σ = {js_fixed(state.sigma, 2)}: the strip ε in "
         f"[{state.strip_eps[0]:g}, {state.strip_eps[1]:g}] has mass "
-        f"{_fixed(state.strip_mass_eps, 4)}; its image x in [{_fixed(low, 2)}, "
-        f"{_fixed(high, 2)}] has mass {_fixed(state.strip_mass_x, 4)}"
+        f"{js_fixed(state.strip_mass_eps, 4)}; its image x in [{js_fixed(low, 2)}, "
+        f"{js_fixed(high, 2)}] has mass {js_fixed(state.strip_mass_x, 4)}"
     )
 
 
@@ -336,12 +315,12 @@ def bokeh_explorer(mu: float = 0.0, sigma: float = 1.0):
     The layout stretches to the text column (at most 640 px): on a 390-px phone the map
     and both densities stay whole. The sliders' titles name them for screen readers ("μ,
     the mean"), and a readout states the strip's mass in ε and in x, computed in the
-    page the way :func:`explorer_state` computes it (trapezoid rule, 2001 points).
+    page the way :func:`normal_map_state` computes it (trapezoid rule, 2001 points).
     """
-    from bokeh.layouts import column, gridplot
-    from bokeh.models import BoxAnnotation, ColumnDataSource, CustomJS, Div, Slider
+    from bokeh.layouts import gridplot
+    from bokeh.models import BoxAnnotation, ColumnDataSource, CustomJS
 
-    state = explorer_state(mu, sigma)
+    state = normal_map_state(mu, sigma)
     xs, ys = _sample_paths(state)
     map_source = ColumnDataSource({"eps": state.eps, "x": state.x}, name="map")
     eps_source = ColumnDataSource({"eps": state.eps, "density": state.eps_density})
@@ -367,13 +346,13 @@ def bokeh_explorer(mu: float = 0.0, sigma: float = 1.0):
             "zero": np.zeros(50),
         }
     )
-    y_strip, d_strip, _ = MatplotlibExplorer._strip_polygon_args(state)
+    y_strip, d_strip, _ = NormalMapFigure._strip_polygon_args(state)
     x_strip = ColumnDataSource(
         {"x": y_strip, "density": d_strip, "zero": np.zeros(50)}, name="x_strip"
     )
 
     tools = "pan,wheel_zoom,reset"
-    p_map = _bokeh_figure(
+    p_map = bokeh_figure(
         "x = μ + σ ε",
         x_range=(EPS_GRID[0], EPS_GRID[-1]),
         y_range=X_LIMITS,
@@ -396,7 +375,7 @@ def bokeh_explorer(mu: float = 0.0, sigma: float = 1.0):
     )
 
     # The side panel keeps a fixed, narrow width; the map takes the rest of the column.
-    p_x = _bokeh_figure(
+    p_x = bokeh_figure(
         "density of x",
         x_range=(1.4, 0),
         y_range=p_map.y_range,
@@ -420,7 +399,7 @@ def bokeh_explorer(mu: float = 0.0, sigma: float = 1.0):
     p_x.title.align = "right"
     p_x.xaxis.ticker = [0, 1]
 
-    p_eps = _bokeh_figure(
+    p_eps = bokeh_figure(
         "density of ε",
         x_range=p_map.x_range,
         y_range=(0, 0.45),
@@ -441,27 +420,10 @@ def bokeh_explorer(mu: float = 0.0, sigma: float = 1.0):
     for axis in (p_map.xaxis, p_eps.xaxis):
         axis.ticker = [-4, -2, 0, 2, 4]  # legible on a phone
 
-    mu_slider = Slider(
-        start=MU_RANGE[0],
-        end=MU_RANGE[1],
-        value=mu,
-        step=0.05,
-        title="μ, the mean",
-        name="mu_slider",
-        sizing_mode="stretch_width",
-    )
-    sigma_slider = Slider(
-        start=SIGMA_RANGE[0],
-        end=SIGMA_RANGE[1],
-        value=sigma,
-        step=0.05,
-        title="σ, the standard deviation",
-        name="sigma_slider",
-        sizing_mode="stretch_width",
-    )
-    readout = Div(
-        text=readout_text(state), name="strip_readout", sizing_mode="stretch_width"
-    )
+    mu_slider = slider("mu_slider", "μ, the mean", *MU_RANGE, mu, 0.05)
+    sigma_slider = slider("sigma_slider", "σ, the standard deviation", *SIGMA_RANGE,
+                          sigma, 0.05)
+    readout = readout_div(readout_text(state), "strip_readout")
     callback = CustomJS(
         args=dict(
             mu_slider=mu_slider,
@@ -486,29 +448,4 @@ def bokeh_explorer(mu: float = 0.0, sigma: float = 1.0):
                     merge_tools=True, sizing_mode="stretch_width")
     # The side panel keeps its width, the map takes the rest.
     grid.cols = ["auto", "1fr"]
-    return column(
-        mu_slider,
-        sigma_slider,
-        readout,
-        grid,
-        sizing_mode="stretch_width",
-        styles={"max-width": "640px"},
-    )
-
-
-def _bokeh_figure(title, height=340, sizing_mode="stretch_width", **kwargs):
-    from bokeh.plotting import figure
-
-    return figure(title=title, height=height, sizing_mode=sizing_mode, **kwargs)
-
-
-def bokeh_html(layout) -> str:
-    """The ``<script>`` + ``<div>`` that embed ``layout``, without BokehJS itself.
-
-    BokehJS is loaded once per page from the site's ``_static`` folder (never a CDN,
-    never inlined): see ``code/book_ext.py``.
-    """
-    from bokeh.embed import components
-
-    script, div = components(layout)
-    return script + "\n" + div
+    return explorer_column(mu_slider, sigma_slider, readout, grid)

@@ -19,7 +19,7 @@ Usage in a chapter (:func:`default_maps` derives the five maps with
 
     from IPython.display import HTML
     from myst_nb import glue
-    from reparam.explorers.normal_map import bokeh_html
+    from reparam.explorers import bokeh_html
     from reparam.explorers.pushforward import bokeh_explorer, default_maps
 
     maps = default_maps()

@@ -381,6 +381,6 @@ def bokeh_explorer(logits=(1.0, 0.0, -1.0), temperature: float = 0.5):
 def bokeh_html(layout) -> str:
     """The ``<script>`` + ``<div>`` embedding ``layout`` (BokehJS comes from the
     site)."""
-    from .normal_map import bokeh_html as embed
+    from ._bokeh import bokeh_html as embed
 
     return embed(layout)

@@ -1,0 +1,78 @@
+"""The Bokeh side of every explorer: embedding, sliders, readouts, figure defaults.
+
+Each explorer's ``bokeh_explorer()`` builds its layout from these, so that every
+explorer on the website looks and behaves alike: sliders stretch to the text column
+and carry a title that names them for screen readers, the readout is a ``Div`` a test
+can read, and the whole layout is at most 640 px wide, so it fits a 390 px phone.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+__all__ = [
+    "bokeh_figure",
+    "bokeh_html",
+    "explorer_column",
+    "js_fixed",
+    "readout_div",
+    "slider",
+]
+
+MAX_WIDTH = "640px"
+
+
+def bokeh_html(layout) -> str:
+    """The ``<script>`` + ``<div>`` that embed ``layout``, without BokehJS itself.
+
+    BokehJS is loaded once per page from the site's ``_static`` folder (never a CDN,
+    never inlined): see ``code/book_ext.py``.
+    """
+    from bokeh.embed import components
+
+    script, div = components(layout)
+    return script + "\n" + div
+
+
+def slider(name: str, title: str, start: float, end: float, value: float,
+           step: float):
+    """A slider that stretches to the column; ``title`` names it ("μ, the mean")."""
+    from bokeh.models import Slider
+
+    return Slider(start=start, end=end, value=value, step=step, title=title,
+                  name=name, sizing_mode="stretch_width")
+
+
+def readout_div(text: str, name: str):
+    """The line of text under the sliders that states the figure's numbers."""
+    from bokeh.models import Div
+
+    return Div(text=text, name=name, sizing_mode="stretch_width")
+
+
+def bokeh_figure(title: str, height: int = 340, sizing_mode: str = "stretch_width",
+           **kwargs):
+    """A Bokeh figure with the book's defaults (stretches to the column)."""
+    from bokeh.plotting import figure
+
+    return figure(title=title, height=height, sizing_mode=sizing_mode, **kwargs)
+
+
+def explorer_column(*children):
+    """The explorer's outer layout: one column, at most 640 px wide."""
+    from bokeh.layouts import column
+
+    return column(*children, sizing_mode="stretch_width",
+                  styles={"max-width": MAX_WIDTH})
+
+
+def js_fixed(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals, rounded as JavaScript's ``toFixed`` rounds.
+
+    Both round the exact binary value, but on an exact tie they part: to two decimals,
+    Python's ``format`` writes -2.125 as "-2.12" (half to even) and ``toFixed`` as
+    "-2.13" (half away from zero). Readouts that the page writes with ``toFixed`` are
+    written in Python with this, so that both front ends print the same text.
+    """
+    exact = Decimal(float(value) + 0.0)  # + 0.0: -0.0 becomes 0.0, as in toFixed
+    return str(exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
