@@ -13,10 +13,35 @@ Submodules, one idea each:
 - :mod:`.graphs`: the computation graph before and after the trick.
 - :mod:`.implicit`: implicit reparameterization gradients; the Gamma, Beta, Dirichlet.
 - :mod:`.discrete`: categorical choices: Gumbel-max, Gumbel-softmax, score function.
+- :mod:`.data`: the bundled 8x8 digits, their splits and an image grid.
 - :mod:`.vae`: a small variational autoencoder trained with either estimator.
+- :mod:`.flows`: normalizing flows (affine coupling) and the tanh-squashed Gaussian.
 - :mod:`.diffusion`: a small denoising diffusion model (DDPM) on the same digits.
 - :mod:`.explorers`: the interactive figures, one module each (ipywidgets and Bokeh).
 - :mod:`.style`: the book's matplotlib style (figures legible on a phone).
+- :mod:`.book`: what a chapter's check cells print (receipts) and glue.
+
+Conventions, the same in every module:
+
+- **Randomness comes in only through an explicit generator argument**, a
+  ``torch.Generator`` (``generator=``), or a ``numpy.random.Generator`` in the modules
+  that compute with NumPy. Nothing in the package seeds or draws from a global random
+  state (no ``torch.manual_seed``), so a call gives the same result whatever was drawn
+  before it, and leaves the caller's random state as it was.
+- **Bad input fails at the boundary, with the argument named**: a ``TypeError`` for an
+  argument of the wrong type (a string or a bool where a number belongs, a float where
+  a count belongs), a ``ValueError`` for a value of the right type that is out of range,
+  NaN or infinite. Never a NaN or a silently wrong answer. The checks live in
+  :mod:`._validation`.
+- **Arguments come in one order**: what is computed on (a cost ``f``, samples ``z``),
+  then the distribution's parameters in the order ``torch.distributions`` names them
+  (``mu, sigma``; ``concentration, rate``; ``logits``), then sizes (``n``), then
+  options, with ``generator`` last.
+- **Per-sample estimators return rows**: an ``(n, number of parameters)`` float64
+  tensor whose row ``i`` is the estimate from draw ``i`` alone (their mean is the
+  n-sample estimate); :func:`.estimators.summarize` gives mean and standard error.
+- **Several results come back as a named tuple or a frozen dataclass**, never a bare
+  tuple of more than two.
 
 Submodules are imported lazily so that ``import reparam`` stays cheap (SymPy, PyTorch
 and Bokeh are each imported only by the module that needs them).
@@ -25,13 +50,16 @@ and Bokeh are each imported only by the module that needs them).
 import importlib
 
 __all__ = [
+    "book",
     "change_of_variables",
     "costs",
     "crossover",
+    "data",
     "diffusion",
     "discrete",
     "estimators",
     "explorers",
+    "flows",
     "gaussian",
     "graphs",
     "implicit",
