@@ -1,0 +1,58 @@
+"""The chapters as committed: no outputs, and visible code that teaches.
+
+A chapter's code cell is *visible* on the website unless its input is folded or
+removed (tags ``hide-input``, ``hide-cell``, ``remove-input``, ``remove-cell``).
+Checks of claims sit in folded cells that print a receipt (``reparam.book.verified``);
+so each chapter shows at most 15 ``assert`` lines, and no visible cell is longer than
+30 lines (CONTRIBUTING.md, "Checks are folded, not hidden").
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from bookbuild import chapter_notebooks
+
+FOLDED = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
+MAX_VISIBLE_ASSERTS = 15
+MAX_VISIBLE_CELL_LINES = 30
+NOTEBOOKS = chapter_notebooks()
+
+
+def visible_code_cells(notebook) -> list[list[str]]:
+    cells = []
+    for cell in notebook.cells:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell.cell_type == "code" and not tags & FOLDED:
+            cells.append([line for line in cell.source.splitlines() if line.strip()])
+    return cells
+
+
+def test_the_book_has_its_chapters():
+    assert len(NOTEBOOKS) >= 2, NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs_or_counts(path):
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.id
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_visible_code_teaches(path):
+    cells = visible_code_cells(nbformat.read(path, as_version=4))
+    asserts = sum(line.lstrip().startswith("assert") for cell in cells for line in cell)
+    longest = max((len(cell) for cell in cells), default=0)
+    assert asserts <= MAX_VISIBLE_ASSERTS, f"{asserts} visible assert lines"
+    assert longest <= MAX_VISIBLE_CELL_LINES, f"a visible cell of {longest} lines"
+
+
+def test_the_count_sees_tags_and_blank_lines():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("assert 1\n\nassert 2"),
+        nbformat.v4.new_code_cell("assert 3", metadata={"tags": ["hide-input"]}),
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["remove-cell"]}),
+    ])
+    assert visible_code_cells(notebook) == [["assert 1", "assert 2"]]
