@@ -4,7 +4,7 @@ On every chapter page, in this order: the keyboard reaches the explorer's first 
 in a few Tab presses; each exercise's solution starts hidden and opens when its title is
 clicked; each slider and each select of every explorer is moved, and the figure's data
 or the readout must change. No JavaScript error, no request to another host. The
-explorers' own tests (tests/test_explorers_js.py and the chapter modules' tests) check
+explorers' own tests (tests/test_explorer_<name>.py) check
 that each readout equals Python's value on a standalone page; this checks the pages
 readers get.
 

@@ -248,6 +248,6 @@ def bokeh_explorer(alpha: float = 2.0):
 
 def bokeh_html(layout) -> str:
     """``<script>`` + ``<div>`` embedding ``layout`` (BokehJS comes from the site)."""
-    from .normal_map import bokeh_html as embed
+    from ._bokeh import bokeh_html as embed
 
     return embed(layout)
