@@ -105,15 +105,19 @@ def _give_images_alt_text(app, doctree, docname) -> None:
             image["alt"] = _alt_text_for(image)
 
 
-# sphinxcontrib-bibtex gives the bibliography role="list" whose children have the
-# deprecated role "doc-biblioentry": axe's critical aria-required-children. Give them
-# list items.
-BIBLIOGRAPHY_ROLES = (('role="doc-biblioentry"', 'role="listitem"'),)
+# Attributes that make a screen reader announce something else than the page shows.
+# - sphinxcontrib-bibtex gives the bibliography role="list" whose children have the
+#   deprecated role "doc-biblioentry" (axe: aria-required-children): list items.
+# - myst-nb's folded code cells name their toggle "Toggle hidden content" while it
+#   shows "Show code cell source" (axe 4.14: label-content-name-mismatch): without the
+#   aria-label, the visible text is the name.
+BODY_FIXES = (('role="doc-biblioentry"', 'role="listitem"'),
+              ('<summary aria-label="Toggle hidden content">', "<summary>"))
 
 
 def _fix_body_roles(app, pagename, templatename, context, doctree) -> None:
     body = context.get("body", "")
-    for old, new in BIBLIOGRAPHY_ROLES:
+    for old, new in BODY_FIXES:
         body = body.replace(old, new)
     context["body"] = body
 

@@ -2,7 +2,9 @@
 
 `make test` runs the suite on every core with pytest-xdist. The book build and the
 second execution of the chapters are made once per session, by whichever worker asks
-first, under a file lock (:func:`once_per_session`); tests that need the book run last.
+first, under a file lock (:func:`once_per_session`, pytest-xdist's documented recipe
+"Making session-scoped fixtures execute only once"); tests that need the book run last.
+See tests/README.md for the suite's tiers and markers.
 """
 
 from __future__ import annotations
@@ -10,28 +12,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import bookbuild
 import pytest
 from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
-JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
-STRICT_FLAGS = ["--all", "-W", "-n", "--keep-going"]
 CHROMIUM = Path("/usr/bin/chromium")
 # .ci/run sets this so that a missing browser fails the run instead of skipping tests.
 REQUIRE_BROWSER = os.environ.get("REPARAM_REQUIRE_BROWSER") == "1"
-
-
-# As the Makefile's KERNEL_ENV: one math-library thread per kernel in every build.
-KERNEL_ENV = {name: "1" for name in
-              ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-
-
-def kernel_env() -> dict[str, str]:
-    return {**os.environ, **KERNEL_ENV}
 
 
 def cache_folder(output: Path) -> Path:
@@ -39,52 +30,10 @@ def cache_folder(output: Path) -> Path:
     return output / "_build" / ".jupyter_cache"
 
 
-def toc_notebooks(source: Path) -> list[Path]:
-    """The book's notebooks (the Makefile's EXECUTION_ORDER orders them)."""
-    return sorted((source / "chapters").glob("*.ipynb"))
-
-
-def execute_in_parallel(source: Path, cache: Path, warm: bool | None = None,
-                        notebooks: list[Path] | None = None
-                        ) -> subprocess.CompletedProcess:
-    """Execute the notebooks not in ``cache`` on all cores (the Makefile's step 1).
-
-    ``warm``: in warm kernels (code/execute_chapters.py), ordinary ones (False), or as
-    `make book` chooses (None: warm for at least two notebooks per core).
-    ``notebooks``: these only (default: every chapter of the book in ``source``).
-    """
-    notebooks = " ".join(str(p) for p in notebooks or toc_notebooks(source))
-    env = dict(os.environ)
-    env.pop("REPARAM_WARM_KERNELS", None)
-    if warm is not None:
-        env["REPARAM_WARM_KERNELS"] = "1" if warm else "0"
-    return subprocess.run(
-        ["make", "-s", "-C", str(ROOT), "execute-chapters", f"CACHE={cache}",
-         f"BIN={JUPYTER_BOOK.parent}", f"NOTEBOOKS={notebooks}"],
-        capture_output=True, text=True, env=env)
-
-
-def build_book(source: Path, output: Path,
-               parallel: bool = True) -> subprocess.CompletedProcess:
-    """Build the book in ``source`` strictly into ``output/_build/html``; never raises.
-
-    The same two steps as `make book`: execute the uncached chapters in parallel into
-    the cache in ``output``, then build with ``execute_notebooks: cache`` from a fresh
-    Sphinx environment (a notebook that failed is not in the cache, so the build
-    executes it again and fails). The returned stdout/stderr hold both steps' logs.
-    """
-    pre = None
-    if parallel:
-        pre = execute_in_parallel(source, cache_folder(output))
-    result = subprocess.run(
-        [str(JUPYTER_BOOK), "build", *STRICT_FLAGS, "--path-output", str(output),
-         str(source)],
-        capture_output=True, text=True, cwd=source, env=kernel_env(),
-    )
-    if pre is not None:
-        result.stdout = pre.stdout + result.stdout
-        result.stderr = pre.stderr + result.stderr
-    return result
+def build_book(source: Path, output: Path) -> subprocess.CompletedProcess:
+    """Build the book in ``source`` strictly into ``output/_build/html``, as `make book`
+    does (code/bookbuild.py); returns both steps' logs, never raises."""
+    return bookbuild.build(source, output, capture=True)
 
 
 def book_skeleton(tmp_path: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 PHONE = {"width": 390, "height": 844}
@@ -46,144 +47,29 @@ def open_settled(offline_page, path: Path, viewport: dict | None = None):
     return page
 
 
-# Syntax-highlighted code is most of a chapter's text: thousands of one-token <span>s
-# in a few colours, and axe's color-contrast rule checks each one. On Chapter 6 at the
-# desktop width axe took 9.5 s, and 3.2 s with the code blocks left out (measured once,
-# alone). A token's contrast is fixed by what axe reads of it: its text and fill
-# colours, size and weight, text shadow and stroke, the backgrounds behind it, and the
-# opacity and blending of it and every ancestor. So of tokens alike in all of these and
-# in visibility (the key below), axe checks one, the representative: the first that a
-# reader can see (not in a collapsed solution, not scrolled out of its block) and whose
-# text has a letter or digit and is printable ASCII, two characters or more (axe skips
-# punctuation-only text and leaves one-character and icon text undecided). The others
-# are hidden while axe runs (visibility: hidden keeps the layout), then shown again.
-# Only bare pygments tokens (a leaf <span> whose only attribute is class) are ever
-# hidden. If axe leaves any representative undecided ("incomplete": something
-# overlaps it, a pseudo-element covers it...), its verdict cannot stand for the
-# others, and axe runs again on the whole page with nothing hidden.
-HIDE_REPEATED_CODE_TOKENS_JS = r"""() => {
-  // Backgrounds up to the first opaque one; opacity and blending up to the root.
-  const paint = new Map();
-  const behind = (el) => {
-    if (!el) { return ""; }
-    if (!paint.has(el)) {
-      const s = getComputedStyle(el);
-      const opaque = /^rgb\(/.test(s.backgroundColor) && s.backgroundImage === "none";
-      paint.set(el, [s.opacity, s.mixBlendMode, s.isolation, s.filter].join(",") + "|"
-        + (opaque ? s.backgroundColor + "/end|" : s.backgroundColor + ","
-           + s.backgroundImage + "|") + behind(el.parentElement));
-    }
-    return paint.get(el);
-  };
-  // The part of a code block a reader can see: inside every ancestor that clips its
-  // overflow (a collapsed solution clips its code to nothing; axe skips such text).
-  const clips = new Map();
-  const seen = (pre) => {
-    if (!clips.has(pre)) {
-      const r = pre.getBoundingClientRect();
-      let [left, top, right, bottom] = [r.left, r.top, r.right, r.bottom];
-      for (let e = pre.parentElement; e && e !== document.body; e = e.parentElement) {
-        const s = getComputedStyle(e), c = e.getBoundingClientRect();
-        if (s.overflowX !== "visible") {
-          left = Math.max(left, c.left); right = Math.min(right, c.right);
-        }
-        if (s.overflowY !== "visible") {
-          top = Math.max(top, c.top); bottom = Math.min(bottom, c.bottom);
-        }
-      }
-      clips.set(pre, {left, top, right, bottom});
-    }
-    return clips.get(pre);
-  };
-  const checked = new Set(), others = [];
-  for (const span of document.querySelectorAll("div.highlight pre span")) {
-    if (span.children.length || span.attributes.length !== 1 || !span.className)
-      continue;
-    const s = getComputedStyle(span);
-    const key = [s.color, s.webkitTextFillColor, s.fontSize, s.fontWeight,
-                 s.textShadow, s.webkitTextStrokeWidth, s.webkitTextStrokeColor,
-                 s.visibility, behind(span)].join("#");
-    const text = span.textContent.trim();
-    const box = seen(span.closest("pre"));
-    const r = span.getBoundingClientRect();
-    const decided = text.length >= 2 && /^[\x21-\x7e ]+$/.test(text)
-                    && /[A-Za-z0-9]/.test(text)
-                    && span.checkVisibility({opacityProperty: true,
-                                             visibilityProperty: true})
-                    && r.width > 0 && r.height > 0
-                    && r.left >= box.left && r.right <= box.right
-                    && r.top >= box.top && r.bottom <= box.bottom;
-    if (decided && !checked.has(key)) {
-      checked.add(key);
-      span.setAttribute("data-axe-representative", "");
-    } else {
-      others.push([span, key]);
-    }
-  }
-  let hidden = 0;
-  for (const [span, key] of others) {
-    if (checked.has(key)) {
-      span.setAttribute("data-axe-repeat", "");
-      hidden++;
-    }
-  }
-  const style = document.createElement("style");
-  style.id = "axe-repeat";
-  style.textContent = "[data-axe-repeat] { visibility: hidden !important; }";
-  document.head.append(style);
-  return {checked: checked.size, hidden: hidden};
-}"""
-
-SHOW_REPEATED_CODE_TOKENS_JS = """() => {
-  document.querySelectorAll("style#axe-repeat").forEach(style => style.remove());
-  for (const span of document.querySelectorAll(
-      "[data-axe-repeat], [data-axe-representative]")) {
-    span.removeAttribute("data-axe-repeat");
-    span.removeAttribute("data-axe-representative");
-  }
-}"""
+# axe-core 4.14.1, fetched into the environment once at set-up from the npm registry
+# (tests/fetch_axe_core.py, run by make); nothing is fetched while testing.
+AXE_CORE = Path(sys.prefix) / "share" / "axe-core" / "axe.min.js"
+# Syntax-highlighted code is thousands of one-token <span>s per chapter, and axe's
+# color-contrast rule would check each one (most of axe's time). Their colours are one
+# palette: test_code_token_colours_have_enough_contrast checks it once per colour mode.
+CODE_TOKENS = "div.highlight pre"
 
 
-def _axe(page, options: dict) -> dict:
+def axe_violations(page, impacts=("critical", "serious")) -> list[dict]:
+    """axe-core's violations of every rule on the open page, of these impacts; code
+    tokens are left out of the color-contrast rule only."""
     from axe_playwright_python.sync_playwright import Axe
 
-    return Axe().run(page, options=options).response
-
-
-def _axe_with_repeats_hidden(page, options: dict) -> dict:
-    """axe's response with each repeated code token hidden; the page is restored."""
-    page.evaluate(HIDE_REPEATED_CODE_TOKENS_JS)
-    try:
-        return _axe(page, options)
-    finally:
-        page.evaluate(SHOW_REPEATED_CODE_TOKENS_JS)
-
-
-def _undecided_representatives(response: dict) -> list[dict]:
-    return [node for rule in response["incomplete"]
-            if rule["id"] == "color-contrast" for node in rule["nodes"]
-            if "data-axe-representative" in node["html"]]
-
-
-def axe_violations(page, impacts=("critical", "serious"), rules=None) -> list[dict]:
-    """axe-core (the copy bundled in axe-playwright-python; nothing is fetched).
-
-    Every rule (or only ``rules``) on the whole page, with each repeated code token
-    checked once (see HIDE_REPEATED_CODE_TOKENS_JS); the page is left as it was.
-    """
-    options = {"resultTypes": ["violations", "incomplete"]}
-    if rules is not None:
-        options["runOnly"] = list(rules)
-    response = _axe_with_repeats_hidden(page, options)
-    if _undecided_representatives(response):
-        response = _axe(page, options)
-    return [v for v in response["violations"] if v["impact"] in impacts]
-
-
-def representatives_axe_left_undecided(page) -> int:
-    """How many code-token representatives axe's color-contrast leaves undecided."""
-    options = {"runOnly": ["color-contrast"], "resultTypes": ["incomplete"]}
-    return len(_undecided_representatives(_axe_with_repeats_hidden(page, options)))
+    axe = Axe.from_file(AXE_CORE)
+    violations = "violations"
+    others = axe.run(page, options={"resultTypes": [violations],
+                                    "rules": {"color-contrast": {"enabled": False}}})
+    contrast = axe.run(page, context={"exclude": [[CODE_TOKENS]]},
+                       options={"resultTypes": [violations],
+                                "runOnly": ["color-contrast"]})
+    found = others.response[violations] + contrast.response[violations]
+    return [v for v in found if v["impact"] in impacts]
 
 
 DEEP_ACTIVE_JS = """() => {

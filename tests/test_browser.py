@@ -87,14 +87,14 @@ def test_chapter2_sliders_redraw_the_static_page(built_book, offline_page):
     assert after_sigma["peak_height"] == pytest.approx(expected_height, rel=1e-9)
     assert abs(after_sigma["peak_x"] - after_sigma["mu"]) <= after_sigma["grid_step"]
 
-    # The readout states the strip masses, computed in the page as explorer_state does.
-    from reparam.explorers.normal_map import explorer_state, readout_text
+    # The readout states the strip masses, computed in the page as normal_map_state does.
+    from reparam.explorers.normal_map import normal_map_state, readout_text
 
     readout = page.evaluate(
         "() => Bokeh.documents[0].get_model_by_name('strip_readout').text"
     )
     assert readout == readout_text(
-        explorer_state(after_sigma["mu"], after_sigma["sigma"])
+        normal_map_state(after_sigma["mu"], after_sigma["sigma"])
     )
 
     assert offline_page.console_errors == []

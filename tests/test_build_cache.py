@@ -9,9 +9,9 @@ chapter that was executed again shows a new token. Failures: see test_book_build
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
+import bookbuild
 import nbformat
 import pytest
 from conftest import ROOT, book_skeleton, build_book
@@ -74,25 +74,20 @@ def test_prose_edit_reuses_the_cache_and_code_edit_reexecutes_one_chapter(tmp_pa
     assert after_code["b"] == first["b"], "a code edit in a executed chapter b too"
 
 
-def test_make_empties_the_cache_when_the_package_changes():
-    # The cache key ignores the reparam package that the chapters import; the Makefile
-    # empties the cache when it changes (a dry run: `make -n` builds nothing).
-    package_file = next((ROOT / "code" / "reparam").glob("*.py")).relative_to(ROOT)
-    dry = subprocess.run(["make", "-n", "-W", str(package_file), "book"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
-    assert "rm -rf _build/.jupyter_cache" in dry
-    assert dry.index("rm -rf _build/.jupyter_cache") < dry.index("jupyter-book build")
-
-
-def test_the_execution_order_names_every_chapter_once():
-    # The Makefile hands chapters to the kernels in EXECUTION_ORDER (tuned to their
-    # measured times); a chapter missing from it would still run, but last.
-    database = subprocess.run(["make", "-p", "-n", "book"], cwd=ROOT,
-                              capture_output=True, text=True).stdout
-    variables = dict(x.split(" := ", 1) for x in database.splitlines() if " := " in x)
-    ordered = variables["NOTEBOOKS_ORDERED"].split()
-    chapters = sorted(f"chapters/{p.name}" for p in (ROOT / "chapters").glob("*.ipynb"))
-    assert sorted(ordered) == chapters
-    assert ordered[0] == "chapters/09_diffusion.ipynb"  # the longest starts first
-    names = sorted(variables["EXECUTION_ORDER"].split())
-    assert names == [Path(p).stem for p in chapters]
+def test_a_package_or_requirements_edit_empties_the_cache(tmp_path):
+    # The cache key ignores what a chapter imports; bookbuild empties the cache when
+    # code/reparam or requirements.txt changes, and keeps it otherwise.
+    book, cache = tmp_path / "book", tmp_path / "cache"
+    (book / "code" / "reparam").mkdir(parents=True)
+    module, requirements = book / "code" / "reparam" / "m.py", book / "requirements.txt"
+    module.write_text("x = 1\n")
+    requirements.write_text("numpy==2.0\n")
+    kept = cache / "executed.db"
+    for edit, emptied in [(None, False), ((module, "x = 2\n"), True),
+                          ((book / "README.md", "prose\n"), False),
+                          ((requirements, "numpy==2.1\n"), True)]:
+        if edit:
+            edit[0].write_text(edit[1])
+        bookbuild.empty_stale_cache(book, cache)
+        assert kept.exists() != emptied, edit
+        kept.write_text("a cached execution")
