@@ -87,7 +87,7 @@ def test_chapter2_sliders_redraw_the_static_page(built_book, offline_page):
     assert after_sigma["peak_height"] == pytest.approx(expected_height, rel=1e-9)
     assert abs(after_sigma["peak_x"] - after_sigma["mu"]) <= after_sigma["grid_step"]
 
-    # The readout states the strip masses, computed in the page as normal_map_state does.
+    # The readout states the strip masses, computed in the page as in normal_map_state.
     from reparam.explorers.normal_map import normal_map_state, readout_text
 
     readout = page.evaluate(
