@@ -83,11 +83,13 @@ def test_a_package_or_requirements_edit_empties_the_cache(tmp_path):
     module.write_text("x = 1\n")
     requirements.write_text("numpy==2.0\n")
     kept = cache / "executed.db"
-    for edit, emptied in [(None, False), ((module, "x = 2\n"), True),
-                          ((book / "README.md", "prose\n"), False),
-                          ((requirements, "numpy==2.1\n"), True)]:
-        if edit:
-            edit[0].write_text(edit[1])
+    bookbuild.empty_stale_cache(book, cache)
+    kept.write_text("a cached execution")
+    for path, text, emptied in [(None, None, False), (module, "x = 2\n", True),
+                                (book / "README.md", "prose\n", False),
+                                (requirements, "numpy==2.1\n", True)]:
+        if path:
+            path.write_text(text)
         bookbuild.empty_stale_cache(book, cache)
-        assert kept.exists() != emptied, edit
+        assert kept.exists() != emptied, path
         kept.write_text("a cached execution")
