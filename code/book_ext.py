@@ -1,28 +1,28 @@
-"""Book machinery (not mathematics): a small Sphinx extension that keeps the site
-offline, light and accessible. Loaded from ``_config.yml`` (``sphinx:
-local_extensions``).
+"""The book's Sphinx extension: pages that work offline, paint fast and read well.
+Loaded from ``_config.yml`` (``sphinx: local_extensions``). Its jobs:
 
-1. **BokehJS, once, from the site itself, only where needed, without blocking first
-   paint.** ``bokeh.embed`` would point pages at a CDN (dead offline) and ``INLINE``
-   resources would copy ~1 MB of JavaScript into every page with a plot. Instead the
-   installed bokeh's bundles are copied to ``_static/bokeh/`` at build time, and only
-   pages whose HTML holds a Bokeh root (``data-root-id``) load them, with ``defer``.
-   Bokeh's embed script waits for ``DOMContentLoaded``, which fires after deferred
-   scripts have run.
-2. **Scripts the offline site cannot use are dropped**: sphinx-thebe's (a CDN config
-   declared twice per page, a JavaScript error; thebe needs a remote kernel, which an
-   offline book cannot have: the live book is ``make lab``) and the saved ipywidgets
-   state (renders nothing without widget JavaScript, yet weighs ~100 kB).
-3. **Accessibility and phones** (``book_static/book.css`` and ``book_static/book.js``,
-   served from ``_static``): a skip link to the first interactive figure, accessible
-   names for Bokeh's slider handles and canvases, fixes for the theme's buttons whose
-   accessible name did not contain their visible text, list semantics for the
-   bibliography, alt text instead of file paths, and CSS so that no page scrolls
-   sideways on a 390-px-wide phone.
+1. **BokehJS from the site itself, only where needed.** The installed bokeh's bundles
+   are copied to ``_static/bokeh/``, and only pages with a Bokeh root load them, with
+   ``defer`` (Bokeh's embed script waits for ``DOMContentLoaded``, which fires after
+   deferred scripts have run). ``bokeh.embed`` alone would point at a CDN.
+2. **Nothing the offline page cannot use**: sphinx-thebe's scripts and style (thebe
+   needs a remote kernel; the live book is ``make lab``) and the saved ipywidgets state
+   (it renders nothing without widget JavaScript).
+3. **A fast first paint on a slow phone.** No script blocks the first paint: every
+   script is deferred, except the few bytes of ``documentation_options.js`` that inline
+   scripts need; the theme's 1.5 MB ``fontawesome.js`` is dropped (its icons come from
+   the theme's icon font either way); sphinx-design's style and script go from pages
+   that use none of its components.
+4. **Screen readers and phones**: alt text from captions, roles and names that say
+   what the page shows, and ``book_static/`` (CSS and JS for Bokeh's controls and a
+   390 px screen).
+5. **Downloads that run**: a chapter's download button gives the notebook as the
+   build executed it, with its outputs, not the source without them.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -30,12 +30,16 @@ BOKEH_BUNDLES = ("bokeh", "bokeh-widgets")
 EMBED_MARKER = "data-root-id"
 STATIC_DIR = Path(__file__).resolve().parent / "book_static"
 WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
-
-
-def _bokeh_js_dir() -> Path:
-    import bokeh
-
-    return Path(bokeh.__file__).parent / "server" / "static" / "js"
+# Script tags the theme writes into every page's head itself (not through Sphinx).
+FONTAWESOME = re.compile(r'\s*<script defer src="[^"]*/fontawesome\.js[^"]*"></script>')
+BLOCKING_SEARCH = re.compile(r'<script src="([^"]*(?:searchtools|language_data|'
+                             r'searchindex)\.js)">')
+# Attributes that make a screen reader announce something else than the page shows:
+# sphinxcontrib-bibtex's deprecated role "doc-biblioentry" (axe:
+# aria-required-children), and myst-nb's folded-cell toggle named "Toggle hidden
+# content" while it shows "Show code cell source" (axe: label-content-name-mismatch).
+BODY_FIXES = (('role="doc-biblioentry"', 'role="listitem"'),
+              ('<summary aria-label="Toggle hidden content">', "<summary>"))
 
 
 def bokeh_js_files() -> list[str]:
@@ -45,39 +49,41 @@ def bokeh_js_files() -> list[str]:
     return [f"bokeh/{name}-{bokeh.__version__}.min.js" for name in BOKEH_BUNDLES]
 
 
-def _copy_bokeh(app, exception) -> None:
-    if exception is not None or app.builder.format != "html":
-        return
-    target = Path(app.outdir) / "_static" / "bokeh"
-    target.mkdir(parents=True, exist_ok=True)
-    for name, relative in zip(BOKEH_BUNDLES, bokeh_js_files(), strict=True):
-        shutil.copyfile(
-            _bokeh_js_dir() / f"{name}.min.js", Path(app.outdir) / "_static" / relative
-        )
+def _filename(asset) -> str:
+    return str(getattr(asset, "filename", asset) or "")
 
 
-def _add_bokeh_to_page(app, pagename, templatename, context, doctree) -> None:
-    if EMBED_MARKER in context.get("body", ""):
-        for relative in bokeh_js_files():
-            # Inside html-page-context, add_js_file affects this page only.
+def _keep(asset, body: str) -> bool:
+    name, attributes = _filename(asset), getattr(asset, "attributes", {})
+    if "thebe" in name or "THEBE_JS_URL" in (attributes.get("body") or ""):
+        return False
+    if attributes.get("type") == WIDGET_STATE_TYPE:
+        return False
+    uses_design = ' class="sd-' in body or " sd-" in body
+    return uses_design or not ("sphinx-design" in name or "design-tabs" in name)
+
+
+def _deferred(script):
+    name, attributes = _filename(script), getattr(script, "attributes", {})
+    if not name or name.endswith("documentation_options.js") or "async" in attributes:
+        return script
+    return type(script)(name, priority=script.priority,
+                        **{**attributes, "defer": "defer"})
+
+
+def _prepare_page(app, pagename, templatename, context, doctree) -> None:
+    body = context.get("body", "")
+    for old, new in BODY_FIXES:
+        body = body.replace(old, new)
+    context["body"] = body
+    if EMBED_MARKER in body:
+        for relative in bokeh_js_files():  # (here, add_js_file affects this page only)
             app.add_js_file(relative, loading_method="defer")
-
-
-def _is_unusable_offline(script) -> bool:
-    attributes = getattr(script, "attributes", {})
-    body = attributes.get("body", "") or ""
-    return (
-        "THEBE_JS_URL" in body
-        or str(getattr(script, "filename", script)).endswith("sphinx-thebe.js")
-        or attributes.get("type") == WIDGET_STATE_TYPE
-    )
-
-
-def _drop_unusable_scripts(app, pagename, templatename, context, doctree) -> None:
     if "script_files" in context:
-        context["script_files"] = [
-            s for s in context["script_files"] if not _is_unusable_offline(s)
-        ]
+        context["script_files"] = [_deferred(s) for s in context["script_files"]
+                                   if _keep(s, body)]
+    if "css_files" in context:
+        context["css_files"] = [c for c in context["css_files"] if _keep(c, body)]
 
 
 def _alt_text_for(image) -> str:
@@ -93,11 +99,8 @@ def _alt_text_for(image) -> str:
 
 
 def _give_images_alt_text(app, doctree, docname) -> None:
-    """An image without ``alt`` would be announced by its file path: use its caption.
-
-    Chapters should write ``:alt:`` in the figure directive (it wins: it is kept as is);
-    this is the fallback for images without one.
-    """
+    """An image without ``alt`` would be announced by its file path: use its caption
+    (a figure's own ``:alt:`` wins)."""
     from docutils import nodes
 
     for image in doctree.findall(nodes.image):
@@ -105,35 +108,36 @@ def _give_images_alt_text(app, doctree, docname) -> None:
             image["alt"] = _alt_text_for(image)
 
 
-# Attributes that make a screen reader announce something else than the page shows.
-# - sphinxcontrib-bibtex gives the bibliography role="list" whose children have the
-#   deprecated role "doc-biblioentry" (axe: aria-required-children): list items.
-# - myst-nb's folded code cells name their toggle "Toggle hidden content" while it
-#   shows "Show code cell source" (axe 4.14: label-content-name-mismatch): without the
-#   aria-label, the visible text is the name.
-BODY_FIXES = (('role="doc-biblioentry"', 'role="listitem"'),
-              ('<summary aria-label="Toggle hidden content">', "<summary>"))
+def _finish_site(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    import bokeh
 
-
-def _fix_body_roles(app, pagename, templatename, context, doctree) -> None:
-    body = context.get("body", "")
-    for old, new in BODY_FIXES:
-        body = body.replace(old, new)
-    context["body"] = body
-
-
-def _add_static_path(app) -> None:
-    app.config.html_static_path.append(str(STATIC_DIR))
+    out = Path(app.outdir)
+    (out / "_static" / "bokeh").mkdir(parents=True, exist_ok=True)
+    source = Path(bokeh.__file__).parent / "server" / "static" / "js"
+    for name, relative in zip(BOKEH_BUNDLES, bokeh_js_files(), strict=True):
+        shutil.copyfile(source / f"{name}.min.js", out / "_static" / relative)
+    for page in out.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        lean = FONTAWESOME.sub("", html)
+        lean = BLOCKING_SEARCH.sub(r'<script defer src="\1">', lean)
+        if lean != html:
+            page.write_text(lean, encoding="utf-8")
+    executed = out.parent / "jupyter_execute"
+    for notebook in executed.rglob("*.ipynb"):
+        target = out / "_sources" / notebook.relative_to(executed)
+        if target.exists():  # the download button's file
+            shutil.copyfile(notebook, target)
 
 
 def setup(app):
-    app.connect("builder-inited", _add_static_path)
+    app.connect("builder-inited",
+                lambda app: app.config.html_static_path.append(str(STATIC_DIR)))
     app.add_css_file("book.css")
     app.add_js_file("book.js", loading_method="defer")
-    app.connect("html-page-context", _add_bokeh_to_page)
-    app.connect("html-page-context", _fix_body_roles)
     app.connect("doctree-resolved", _give_images_alt_text)
-    # Run after other extensions have added their page scripts.
-    app.connect("html-page-context", _drop_unusable_scripts, priority=900)
-    app.connect("build-finished", _copy_bokeh)
-    return {"version": "0.2", "parallel_read_safe": True, "parallel_write_safe": True}
+    # After other extensions have added their page scripts.
+    app.connect("html-page-context", _prepare_page, priority=900)
+    app.connect("build-finished", _finish_site)
+    return {"version": "0.3", "parallel_read_safe": True, "parallel_write_safe": True}

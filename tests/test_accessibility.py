@@ -103,7 +103,7 @@ def test_code_token_colours_have_enough_contrast(built_book, offline_page, mode)
     page = open_settled(offline_page, chapter, DESKTOP)
     page.evaluate(f"() => document.documentElement.dataset.theme = '{mode}'")
     pairs = [pair.split("|") for pair in page.evaluate(CODE_COLOURS_JS)]
-    assert len(pairs) >= 5, pairs
+    assert len(pairs) >= 3, pairs  # (the dark palette has fewer colours)
     low = {tuple(p): round(contrast_ratio(*p), 2) for p in pairs
            if contrast_ratio(*p) < 4.5}  # WCAG AA for normal text
     assert low == {}
