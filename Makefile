@@ -32,11 +32,12 @@ export KERNEL_CONFIG_PY
 # Jupyter refuses to run as root (containers, CI machines) unless told it may.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: book test lint lab bench clean distclean help kernel-config
+.PHONY: book pdf test lint lab bench clean distclean help kernel-config
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make book   build the website (_build/html), executing the chapters whose code changed"
+	@echo "make pdf    the whole book as one PDF (_build/pdf/book.pdf), printed by Chromium"
 	@echo "make test   run the whole test suite (builds the book from clean, browser tests too)"
 	@echo "make lint   ruff over code/, tests/, benchmarks/ and the chapters"
 	@echo "make lab    open the chapters in JupyterLab with live ipywidgets"
@@ -70,6 +71,10 @@ $(HTML): $(VENV)/.installed $(KERNEL_CONFIG) $(BOOK_SOURCES)
 
 book: $(HTML)
 	@echo "The book is at: $(abspath $(HTML))"
+
+# The whole book as one PDF, printed by headless Chromium from a single-page build.
+pdf: $(VENV)/.installed-test $(KERNEL_CONFIG)
+	$(BIN)/python code/bookbuild.py --pdf
 
 # CI and `make test` build the book into a temporary folder with an empty cache, so every
 # chapter is executed (tests/conftest.py); lint runs first and fails fast. The suite runs on

@@ -132,6 +132,12 @@ def _finish_site(app, exception) -> None:
 
 
 def setup(app):
+    # myst-nb draws its folded cells for the html builder only; the PDF is printed
+    # from a singlehtml build.
+    from myst_nb import sphinx_ as nb
+
+    app.add_node(nb.HideCodeCellNode, override=True,
+                 singlehtml=(nb.visit_HideCellInput, nb.depart_HideCellInput))
     app.connect("builder-inited",
                 lambda app: app.config.html_static_path.append(str(STATIC_DIR)))
     app.add_css_file("book.css")

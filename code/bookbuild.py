@@ -9,6 +9,8 @@ nothing else holds a build setting. A build has two steps:
    Sphinx environment and takes each chapter's outputs from the cache. A chapter not in
    the cache is executed again here and fails the build, and any warning fails it, on
    every build, not only the first.
+3. The site's downloads: the ``reparam`` wheel and the pinned requirements a reader
+   installs to run a downloaded chapter (page "Run the chapters yourself").
 
 The execution settings (timeout, errors) are read from ``_config.yml``. The cache
 keys a chapter on its code cells only; what else its outputs depend on, the ``reparam``
@@ -101,6 +103,23 @@ def execute_uncached(book: Path, cache_path: Path) -> list[str]:
     return [uri for status, uri in results if status != 0]
 
 
+def write_downloads(book: Path, html: Path) -> None:
+    """Step 3: ``html/downloads/``: the package's wheel (built again only when the
+    package changed) and requirements.txt without the editable install of the repo."""
+    downloads = html / "downloads"
+    stamp = downloads / "package-fingerprint"
+    fingerprint = package_fingerprint(book) + (book / "pyproject.toml").read_text()
+    if not stamp.exists() or stamp.read_text() != fingerprint:
+        shutil.rmtree(downloads, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                        "--no-build-isolation", "-w", str(downloads), str(book)],
+                       check=True, capture_output=True)
+        stamp.write_text(fingerprint)
+    pins = [line for line in (book / "requirements.txt").read_text().splitlines()
+            if line.strip() != "-e ."]
+    (downloads / "requirements.txt").write_text("\n".join(pins) + "\n")
+
+
 def build(book: Path = ROOT, output: Path | None = None,
           capture: bool = False) -> subprocess.CompletedProcess:
     """Both steps: execute what the cache lacks, then build strictly (never raises).
@@ -120,11 +139,46 @@ def build(book: Path = ROOT, output: Path | None = None,
         result.stderr = note + result.stderr
     else:
         print(note, end="", file=sys.stderr)
+    if result.returncode == 0 and (book / "code" / "reparam").is_dir():
+        write_downloads(book, (output or book) / "_build" / "html")
     return result
+
+
+def print_pdf(book: Path = ROOT, output: Path | None = None) -> Path:
+    """The whole book as one PDF: a strict single-page build printed by Chromium,
+    after MathJax has typeset every formula and the explorers have drawn."""
+    from playwright.sync_api import sync_playwright
+
+    build_dir = (output or book) / "_build"
+    if execute_uncached(book, build_dir / ".jupyter_cache"):
+        raise RuntimeError("a chapter failed: run make book to see which")
+    command = [str(JUPYTER_BOOK), "build", *STRICT_FLAGS, "--builder", "singlehtml",
+               str(book)] + (["--path-output", str(output)] if output else [])
+    subprocess.run(command, check=True, cwd=book, env={**os.environ, **KERNEL_ENV})
+    pdf, single = build_dir / "pdf" / "book.pdf", build_dir / "singlehtml"
+    # The page's links are relative to the site's root, not to chapters/.
+    shutil.copyfile(single / "chapters" / "index.html", single / "book.html")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
+        # As wide as the printed column, so that each explorer lays out to the paper.
+        page = browser.new_page(viewport={"width": 660, "height": 900})
+        page.goto((single / "book.html").as_uri())
+        page.evaluate("() => MathJax.startup.promise")  # every formula typeset
+        page.wait_for_function("() => [...document.querySelectorAll('[data-root-id]')]"
+                               ".every(root => root.firstElementChild?.shadowRoot)")
+        page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+        page.pdf(path=str(pdf), format="A4", print_background=True, outline=True,
+                 margin={side: "18mm" for side in ("top", "bottom", "left", "right")})
+        browser.close()
+    return pdf
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Build the book strictly.")
     parser.add_argument("--output", type=Path, help="build into OUTPUT/_build")
+    parser.add_argument("--pdf", action="store_true", help="the book as one PDF")
     arguments = parser.parse_args()
+    if arguments.pdf:
+        print(print_pdf(ROOT, arguments.output))
+        sys.exit(0)
     sys.exit(build(ROOT, arguments.output).returncode)

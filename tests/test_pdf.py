@@ -1,0 +1,74 @@
+"""`make pdf`: the whole book as one PDF, with its math typeset and its numbers.
+
+The PDF is printed once per session from the session's build (its execution cache is
+reused, so nothing is executed again).
+"""
+
+from __future__ import annotations
+
+import re
+
+import bookbuild
+import nbformat
+import pytest
+from conftest import once_per_session
+from pypdf import PdfReader
+from test_chapters import glued_from_cache
+
+pytestmark = [pytest.mark.book, pytest.mark.browser]
+
+GLUE_TEXT = re.compile(r"\{glue:text\}`([A-Za-z0-9_]+)(?::([^`]*))?`")
+
+
+@pytest.fixture(scope="session")
+def pdf_text(built_book, browser, tmp_path_factory) -> list[str]:
+    """The text of each page of the PDF printed from the session's build."""
+    output = built_book.parents[1]
+
+    def make(folder):
+        (folder / "path").write_text(str(bookbuild.print_pdf(bookbuild.ROOT, output)))
+
+    folder = once_per_session(tmp_path_factory, "pdf", make)
+    reader = PdfReader((folder / "path").read_text())
+    # Ligatures ("ﬁ") and line breaks are undone, so that phrases can be searched.
+    return [" ".join(page.extract_text().replace("ﬁ", "fi").replace("ﬂ", "fl")
+                     .split()) for page in reader.pages]
+
+
+def first_glued_number(path) -> tuple[str, str]:
+    """The first number a chapter's prose glues: its key and its format."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            found = GLUE_TEXT.search(cell.source)
+            if found:
+                return found.group(1), found.group(2) or ""
+    raise AssertionError(f"{path.name} glues no number into its prose")
+
+
+def test_every_chapter_is_in_the_pdf_in_order_with_a_glued_number(pdf_text, built_book):
+    text = " ".join(pdf_text)
+    glued = glued_from_cache(bookbuild.ROOT, built_book.parent / ".jupyter_cache")
+    previous = 0
+    for path in bookbuild.chapter_notebooks():
+        heading = nbformat.read(path, as_version=4).cells[0].source
+        title = next(line[2:] for line in heading.splitlines() if line.startswith("# "))
+        # Each chapter starts a page, after the one before it.
+        starts = [i for i, page in enumerate(pdf_text) if page.startswith(title)]
+        assert starts and starts[0] > previous, f"{path.stem}: no page starts {title!r}"
+        previous = starts[0]
+        key, spec = first_glued_number(path)
+        value = glued[path.stem][key]
+        printed = format(value, spec) if spec else str(value)
+        assert printed in text, f"{path.stem}: {key} = {printed} not in the PDF"
+
+
+def test_the_pdf_has_its_front_and_back_matter_and_no_tex_source(pdf_text):
+    text = " ".join(pdf_text)
+    assert "The reparameterization trick, derived and tested" in pdf_text[0]
+    assert "Bibliography" in text and "Kingma" in text
+    assert "Solution" in text  # solutions print after their exercises
+    assert "interactive figure on the website" in text
+    # MathJax removes its delimiters as it typesets: one left means a formula that
+    # was not typeset.
+    assert not re.search(r"\\\(|\\\)|\\\[|\\\]", text)
+    assert len(pdf_text) >= 10 * len(bookbuild.chapter_notebooks())
