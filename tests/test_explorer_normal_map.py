@@ -7,6 +7,8 @@ starts at exactly -2.125, and the two used to print -2.13 and -2.12.
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -34,6 +36,18 @@ def test_state_maps_each_draw_and_keeps_the_strip_mass(mu, sigma):
     exact = st.norm.cdf(nm.STRIP[1]) - st.norm.cdf(nm.STRIP[0])
     assert abs(state.strip_mass_x - exact) < 1e-7
     assert abs(state.strip_mass_x - state.strip_mass_eps) < 1e-12
+
+
+def test_the_fixed_draws_are_symmetric_quantiles_one_of_them_in_the_strip():
+    # Reference: the standard library's inverse normal CDF, not scipy's ndtri.
+    probabilities = (np.arange(1, nm.SAMPLE_COUNT + 1) - 0.5) / nm.SAMPLE_COUNT
+    reference = [NormalDist().inv_cdf(p) for p in probabilities]
+    np.testing.assert_allclose(nm.SAMPLE_EPS, reference, rtol=1e-13)
+    assert len(nm.SAMPLE_EPS) == 6
+    np.testing.assert_array_equal(nm.SAMPLE_EPS, -nm.SAMPLE_EPS[::-1])
+    assert np.all(np.diff(nm.SAMPLE_EPS) > 0)
+    low, high = nm.STRIP
+    assert ((nm.SAMPLE_EPS >= low) & (nm.SAMPLE_EPS <= high)).sum() == 1
 
 
 @pytest.mark.parametrize("mu, sigma, error", [

@@ -1,46 +1,32 @@
-"""Chapter 1's explorer (pushforward): a density pushed through a map, and both
-front ends."""
+"""Chapter 1's explorer (pushforward): its state, its readout, its two front ends.
 
+The state is compared with references nobody here wrote: SciPy's densities and
+distribution functions, and NumPy's histogram of the same pushed draws.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import re
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import scipy.stats as st
 import sympy as sp
-from explorer_pages import (
-    assert_clean,
-    model_value,
-    open_explorer,
-    press,
-    set_model,
-)
+from explorer_pages import assert_clean, model_value, open_explorer, press, set_model
 
+from reparam.explorers import WidgetExplorer
 from reparam.explorers import pushforward as pf
 
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
-
-
-
-def _numbers(text: str) -> list[float]:
-    return [float(x) for x in NUMBER.findall(text)]
-
-
-
-# --- the state and the readout ----------------------------------------------------
-
-
-REFERENCES = {  # scipy's densities for the default maps at parameter t
-    0: lambda y, t: st.norm(1, t).pdf(y),
-    1: lambda y, t: st.norm(1, t).pdf(y),
-    2: lambda y, t: st.lognorm(s=t).pdf(y),
-    3: lambda y, t: st.expon(scale=1 / t).pdf(y),
-    4: lambda y, t: st.uniform(0, t).pdf(y),
+# scipy's laws of the default maps at parameter t
+REFERENCES = {
+    0: lambda t: st.norm(1, t),
+    1: lambda t: st.norm(1, t),
+    2: lambda t: st.lognorm(s=t),
+    3: lambda t: st.expon(scale=1 / t),
+    4: lambda t: st.uniform(0, t),
 }
-
 
 
 @pytest.fixture(scope="module")
@@ -48,61 +34,96 @@ def maps():
     return pf.default_maps()
 
 
+# --- the state ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("index", range(5))
-def test_pushforward_density_is_scipys(maps, index):
+def test_density_is_scipys(maps, index):
     spec = maps[index]
     for theta in (spec.theta_range[0], spec.theta_default, spec.theta_range[1]):
         state = pf.pushforward_state(spec, theta)
-        points = state.y_grid[
-            (state.y_grid > 1e-9) & (np.abs(state.y_grid - theta) > 1e-9)
-        ]  # off the jumps
-        expected = REFERENCES[index](points, theta)
-        got = np.interp(points, state.y_grid, state.density)
-        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
-
+        off_jumps = (state.y_grid > 1e-9) & (np.abs(state.y_grid - theta) > 1e-9)
+        points = state.y_grid[off_jumps]
+        expected = REFERENCES[index](theta).pdf(points)
+        np.testing.assert_allclose(state.density[off_jumps], expected, rtol=1e-9,
+                                   atol=1e-12)
 
 
 @pytest.mark.parametrize("index", range(5))
-def test_pushforward_samples_follow_the_density(maps, index):
+@pytest.mark.parametrize("where", ["low", "default", "high"])
+def test_window_mass_is_scipys_and_share_and_bars_count_the_draws(maps, index, where):
+    spec = maps[index]
+    theta = {"low": spec.theta_range[0], "default": spec.theta_default,
+             "high": spec.theta_range[1]}[where]
+    state = pf.pushforward_state(spec, theta)
+    low, high = spec.window
+    law = REFERENCES[index](theta)
+    # the midpoint rule's error on MASS_CELLS cells (a jump costs at most one cell)
+    assert abs(state.window_mass - (law.cdf(high) - law.cdf(low))) < 1e-3
+    inside = (state.samples >= low) & (state.samples <= high)
+    assert state.window_share == np.mean(inside)
+    counts, edges = np.histogram(state.samples, bins=pf.BINS, range=spec.window)
+    np.testing.assert_allclose(state.bin_edges, edges, rtol=0, atol=1e-14)
+    width = (high - low) / pf.BINS
+    np.testing.assert_allclose(state.histogram * len(state.samples) * width, counts,
+                               rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_samples_are_the_fixed_draws_pushed_through_the_map(maps, index):
+    spec = maps[index]
+    theta = spec.theta_default
+    base = pf.BASE_DRAWS[spec.base]
+    maps_by_hand = [
+        lambda u: 1 + theta * u, lambda u: 1 - theta * u, lambda u: np.exp(theta * u),
+        lambda u: -np.log(u) / theta, lambda u: theta * u,
+    ]
+    pushed = maps_by_hand[index](base)
+    state = pf.pushforward_state(spec, theta)
+    np.testing.assert_allclose(state.samples, pushed, rtol=1e-15)
+    # the same draws at every call, whatever else drew random numbers in between
+    np.random.default_rng().standard_normal(10)
+    again = pf.pushforward_state(spec, theta)
+    np.testing.assert_array_equal(again.samples, state.samples)
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_samples_follow_the_density(maps, index):
     spec = maps[index]
     state = pf.pushforward_state(spec, spec.theta_default)
     n = len(state.samples)
-    # The share of samples in the window against the derived mass: within 4 standard
-    # errors (plus the midpoint rule's error, below 1e-3).
-    se = math.sqrt(max(state.window_mass * (1 - state.window_mass), 1e-6) / n)
-    assert abs(state.window_share - state.window_mass) < 4 * se + 1e-3
-    # Each histogram bar against the density's mass over the bar, in standard errors.
-    width = state.bin_edges[1] - state.bin_edges[0]
-    for left, height in zip(state.bin_edges[:-1], state.histogram, strict=True):
-        cells = np.linspace(left, left + width, 201)
-        f = pf._evaluate(
-            pf._numpy(spec)[1], 0.5 * (cells[1:] + cells[:-1]), state.theta
-        )
-        p = float(np.sum(f) * (cells[1] - cells[0]))
-        assert abs(height * width - p) < 5 * math.sqrt(max(p * (1 - p), 1e-4) / n)
+    law = REFERENCES[index](spec.theta_default)
+    # Each bar's share against the law's mass over the bar, in standard errors.
+    for left, right, height in zip(state.bin_edges[:-1], state.bin_edges[1:],
+                                   state.histogram, strict=True):
+        p = law.cdf(right) - law.cdf(left)
+        observed = height * (right - left)
+        assert abs(observed - p) < 5 * math.sqrt(max(p * (1 - p), 1e-4) / n)
 
 
-
-def test_pushforward_javascript_is_printed_from_the_expressions(maps):
+def test_javascript_is_printed_from_the_expressions(maps):
     h, f = pf.map_javascript(maps[3])
     assert h == "-Math.log(u)/t"
     assert "Math.exp(-t*y)" in f and "y > 0" in f
 
 
-
-def test_pushforward_support_changes_with_theta(maps):
+def test_support_changes_with_theta(maps):
     spec = maps[4]
     for theta in (0.5, 2.0):
         state = pf.pushforward_state(spec, theta)
         assert state.samples.max() <= theta
         assert np.all(state.density[state.y_grid > theta + 1e-9] == 0)
+        inside = (state.y_grid > 1e-9) & (state.y_grid < theta - 1e-9)
+        np.testing.assert_allclose(state.density[inside], 1 / theta, rtol=1e-14)
 
 
-
-def test_pushforward_rejects_bad_input(maps):
+def test_state_refuses_bad_input(maps):
     with pytest.raises(ValueError, match="theta"):
         pf.pushforward_state(maps[0], 10.0)
+    with pytest.raises(ValueError, match="theta"):
+        pf.pushforward_state(maps[0], float("nan"))
+    with pytest.raises(TypeError, match="theta"):
+        pf.pushforward_state(maps[0], "1.0")
     with pytest.raises(TypeError, match="spec"):
         pf.pushforward_state("affine", 1.0)
     u, y, t = sp.symbols("u y t")
@@ -112,29 +133,80 @@ def test_pushforward_rejects_bad_input(maps):
         pf.PushforwardMap("x", "normal", u, t, y, u * y, y, (0, 1), 0.5, (0, 1))
     with pytest.raises(ValueError, match="theta_default"):
         pf.PushforwardMap("x", "normal", u, t, y, u * t, y, (0, 1), 2.0, (0, 1))
+    with pytest.raises(ValueError, match="window"):
+        pf.PushforwardMap("x", "normal", u, t, y, u * t, y, (0, 1), 0.5, (1, 0))
 
+
+# --- the readout --------------------------------------------------------------------
+
+
+def test_readout_names_the_parameter_the_window_and_both_numbers(maps):
+    state = pf.pushforward_state(maps[3], 0.5)
+    exact = 1 - math.exp(-5 * 0.5)
+    assert pf.readout_text(state) == (
+        f"λ = 0.50: in the window from 0 to 5, the derived density has mass "
+        f"{exact:.3f} and the pushed samples a share of {state.window_share:.3f}"
+    )
+    shifted = pf.readout_text(pf.pushforward_state(maps[4], 1.0))
+    assert shifted.startswith("θ = 1.00: in the window from -0.5 to 3.5,")
+
+
+def test_readout_rounds_a_tie_as_the_page_does(maps):
+    # 250 of the 4000 draws is 0.0625 exactly: toFixed(3) writes 0.063, format 0.062.
+    state = dataclasses.replace(pf.pushforward_state(maps[3], 1.0),
+                                window_share=250 / 4000, theta=1.125)
+    text = pf.readout_text(state)
+    assert text.startswith("λ = 1.13: ")
+    assert text.endswith("a share of 0.063")
 
 
 # --- the ipywidgets front end -------------------------------------------------------
 
 
-
-def test_ipywidgets_front_end_follows_its_controls(ipympl, maps):
-    box, update = pf.ipywidgets_explorer(maps)
-    box.children[0].children[0].value = 3
-    slider = box.children[0].children[1]
+def test_ipywidgets_controls_redraw_the_same_artists(ipympl, maps):
+    lab = pf.ipywidgets_explorer(maps, index=0)
+    assert isinstance(lab, WidgetExplorer)
+    menu, slider = lab.widget.children[0].children
+    readout = lab.widget.children[1]
+    axes = lab.figure.axes[0]
+    artists_before = axes.get_children()
+    figures_before = plt.get_fignums()
+    menu.value = 3  # each assignment runs the control's callback
     assert (slider.description, slider.value) == ("λ", maps[3].theta_default)
+    assert (slider.min, slider.max) == maps[3].theta_range
     slider.value = 2.0
-    assert box.children[-1].value == pf.readout_text(pf.pushforward_state(maps[3], 2.0))
+    state = pf.pushforward_state(maps[3], 2.0)
+    assert readout.value == pf.readout_text(state)
+    assert axes.get_children() == artists_before
+    assert plt.get_fignums() == figures_before
+    curve = axes.lines[0]
+    np.testing.assert_array_equal(curve.get_ydata(), state.density)
+    heights = [bar.get_height() for bar in axes.patches[: pf.BINS]]
+    np.testing.assert_array_equal(heights, state.histogram)
+    assert axes.get_xlim() == state.window
+    drawn = lab.update(index=4, theta=1.5)
+    assert (drawn.label, drawn.theta) == (maps[4].label, 1.5)
+    np.testing.assert_array_equal(curve.get_xdata(), drawn.y_grid)
+    assert readout.value == pf.readout_text(drawn)
 
+
+def test_a_new_map_with_the_old_parameter_value_still_redraws(ipympl, maps):
+    # maps 0 and 3 both start at 1.0: the slider's value does not change, so the menu's
+    # own callback must redraw.
+    lab = pf.ipywidgets_explorer(maps, index=0)
+    menu = lab.widget.children[0].children[0]
+    menu.value = 3
+    state = pf.pushforward_state(maps[3], 1.0)
+    np.testing.assert_array_equal(lab.figure.axes[0].lines[0].get_ydata(),
+                                  state.density)
 
 
 # --- the Bokeh front end, in the browser --------------------------------------------
 
 
-
 @pytest.mark.browser
-def test_pushforward_every_map_matches_python(offline_page, tmp_path):
+def test_every_map_matches_python_after_the_keyboard_moves_its_slider(offline_page,
+                                                                      tmp_path):
     maps = pf.default_maps()
     page = open_explorer(offline_page, tmp_path, pf.bokeh_explorer(maps), "pushforward")
     for index, spec in enumerate(maps):
@@ -148,16 +220,16 @@ def test_pushforward_every_map_matches_python(offline_page, tmp_path):
         assert theta == pytest.approx(
             min(spec.theta_default + 0.3, spec.theta_range[1])
         )
-        assert model_value(page, "theta_slider", "title").startswith(spec.theta_name)
+        assert model_value(page, "theta_slider", "title") == (
+            f"{spec.theta_name}, the map's parameter"
+        )
         state = pf.pushforward_state(spec, theta)
         assert model_value(page, "pushforward_readout", "text") == pf.readout_text(
             state
         )
         curve = model_value(page, "pushforward_density", "data")
         np.testing.assert_allclose(
-            np.asarray(curve["density"], dtype=float),
-            state.density,
-            rtol=1e-12,
+            np.asarray(curve["density"], dtype=float), state.density, rtol=1e-12,
             atol=1e-14,
         )
         bars = model_value(page, "pushforward_bars", "data")

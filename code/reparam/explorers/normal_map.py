@@ -3,8 +3,9 @@ ends.
 
 One figure, three panels sharing axes: the density of :math:`\varepsilon` (bottom), the
 straight map :math:`x = \mu + \sigma\varepsilon` (centre), and the density of :math:`x`
-turned on its side (left). A few fixed draws :math:`\varepsilon_i` are carried up to the
-map and across to :math:`x_i`, and a shaded strip :math:`[a, b]` in :math:`\varepsilon`
+turned on its side (left). Six fixed values :math:`\varepsilon_i` (quantiles of
+:math:`\mathcal N(0,1)`, see ``SAMPLE_EPS``) are carried up to the map and across to
+:math:`x_i`, and a shaded strip :math:`[a, b]` in :math:`\varepsilon`
 and its image :math:`[\mu+\sigma a, \mu+\sigma b]` in :math:`x` carry the same
 probability mass: :math:`f_X(x)\,dx = f_\varepsilon(\varepsilon)\,d\varepsilon` with
 :math:`dx/d\varepsilon = \sigma`.
@@ -22,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtri
 
 from .._validation import as_real_scalar, check_scale
 from ..gaussian import normal_density
@@ -36,6 +38,7 @@ __all__ = [
     "bokeh_explorer",
     "readout_text",
     "SAMPLE_EPS",
+    "SAMPLE_COUNT",
     "STRIP",
     "MU_RANGE",
     "SIGMA_RANGE",
@@ -45,9 +48,15 @@ EPS_GRID = np.linspace(-4.0, 4.0, 241)
 X_LIMITS = (-8.0, 8.0)
 MU_RANGE = (-3.0, 3.0)
 SIGMA_RANGE = (0.3, 2.5)
-# Fixed draws (from numpy's seeded generator) so a reader can follow the same points as
-# mu and sigma move.
-SAMPLE_EPS = np.sort(np.random.default_rng(7).standard_normal(6))
+# Six fixed values of eps that a reader can follow as mu and sigma move. Not random
+# draws: six draws can bunch on one side (seed 7 put all six in [-0.99, 0.30]). These
+# are the quantiles Phi^{-1}((i - 1/2)/6), i = 1..6, the midpoints in probability of
+# the six equal-probability slices of N(0, 1): symmetric about 0, and one (0.674) lies
+# in the shaded strip.
+# The upper three are mirrored, so that the six are exactly symmetric in floating point.
+SAMPLE_COUNT = 6
+_UPPER = ndtri((np.arange(SAMPLE_COUNT // 2, SAMPLE_COUNT) + 0.5) / SAMPLE_COUNT)
+SAMPLE_EPS = np.concatenate([-_UPPER[::-1], _UPPER])
 STRIP = (0.5, 1.0)  # the strip a <= eps <= b whose mass is tracked
 
 

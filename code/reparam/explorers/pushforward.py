@@ -8,10 +8,15 @@ passed in by the caller (the chapter's own derivation); the page's JavaScript is
 from them by SymPy's JavaScript code printer (:func:`sympy.printing.jscode`), so the
 website runs the derivation's result, not a hand copy.
 
-The readout is one exact quantity computed the same way in Python
+The readout states the parameter and two numbers computed the same way in Python
 (:func:`pushforward_state`) and in the page: the mass of the derived density inside the
-plotted window (midpoint rule on a fine grid) next to the share of pushed samples in
-that window.
+plotted window (midpoint rule on a fine grid) and the share of the pushed samples that
+land in that window.
+
+- :class:`PushforwardFigure` + :func:`ipywidgets_explorer`: for Jupyter (``make lab``);
+  the menu and slider move the existing bars and curve.
+- :func:`bokeh_explorer`: for the static website; a ``CustomJS`` callback recomputes the
+  state in the browser, with no kernel and no network.
 
 Usage in a chapter (:func:`default_maps` derives the five maps with
 :func:`reparam.change_of_variables.pushforward_density`; a chapter may build its own
@@ -34,10 +39,13 @@ import numpy as np
 import sympy as sp
 
 from .._validation import as_real_scalar
+from ._bokeh import bokeh_figure, explorer_column, js_fixed, readout_div, slider
+from ._widgets import WidgetExplorer, live_figure
 
 __all__ = [
     "PushforwardMap",
     "PushforwardState",
+    "PushforwardFigure",
     "default_maps",
     "pushforward_state",
     "map_javascript",
@@ -56,6 +64,7 @@ BINS = 40
 # densities.
 MASS_CELLS = 20000
 N_DRAWS = 4000
+FIGSIZE = (6.4, 4.0)  # the matplotlib figure of make lab
 # Fixed base draws (seeded), so the histogram moves with the slider instead of
 # re-sampling.
 BASE_DRAWS = {
@@ -217,10 +226,17 @@ def _numpy(spec: PushforwardMap):
 
 @dataclass(frozen=True)
 class PushforwardState:
-    """Everything the explorer draws for one map and parameter."""
+    """Everything the explorer draws for one map and parameter; both front ends use it.
+
+    ``window_mass`` is the derived density's mass in ``window`` (midpoint rule on
+    ``MASS_CELLS`` cells); ``window_share`` is the share of the pushed samples that
+    land in it; ``histogram`` is their density histogram on ``BINS`` equal bins.
+    """
 
     label: str
+    theta_name: str
     theta: float
+    window: tuple[float, float]
     y_grid: np.ndarray
     density: np.ndarray
     samples: np.ndarray
@@ -250,110 +266,155 @@ def pushforward_state(spec: PushforwardMap, theta: float) -> PushforwardState:
         )
     h, f = _numpy(spec)
     low, high = spec.window
+    # The grids are written as the page's JavaScript writes them (low + step * j), so
+    # that both front ends evaluate the density at the same floating-point points.
     grid = low + (high - low) * np.arange(GRID_POINTS) / (GRID_POINTS - 1)
     density = _evaluate(f, grid, theta)
     samples = np.asarray(h(BASE_DRAWS[spec.base], theta), dtype=float)
     edges = low + (high - low) * np.arange(BINS + 1) / BINS
-    width = edges[1] - edges[0]
+    width = (high - low) / BINS
     index = np.floor((samples - low) / width).astype(int)
-    index[samples == high] = BINS - 1
+    index[samples == high] = BINS - 1  # the window is closed: its right end counts
     inside = (index >= 0) & (index < BINS)
     histogram = np.bincount(index[inside], minlength=BINS) / (len(samples) * width)
     cell = (high - low) / MASS_CELLS
     midpoints = low + cell * (np.arange(MASS_CELLS) + 0.5)
     mass = float(np.sum(_evaluate(f, midpoints, theta)) * cell)
     return PushforwardState(
-        spec.label,
-        theta,
-        grid,
-        density,
-        samples,
-        edges,
-        histogram,
-        mass,
-        float(np.mean(inside)),
+        label=spec.label,
+        theta_name=spec.theta_name,
+        theta=theta,
+        window=(float(low), float(high)),
+        y_grid=grid,
+        density=density,
+        samples=samples,
+        bin_edges=edges,
+        histogram=histogram,
+        window_mass=mass,
+        window_share=float(np.mean(inside)),
     )
+
+
+def readout_parameter(state: PushforwardState) -> str:
+    """The parameter as the readout names it, e.g. ``λ = 1.00``."""
+    return f"{state.theta_name} = {js_fixed(state.theta, 2)}"
 
 
 def readout_text(state: PushforwardState) -> str:
-    """The readout the page shows (the page's JavaScript writes the same text)."""
+    """The readout under the sliders (the page's JavaScript writes the same text).
+
+    Numbers are rounded as JavaScript's ``toFixed`` rounds (:func:`._bokeh.js_fixed`): a
+    share of the 4000 draws can be an exact tie, such as 250/4000 = 0.0625.
+    """
+    low, high = state.window
     return (
-        f"mass of the derived density in the window: {state.window_mass:.3f}; "
-        f"share of the pushed samples in it: {state.window_share:.3f}"
+        f"{readout_parameter(state)}: in the window from {low:g} "
+        f"to {high:g}, the derived density has mass {js_fixed(state.window_mass, 3)} "
+        f"and the pushed samples a share of {js_fixed(state.window_share, 3)}"
     )
 
 
-def ipywidgets_explorer(maps: list[PushforwardMap] | None = None, index: int = 0):
-    """A map menu and a parameter slider driving a live matplotlib figure.
+class PushforwardFigure:
+    """A matplotlib histogram and density curve whose artists :meth:`update` changes
+    in place (one bar per bin; the bars move and resize with the window)."""
 
-    Returns ``(widget, update)``; needs ``%matplotlib widget`` (``make lab``).
+    def __init__(self, maps: list[PushforwardMap], index: int = 0, figure=None):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        if figure is None:  # a standalone figure that can still render
+            figure = Figure(figsize=FIGSIZE)
+            FigureCanvasAgg(figure)
+        self.maps = maps
+        self.figure = figure
+        self.figure.set_layout_engine("constrained")
+        self.axes = self.figure.add_subplot()
+        state = pushforward_state(maps[index], maps[index].theta_default)
+        self.bars = self.axes.bar(
+            state.bin_edges[:-1], state.histogram,
+            width=state.bin_edges[1] - state.bin_edges[0], align="edge", alpha=0.5,
+            label="pushed samples",
+        )
+        (self.curve,) = self.axes.plot(
+            state.y_grid, state.density, color="black", label="derived density"
+        )
+        self.axes.set_xlabel("y")
+        self.axes.set_ylabel("density")
+        self.axes.legend(loc="upper right")
+        self.move_artists(index, state.theta)
+
+    def update(self, index: int, theta: float) -> PushforwardState:
+        """Move every artist to map ``index`` at ``theta``, then ask for a redraw."""
+        state = self.move_artists(index, theta)
+        self.figure.canvas.draw_idle()
+        return state
+
+    def move_artists(self, index: int, theta: float) -> PushforwardState:
+        """Change the existing artists' data; draws nothing."""
+        state = pushforward_state(self.maps[index], theta)
+        width = state.bin_edges[1] - state.bin_edges[0]
+        for bar, left, height in zip(self.bars, state.bin_edges[:-1], state.histogram,
+                                     strict=True):
+            bar.set_x(left)
+            bar.set_width(width)
+            bar.set_height(height)
+        self.curve.set_data(state.y_grid, state.density)
+        self.axes.set_xlim(*state.window)
+        finite = state.density[np.isfinite(state.density)]
+        self.axes.set_ylim(0, 1.1 * max(state.histogram.max(), finite.max()))
+        self.axes.set_title(f"{state.label}, {readout_parameter(state)}")
+        return state
+
+
+def ipywidgets_explorer(
+    maps: list[PushforwardMap] | None = None, index: int = 0
+) -> WidgetExplorer:
+    """A map menu and a parameter slider driving a live (ipympl) figure.
+
+    Returns a :class:`~reparam.explorers.WidgetExplorer` whose ``update(index, theta)``
+    redraws map ``index`` at ``theta``. Needs a Jupyter front end (``make lab``).
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     maps = maps or default_maps()
-    state = pushforward_state(maps[index], maps[index].theta_default)
-    with plt.ioff():
-        figure, axes = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
-    width = state.bin_edges[1] - state.bin_edges[0]
-    bars = axes.bar(
-        state.bin_edges[:-1],
-        state.histogram,
-        width=width,
-        align="edge",
-        alpha=0.5,
-        label="pushed samples",
-    )
-    (curve,) = axes.plot(
-        state.y_grid, state.density, color="black", label="derived density"
-    )
-    axes.set_xlabel("y")
-    axes.set_ylabel("density")
-    axes.legend()
+    figure = live_figure(FIGSIZE)
+    drawing = PushforwardFigure(maps, index, figure=figure)
+    spec = maps[index]
     menu = widgets.Dropdown(
-        options=[(m.label, i) for i, m in enumerate(maps)],
-        value=index,
+        options=[(m.label, i) for i, m in enumerate(maps)], value=index,
         description="map",
     )
     slider = widgets.FloatSlider(
-        value=maps[index].theta_default,
-        min=maps[index].theta_range[0],
-        max=maps[index].theta_range[1],
-        step=0.05,
-        description="θ",
+        value=spec.theta_default, min=spec.theta_range[0], max=spec.theta_range[1],
+        step=0.05, description=spec.theta_name,
     )
-    readout = widgets.HTML(readout_text(state))
+    readout = widgets.HTML(readout_text(pushforward_state(spec, spec.theta_default)))
 
-    def update(_change=None) -> PushforwardState:
-        new = pushforward_state(maps[menu.value], slider.value)
-        step = new.bin_edges[1] - new.bin_edges[0]
-        for bar, left, height in zip(bars, new.bin_edges[:-1], new.histogram,
-                                     strict=True):
-            bar.set_x(left)
-            bar.set_width(step)
-            bar.set_height(height)
-        curve.set_data(new.y_grid, new.density)
-        axes.set_xlim(new.bin_edges[0], new.bin_edges[-1])
-        top = max(new.histogram.max(), np.nanmax(new.density[np.isfinite(new.density)]))
-        axes.set_ylim(0, 1.1 * top)
-        readout.value = readout_text(new)
-        figure.canvas.draw_idle()
-        return new
+    def update(index: int, theta: float) -> PushforwardState:
+        state = drawing.update(index, theta)
+        readout.value = readout_text(state)
+        return state
+
+    def on_theta(_change):
+        update(menu.value, slider.value)
 
     def on_map(_change):
         spec = maps[menu.value]
         with slider.hold_trait_notifications():
+            # Widen first: the new default may lie outside the old map's range.
             slider.min, slider.max = -1e9, 1e9
             slider.value = spec.theta_default
             slider.min, slider.max = spec.theta_range
             slider.description = spec.theta_name
-        update()
+        update(menu.value, slider.value)
 
     menu.observe(on_map, names="value")
-    slider.observe(update, names="value")
-    return widgets.VBox([widgets.HBox([menu, slider]), figure.canvas, readout]), update
+    slider.observe(on_theta, names="value")
+    box = widgets.VBox([widgets.HBox([menu, slider]), readout, figure.canvas])
+    return WidgetExplorer(box, update, figure)
 
 
+# The browser-side update mirrors pushforward_state: same grids, same draws, same bins.
 _JS_TEMPLATE = """
 const maps = [{MAPS}];
 const i = Number(menu.value), m = maps[i];
@@ -383,8 +444,8 @@ for (const u of draws) {
 }
 const left = [], right = [];
 for (let b = 0; b < B; b++) {
-  left.push(low + width * b);
-  right.push(low + width * (b + 1));
+  left.push(low + (high - low) * b / B);
+  right.push(low + (high - low) * (b + 1) / B);
 }
 bars.data = {left: left, right: right,
              top: counts.map((c) => c / (draws.length * width)),
@@ -395,8 +456,9 @@ let mass = 0;
 for (let j = 0; j < C; j++) { mass += m.f(low + cell * (j + 0.5), t); }
 mass *= cell;
 x_range.start = low; x_range.end = high;
-readout.text = "mass of the derived density in the window: " + mass.toFixed(3) +
-  "; share of the pushed samples in it: " + (inside / draws.length).toFixed(3);
+readout.text = m.name + " = " + t.toFixed(2) + ": in the window from " + low + " to " +
+  high + ", the derived density has mass " + mass.toFixed(3) +
+  " and the pushed samples a share of " + (inside / draws.length).toFixed(3);
 """
 
 
@@ -415,100 +477,58 @@ def _callback_code(maps: list[PushforwardMap]) -> str:
 
 
 def bokeh_explorer(maps: list[PushforwardMap] | None = None, index: int = 0):
-    """The explorer as a responsive Bokeh layout whose controls work offline."""
-    from bokeh.layouts import column
-    from bokeh.models import ColumnDataSource, CustomJS, Div, Range1d, Select, Slider
-    from bokeh.plotting import figure
+    """The explorer as a responsive Bokeh layout whose controls work offline.
+
+    A menu picks the map, a slider titled for screen readers ("λ, the map's
+    parameter") sets its parameter, and the readout states the derived density's mass
+    in the window and the share of the pushed samples there, computed in the page the
+    way :func:`pushforward_state` computes them.
+    """
+    from bokeh.models import ColumnDataSource, CustomJS, Range1d, Select
 
     maps = maps or default_maps()
     spec = maps[index]
     state = pushforward_state(spec, spec.theta_default)
     edges = state.bin_edges
     bars = ColumnDataSource(
-        {
-            "left": edges[:-1],
-            "right": edges[1:],
-            "top": state.histogram,
-            "zero": np.zeros(BINS),
-        },
+        {"left": edges[:-1], "right": edges[1:], "top": state.histogram,
+         "zero": np.zeros(BINS)},
         name="pushforward_bars",
     )
     curve = ColumnDataSource(
         {"y": state.y_grid, "density": state.density}, name="pushforward_density"
     )
     x_range = Range1d(*spec.window)
-    plot = figure(
-        title="pushed samples and the derived density",
-        height=300,
-        sizing_mode="stretch_width",
-        x_range=x_range,
-        tools="pan,wheel_zoom,reset",
-        x_axis_label="y",
-        y_axis_label="density",
+    plot = bokeh_figure(
+        "pushed samples and the derived density", height=300, x_range=x_range,
+        tools="pan,wheel_zoom,reset", x_axis_label="y", y_axis_label="density",
     )
     plot.quad(
-        left="left",
-        right="right",
-        bottom="zero",
-        top="top",
-        source=bars,
-        fill_color="#1f77b4",
-        fill_alpha=0.5,
-        line_color=None,
+        left="left", right="right", bottom="zero", top="top", source=bars,
+        fill_color="#1f77b4", fill_alpha=0.5, line_color=None,
         legend_label="pushed samples",
     )
-    plot.line(
-        "y",
-        "density",
-        source=curve,
-        color="black",
-        line_width=2,
-        legend_label="derived density",
-    )
+    plot.line("y", "density", source=curve, color="black", line_width=2,
+              legend_label="derived density")
     menu = Select(
-        title="the map",
-        value=str(index),
-        name="map_select",
+        title="the map", value=str(index), name="map_select",
         options=[(str(i), m.label) for i, m in enumerate(maps)],
-    )
-    slider = Slider(
-        start=spec.theta_range[0],
-        end=spec.theta_range[1],
-        value=spec.theta_default,
-        step=0.05,
-        title=f"{spec.theta_name}, the map's parameter",
-        name="theta_slider",
-    )
-    readout = Div(
-        text=readout_text(state),
-        name="pushforward_readout",
         sizing_mode="stretch_width",
     )
+    theta_slider = slider(
+        "theta_slider", f"{spec.theta_name}, the map's parameter", *spec.theta_range,
+        spec.theta_default, 0.05,
+    )
+    readout = readout_div(readout_text(state), "pushforward_readout")
     callback = CustomJS(
         args=dict(
-            menu=menu,
-            slider=slider,
-            bars=bars,
-            curve=curve,
-            readout=readout,
-            x_range=x_range,
-            normal=BASE_DRAWS["normal"].tolist(),
-            uniform=BASE_DRAWS["uniform"].tolist(),
-            G=GRID_POINTS,
-            B=BINS,
+            menu=menu, slider=theta_slider, bars=bars, curve=curve, readout=readout,
+            x_range=x_range, normal=BASE_DRAWS["normal"].tolist(),
+            uniform=BASE_DRAWS["uniform"].tolist(), G=GRID_POINTS, B=BINS,
             C=MASS_CELLS,
         ),
         code=_callback_code(maps),
     )
     menu.js_on_change("value", callback)
-    slider.js_on_change("value", callback)
-    for control in (menu, slider):
-        control.sizing_mode = "stretch_width"
-    return column(
-        menu,
-        slider,
-        readout,
-        plot,
-        sizing_mode="stretch_width",
-        styles={"max-width": "640px"},
-    )
+    theta_slider.js_on_change("value", callback)
+    return explorer_column(menu, theta_slider, readout, plot)
