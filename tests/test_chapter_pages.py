@@ -132,7 +132,8 @@ def solutions_start_hidden_and_open_when_clicked(page, name: str) -> None:
         body = solutions.nth(index).locator("section").first
         assert not body.is_visible(), f"{name}: solution {index} starts open"
     first = solutions.first
-    first.locator(":scope > .admonition-title").click()  # not a folded cell's
+    # The solution's own title, not the toggle of a folded cell inside it.
+    first.locator(":scope > .admonition-title").click()
     first.locator("section").first.wait_for(state="visible", timeout=5_000)
     assert solutions.nth(1).locator("section").first.is_visible() is False
 
