@@ -1,23 +1,15 @@
-"""The book's Sphinx extension: pages that work offline, paint fast and read well.
-Loaded from ``_config.yml`` (``sphinx: local_extensions``). Its jobs:
+"""The book's Sphinx extension (``_config.yml``: ``local_extensions``). Its jobs:
 
-1. **BokehJS from the site itself, only where needed.** The installed bokeh's bundles
-   are copied to ``_static/bokeh/``, and only pages with a Bokeh root load them, with
-   ``defer`` (Bokeh's embed script waits for ``DOMContentLoaded``, which fires after
-   deferred scripts have run). ``bokeh.embed`` alone would point at a CDN.
-2. **Nothing the offline page cannot use**: sphinx-thebe's scripts and style (thebe
-   needs a remote kernel; the live book is ``make lab``) and the saved ipywidgets state
-   (it renders nothing without widget JavaScript).
-3. **A fast first paint on a slow phone.** No script blocks the first paint: every
-   script is deferred, except the few bytes of ``documentation_options.js`` that inline
-   scripts need; the theme's 1.5 MB ``fontawesome.js`` is dropped (its icons come from
-   the theme's icon font either way); sphinx-design's style and script go from pages
-   that use none of its components.
-4. **Screen readers and phones**: alt text from captions, roles and names that say
-   what the page shows, and ``book_static/`` (CSS and JS for Bokeh's controls and a
-   390 px screen).
-5. **Downloads that run**: a chapter's download button gives the notebook as the
-   build executed it, with its outputs, not the source without them.
+1. **BokehJS from the site itself** (never a CDN), copied to ``_static/bokeh/`` and
+   loaded, deferred, only by pages with an explorer.
+2. **Nothing an offline page cannot use**: thebe (it needs a remote kernel; the live
+   book is ``make lab``) and the saved ipywidgets state.
+3. **A fast first paint on a slow phone**: every script deferred but the few bytes
+   inline scripts need; the theme's 1.5 MB ``fontawesome.js`` dropped (its icons come
+   from the theme's icon font either way); sphinx-design only where it is used.
+4. **Screen readers**: alt text from captions; roles and names that say what the page
+   shows (``book_static/`` has the CSS and JS for Bokeh's controls and phones).
+5. **Downloads that run**: a chapter's download button gives the executed notebook.
 """
 
 from __future__ import annotations
@@ -55,12 +47,11 @@ def _filename(asset) -> str:
 
 def _keep(asset, body: str) -> bool:
     name, attributes = _filename(asset), getattr(asset, "attributes", {})
-    if "thebe" in name or "THEBE_JS_URL" in (attributes.get("body") or ""):
-        return False
-    if attributes.get("type") == WIDGET_STATE_TYPE:
-        return False
-    uses_design = ' class="sd-' in body or " sd-" in body
-    return uses_design or not ("sphinx-design" in name or "design-tabs" in name)
+    unused_design = (("sphinx-design" in name or "design-tabs" in name)
+                     and not re.search(r'class="[^"]*\bsd-', body))
+    return not (unused_design or "thebe" in name
+                or "THEBE_JS_URL" in (attributes.get("body") or "")
+                or attributes.get("type") == WIDGET_STATE_TYPE)
 
 
 def _deferred(script):
@@ -86,26 +77,19 @@ def _prepare_page(app, pagename, templatename, context, doctree) -> None:
         context["css_files"] = [c for c in context["css_files"] if _keep(c, body)]
 
 
-def _alt_text_for(image) -> str:
-    from docutils import nodes
-
-    figure = image.parent
-    while figure is not None and not isinstance(figure, nodes.figure):
-        figure = figure.parent
-    if figure is not None:
-        for caption in figure.findall(nodes.caption):
-            return " ".join(caption.astext().split())
-    return "A figure drawn by the code cell above; the surrounding text describes it."
-
-
 def _give_images_alt_text(app, doctree, docname) -> None:
-    """An image without ``alt`` would be announced by its file path: use its caption
-    (a figure's own ``:alt:`` wins)."""
+    """An image without ``alt`` would be announced by its file path: give it its
+    figure's caption, or a sentence (a figure's own ``:alt:`` wins)."""
     from docutils import nodes
 
     for image in doctree.findall(nodes.image):
+        figure = image.parent
+        while figure is not None and not isinstance(figure, nodes.figure):
+            figure = figure.parent
+        captions = list(figure.findall(nodes.caption)) if figure is not None else []
         if not image.get("alt"):
-            image["alt"] = _alt_text_for(image)
+            image["alt"] = (" ".join(captions[0].astext().split()) if captions else
+                            "A figure drawn by the cell above; the text describes it.")
 
 
 def _finish_site(app, exception) -> None:

@@ -1,20 +1,14 @@
-"""The book's build settings and its build, in one place.
+"""The book's build settings and its build, in one place: ``make book`` runs
+``python code/bookbuild.py`` (``--pdf`` for ``make pdf``), and the tests import it.
 
-``make book`` runs ``python code/bookbuild.py``, and the tests import this module;
-nothing else holds a build setting. A build has two steps:
-
-1. jupyter-cache's own execution worker, in a pool of one process per core, executes
-   the chapters missing from the execution cache. A chapter that fails is not cached.
-2. ``jupyter-book build --all -W -n --keep-going`` re-reads every page from a fresh
-   Sphinx environment and takes each chapter's outputs from the cache. A chapter not in
-   the cache is executed again here and fails the build, and any warning fails it, on
-   every build, not only the first.
-3. The site's downloads: the ``reparam`` wheel and the pinned requirements a reader
-   installs to run a downloaded chapter (page "Run the chapters yourself").
-
-The execution settings (timeout, errors) are read from ``_config.yml``. The cache
-keys a chapter on its code cells only; what else its outputs depend on, the ``reparam``
-package and the pinned requirements, empties the cache when it changes.
+1. Execute the chapters missing from the execution cache, in parallel, with
+   jupyter-cache's own worker; settings from ``_config.yml``. A failed chapter is not
+   cached. The cache keys a chapter on its code cells; it is emptied when what else
+   the outputs depend on changes: the ``reparam`` package or the requirements.
+2. ``jupyter-book build --all -W -n --keep-going``: every page read again, outputs
+   from the cache; an uncached chapter executes again and fails the build, and so does
+   any warning, on every build, not only the first.
+3. The site's downloads: the ``reparam`` wheel and the pinned requirements.
 """
 
 from __future__ import annotations
@@ -38,11 +32,6 @@ STRICT_FLAGS = ["--all", "-W", "-n", "--keep-going"]
 # on how the build was scheduled (floating-point sums depend on the thread count).
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "OPENBLAS_NUM_THREADS": "1"}
-
-
-def execute_settings(book: Path = ROOT) -> dict:
-    """The ``execute:`` section of the book's ``_config.yml``."""
-    return yaml.safe_load((book / "_config.yml").read_text())["execute"]
 
 
 def chapter_notebooks(book: Path = ROOT) -> list[Path]:
@@ -76,12 +65,8 @@ def empty_stale_cache(book: Path, cache_path: Path) -> None:
 
 
 def execute_uncached(book: Path, cache_path: Path) -> list[str]:
-    """Step 1: execute the book's chapters missing from the cache, in parallel.
-
-    Returns the chapters that failed (they are not cached). The pool takes chapters in
-    reverse book order: the last chapters train models and take longest, and starting
-    the longest first lets the two cores finish together.
-    """
+    """Step 1: execute the chapters missing from the cache, in parallel, the last
+    chapters (they train models, the longest) first; returns those that failed."""
     from jupyter_cache import get_cache
     from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 
@@ -92,7 +77,7 @@ def execute_uncached(book: Path, cache_path: Path) -> list[str]:
         cache.remove_nb_from_project(record.pk)
     for path in reversed(chapter_notebooks(book)):
         cache.add_nb_to_project(str(path))
-    settings = execute_settings(book)
+    settings = yaml.safe_load((book / "_config.yml").read_text())["execute"]
     jobs = [ProcessData(record.pk, record.uri, cache, settings["timeout"],
                         settings["allow_errors"]) for record in cache.list_unexecuted()]
     # jupyter-cache's own worker, in a pool of one process per core. chunksize=1 hands
@@ -115,26 +100,26 @@ def write_downloads(book: Path, html: Path) -> None:
                         "--no-build-isolation", "-w", str(downloads), str(book)],
                        check=True, capture_output=True)
         stamp.write_text(fingerprint)
-    pins = [line for line in (book / "requirements.txt").read_text().splitlines()
-            if line.strip() != "-e ."]
-    (downloads / "requirements.txt").write_text("\n".join(pins) + "\n")
+    pins = (book / "requirements.txt").read_text().splitlines()
+    (downloads / "requirements.txt").write_text("".join(f"{line}\n" for line in pins
+                                                        if line.strip() != "-e ."))
+
+
+def jupyter_book(book: Path, output: Path | None, *options: str,
+                 capture: bool = False) -> subprocess.CompletedProcess:
+    """Step 2: the strict build, into ``output/_build`` if given (never raises)."""
+    into = ["--path-output", str(output)] if output else []
+    return subprocess.run([str(JUPYTER_BOOK), "build", *STRICT_FLAGS, *options, *into,
+                           str(book)], capture_output=capture, text=True, cwd=book,
+                          env={**os.environ, **KERNEL_ENV})
 
 
 def build(book: Path = ROOT, output: Path | None = None,
           capture: bool = False) -> subprocess.CompletedProcess:
-    """Both steps: execute what the cache lacks, then build strictly (never raises).
-
-    ``output``: build into ``output/_build`` (``--path-output``) instead of the book's
-    own ``_build``. ``capture``: return the logs instead of printing them.
-    """
-    cache_path = (output or book) / "_build" / ".jupyter_cache"
-    failed = execute_uncached(book, cache_path)
+    """The three steps; ``capture``: return the logs instead of printing them."""
+    failed = execute_uncached(book, (output or book) / "_build" / ".jupyter_cache")
     note = "".join(f"failed, not cached: {uri}\n" for uri in failed)
-    command = [str(JUPYTER_BOOK), "build", *STRICT_FLAGS, str(book)]
-    if output is not None:
-        command[2:2] = ["--path-output", str(output)]
-    result = subprocess.run(command, capture_output=capture, text=True, cwd=book,
-                            env={**os.environ, **KERNEL_ENV})
+    result = jupyter_book(book, output, capture=capture)
     if capture:
         result.stderr = note + result.stderr
     else:
@@ -152,9 +137,7 @@ def print_pdf(book: Path = ROOT, output: Path | None = None) -> Path:
     build_dir = (output or book) / "_build"
     if execute_uncached(book, build_dir / ".jupyter_cache"):
         raise RuntimeError("a chapter failed: run make book to see which")
-    command = [str(JUPYTER_BOOK), "build", *STRICT_FLAGS, "--builder", "singlehtml",
-               str(book)] + (["--path-output", str(output)] if output else [])
-    subprocess.run(command, check=True, cwd=book, env={**os.environ, **KERNEL_ENV})
+    jupyter_book(book, output, "--builder", "singlehtml").check_returncode()
     pdf, single = build_dir / "pdf" / "book.pdf", build_dir / "singlehtml"
     # The page's links are relative to the site's root, not to chapters/.
     shutil.copyfile(single / "chapters" / "index.html", single / "book.html")
@@ -179,6 +162,5 @@ if __name__ == "__main__":
     parser.add_argument("--pdf", action="store_true", help="the book as one PDF")
     arguments = parser.parse_args()
     if arguments.pdf:
-        print(print_pdf(ROOT, arguments.output))
-        sys.exit(0)
+        sys.exit(print(print_pdf(ROOT, arguments.output)))
     sys.exit(build(ROOT, arguments.output).returncode)
