@@ -146,6 +146,38 @@ def test_state_refuses_bad_input(kwargs, error):
         rs.running_estimate_state(**values)
 
 
+def test_the_variance_has_no_cancellation_for_small_k():
+    # V = k^2 Var[sin kx] ~ k^4 sigma^2 cos^2(k mu) for small k (sin kx ~ kx); the naive
+    # form 1 - cos(2 k mu) e^(-2 k^2 sigma^2) loses every digit by k = 1e-8.
+    for k in (1e-3, 1e-5, 1e-8):
+        variance = rs.pathwise_variance(k, 0.3, 0.8)
+        assert variance == pytest.approx(k**4 * 0.8**2 * math.cos(k * 0.3) ** 2,
+                                         rel=1e-5)
+
+
+def test_the_helpers_refuse_bad_input():
+    with pytest.raises(ValueError, match="draws"):
+        rs.running_mean(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="draws"):
+        rs.running_mean(np.array([]))
+    with pytest.raises(ValueError, match="variance"):
+        rs.inside_funnel(np.zeros(3), 0.0, -1.0)
+    with pytest.raises(TypeError, match="exact"):
+        rs.inside_funnel(np.zeros(3), "0", 1.0)
+    with pytest.raises(ValueError, match="width"):
+        rs.inside_funnel(np.zeros(3), 0.0, 1.0, width=0.0)
+    with pytest.raises(ValueError, match="too small"):
+        rs.running_estimate_state(1e-170, 0.3, 0.8, 10)
+
+
+def test_inside_funnel_counts_m_from_one_along_the_last_axis():
+    running = np.array([[0.0, 1.5, 1.0], [3.0, 0.0, -1.2]])
+    # half-widths 2 sqrt(1/m): 2, 1.414, 1.155
+    np.testing.assert_array_equal(rs.inside_funnel(running, 0.0, 1.0),
+                                  [[True, False, True], [False, True, False]])
+    np.testing.assert_allclose(rs.running_mean([[1.0, 3.0, 5.0]]), [[1.0, 2.0, 3.0]])
+
+
 def test_the_bokeh_explorer_refuses_an_n_the_slider_cannot_reach():
     with pytest.raises(ValueError, match="n must be"):
         rs.bokeh_explorer(n=99)

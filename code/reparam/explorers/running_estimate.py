@@ -42,7 +42,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import as_real_scalar, check_count, check_scale
+from .._validation import (
+    as_real_scalar,
+    check_count,
+    check_finite_array,
+    check_scale,
+)
 from ..costs import cosine
 from ._bokeh import bokeh_figure, explorer_column, js_fixed, readout_div, slider
 from ._widgets import WidgetExplorer, live_figure
@@ -94,16 +99,21 @@ def pathwise_variance(k, mu, sigma) -> float:
     r"""The variance :math:`V` of one pathwise draw :math:`-k\sin(kx)` (module
     docstring)."""
     k, mu, sigma = as_real_scalar(k, "k"), as_real_scalar(mu, "mu"), check_scale(sigma)
-    # Written in the order the page's JavaScript evaluates it, operation by operation.
-    mean_square = (1 - math.cos(2 * k * mu) * math.exp(-2 * k * k * sigma * sigma)) / 2
-    square_mean = math.sin(k * mu) ** 2 * math.exp(-k * k * sigma * sigma)
-    return k * k * (mean_square - square_mean)
+    # The same V, written without cancellation for small k sigma: with b = k^2 sigma^2,
+    # V = k^2 (-expm1(-2b)/2 + sin^2(k mu) e^(-b) expm1(-b)). Written in the order the
+    # page's JavaScript evaluates it, operation by operation.
+    b = k * k * sigma * sigma
+    return k * k * (-math.expm1(-2 * b) / 2
+                    + math.sin(k * mu) ** 2 * math.exp(-b) * math.expm1(-b))
 
 
 def running_mean(draws: np.ndarray) -> np.ndarray:
     r"""Running means along the last axis: entry :math:`m-1` is the mean of the first
     :math:`m` values (a sequential cumulative sum, as the page computes it)."""
     draws = np.asarray(draws, dtype=float)
+    if draws.ndim == 0 or draws.shape[-1] == 0:
+        raise ValueError("draws must hold at least one value along its last axis")
+    check_finite_array(draws, "draws")
     return np.cumsum(draws, axis=-1) / np.arange(1, draws.shape[-1] + 1)
 
 
@@ -112,6 +122,13 @@ def inside_funnel(running: np.ndarray, exact: float, variance: float,
     r"""Which running means lie in :math:`g \pm` ``width`` :math:`\sqrt{V/m}`, the
     funnel around the exact value :math:`g` (``m`` counts along the last axis)."""
     running = np.asarray(running, dtype=float)
+    exact = as_real_scalar(exact, "exact")
+    variance = as_real_scalar(variance, "variance")
+    if variance < 0:
+        raise ValueError(f"variance must be >= 0, got {variance}")
+    width = check_scale(width, "width")
+    if running.ndim == 0:
+        raise ValueError("running must have an axis of counts m = 1, 2, ...")
     counts = np.arange(1, running.shape[-1] + 1)
     return np.abs(running - exact) <= width * np.sqrt(variance / counts)
 
@@ -158,6 +175,8 @@ def running_estimate_state(k, mu, sigma, n) -> RunningEstimateState:
         raise ValueError(f"n must be at most {N_MAX} (the fixed draws), got {n}")
     exact = exact_gradient(k, mu, sigma)
     variance = pathwise_variance(k, mu, sigma)
+    if not variance > 0:
+        raise ValueError(f"k = {k} is too small: the variance V of one draw underflows")
     per_draw = -k * np.sin(k * (mu + sigma * DRAWS[:, :n]))
     running = running_mean(per_draw)
     half_widths = FUNNEL_WIDTH * np.sqrt(variance / COUNTS)
@@ -203,7 +222,6 @@ class RunningEstimateFigure:
 
     def __init__(self, k: float = 1.5, mu: float = 0.3, sigma: float = 0.8,
                  n: int = 100, figure=None):
-        import matplotlib.pyplot as plt
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -214,20 +232,19 @@ class RunningEstimateFigure:
         self.sigma = sigma
         axes = self.axes = figure.add_subplot()
         state = running_estimate_state(k, mu, sigma, n)
-        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         self.funnel = axes.fill_between(COUNTS, state.funnel_low, state.funnel_high,
                                         color="0.8", label="exact ± 2√(V/n)")
         self.exact_line = axes.axhline(state.exact, color="black", ls="--", lw=1,
                                        label="exact gradient")
-        self.runs = [axes.plot([], [], lw=1, color=colors[i % len(colors)])[0]
-                     for i in range(RUNS)]
+        self.runs = [axes.plot([], [], lw=1, color="C0", alpha=0.8)[0]
+                     for _ in range(RUNS)]
         self.n_line = axes.axvline(n, color="0.4", lw=0.8)
         axes.set_xscale("log")
         axes.set_xlim(1, N_MAX)
         axes.set_xlabel("number of draws $n$")
         axes.set_ylabel(r"running estimate of $\partial_\mu \mathbb{E}[\cos kx]$")
         axes.legend(loc="lower right")
-        self.title = axes.set_title("", fontsize="small", wrap=True)
+        self.title = axes.set_title("", fontsize=8, wrap=True)
         figure.set_layout_engine("constrained")
         self.move_artists(k, mu, n)
         # Lay out once, then freeze (as NormalMapFigure does): the axes never resize.
@@ -290,10 +307,9 @@ _BOKEH_CALLBACK = """
 const k = k_slider.value, mu = mu_slider.value;
 const n = Math.round(10 ** n_slider.value);
 const exact = -k * Math.sin(k * mu) * Math.exp(-0.5 * k ** 2 * sigma ** 2);
-const meanSquare =
-  (1 - Math.cos(2 * k * mu) * Math.exp(-2 * k * k * sigma * sigma)) / 2;
-const squareMean = Math.sin(k * mu) ** 2 * Math.exp(-k * k * sigma * sigma);
-const V = k * k * (meanSquare - squareMean);
+const b = k * k * sigma * sigma;
+const V = k * k * (-Math.expm1(-2 * b) / 2 +
+                   Math.sin(k * mu) ** 2 * Math.exp(-b) * Math.expm1(-b));
 const counts = funnel.data.n;
 const low = [], high = [];
 for (let m = 1; m <= N; m++) {
