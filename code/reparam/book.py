@@ -27,7 +27,7 @@ def verified(claim: str) -> None:
     claim = " ".join(claim.split())
     if not claim:
         raise ValueError("claim must name what was verified, got an empty string")
-    print(RECEIPT_MARK, claim)
+    print(f"{RECEIPT_MARK} {claim}")  # one write: one output block
 
 
 def glue_numbers(**values) -> None:

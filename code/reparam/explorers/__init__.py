@@ -21,6 +21,8 @@ Modules, in chapter order:
 
 - :mod:`.pushforward` (Chapter 1): a density pushed through a map.
 - :mod:`.normal_map` (Chapter 2): N(0, 1) -> N(mu, sigma^2).
+- :mod:`.running_estimate` (Chapter 3): the running pathwise estimate in its
+  +-2 sqrt(V/n) funnel around the exact gradient.
 - :mod:`.estimator_spread` (Chapter 4): per-draw pathwise and
   score-function estimates, with their exact means and variances.
 - :mod:`.gamma_quantile` (Chapter 5): fixed u's moved through the Gamma
