@@ -949,7 +949,7 @@ def test_torchs_gamma_sampler_and_gradient_are_the_ones_the_chapter_describes():
         "acceptance-rejection method of Marsaglia and Tsang (2000)",
         "Boost alpha for higher acceptance probability",
         "Computes the reparameterized gradient -(d/dalpha cdf(x;alpha)) / pdf(x;alpha)",
-        "Use a Taylor series expansion for small x", "x < 0.8f",
+        "Use a Taylor series expansion for small x", "x < 0.8f", "i <= 5",
         "Rice saddle point expansion for large alpha", "alpha > 8.0f",
         "bivariate rational approximation",
     ]:
