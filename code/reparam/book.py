@@ -8,26 +8,40 @@ names what was verified::
     glue_numbers(ch5_exp_z=z)
     verified("the estimate lies within 4 standard errors of 1/(λ+1)²")
 
-prints ``✓ Verified: the estimate lies within 4 standard errors of 1/(λ+1)²``. The
-receipt is printed only if every ``assert`` above it passed, so a receipt on the page
+shows ``✓ Verified: the estimate lies within 4 standard errors of 1/(λ+1)²``. The
+receipt is shown only if every ``assert`` above it passed, so a receipt on the page
 is a check that ran. See CONTRIBUTING.md for the three kinds of check.
 """
 
 from __future__ import annotations
 
-__all__ = ["RECEIPT_MARK", "glue_numbers", "verified"]
+import html
+
+__all__ = ["RECEIPT_MARK", "glue_numbers", "receipt_html", "verified"]
 
 RECEIPT_MARK = "✓ Verified:"
 
 
+def receipt_html(claim: str) -> str:
+    """The receipt as the website shows it: a paragraph that wraps like the prose."""
+    return f'<p class="receipt">{RECEIPT_MARK} {html.escape(claim)}</p>'
+
+
 def verified(claim: str) -> None:
-    """Print the receipt of a check cell: ``✓ Verified: <claim>``."""
+    """Show the receipt of a check cell: ``✓ Verified: <claim>``.
+
+    One output with two forms: HTML for the website and the PDF (a paragraph, so a long
+    claim wraps), plain text for a notebook that cannot show HTML.
+    """
+    from IPython.display import display
+
     if not isinstance(claim, str):
         raise TypeError(f"claim must be a string, got {type(claim).__name__}")
     claim = " ".join(claim.split())
     if not claim:
         raise ValueError("claim must name what was verified, got an empty string")
-    print(f"{RECEIPT_MARK} {claim}")  # one write: one output block
+    display({"text/plain": f"{RECEIPT_MARK} {claim}", "text/html": receipt_html(claim)},
+            raw=True)
 
 
 def glue_numbers(**values) -> None:

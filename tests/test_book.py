@@ -1,0 +1,36 @@
+"""reparam.book: a check cell's receipt and the glue shorthand."""
+
+from __future__ import annotations
+
+import pytest
+
+from reparam import book
+
+
+def test_the_receipt_is_html_and_plain_text(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display",
+                        lambda data, raw: shown.append((data, raw)))
+    book.verified("the  estimate <lies>\n within 4 SE")
+    (data, raw), = shown
+    assert raw is True
+    assert data["text/plain"] == "✓ Verified: the estimate <lies> within 4 SE"
+    assert data["text/html"] == (
+        '<p class="receipt">✓ Verified: the estimate &lt;lies&gt; within 4 SE</p>')
+
+
+@pytest.mark.parametrize("claim, error", [(3, TypeError), (None, TypeError),
+                                           ("", ValueError), ("  \n ", ValueError)])
+def test_a_receipt_must_name_what_was_verified(claim, error):
+    with pytest.raises(error, match="claim"):
+        book.verified(claim)
+
+
+def test_glue_numbers_glues_each_value_under_its_own_name(monkeypatch):
+    glued = []
+    def glue(name, value, display):
+        glued.append((name, value, display))
+
+    monkeypatch.setattr("myst_nb.glue", glue)
+    book.glue_numbers(ch0_a=1, ch0_b=2.5)
+    assert glued == [("ch0_a", 1, False), ("ch0_b", 2.5, False)]
