@@ -4,6 +4,7 @@ bad inputs."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -264,6 +265,20 @@ def test_training_is_seeded_by_its_generator_alone(small_data):
         assert torch.equal(a, b)
     _, other = _train_small(small_data, seed=1)
     assert other.train_elbo != history.train_elbo
+
+
+def test_the_first_epochs_of_a_longer_run_are_the_shorter_run(small_data):
+    kept = {}
+
+    def keep(epoch, model):
+        kept[epoch] = copy.deepcopy(model)
+
+    _train_small(small_data, "score", epochs=3, after_epoch=keep)
+    assert sorted(kept) == [1, 2, 3]
+    shorter, _ = _train_small(small_data, "score", epochs=2)
+    for a, b in zip(kept[2].parameters(), shorter.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(kept[3].encoder[0].weight, shorter.encoder[0].weight)
 
 
 def test_training_records_both_curves_and_raises_the_elbo(small_data):

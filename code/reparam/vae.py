@@ -397,6 +397,7 @@ def train(
     evaluate_every: int = 5,
     device: torch.device | None = None,
     progress: Callable[[str], None] | None = None,
+    after_epoch: Callable[[int, VAE], None] | None = None,
     generator: torch.Generator,
 ) -> tuple[VAE, TrainingHistory]:
     """Train a VAE with Adam on ``data.train_images``; the encoder gradient comes from
@@ -408,7 +409,9 @@ def train(
     the same number of values per step, so one generator state gives both the same
     initialisation, minibatches and noise. The learning curves use the same draws at
     every evaluation, so that they move with the model, not with the noise.
-    ``progress`` receives a line four times per run.
+    ``progress`` receives a line four times per run. ``after_epoch(epoch, model)`` is
+    called at the end of every epoch (for example, to keep a copy of the model at an
+    earlier epoch: the first k epochs of a longer run are the run of k epochs).
     """
     if not isinstance(data, DigitsData):
         raise TypeError(f"data must be a DigitsData, got {type(data).__name__}")
@@ -454,6 +457,8 @@ def train(
                 history.validation_elbo.append(curve_point(validation_images))
         if progress is not None and epoch % max(1, epochs // 4) == 0:
             progress(f"[{estimator}] epoch {epoch}/{epochs}")
+        if after_epoch is not None:
+            after_epoch(epoch, model)
     return model, history
 
 
