@@ -40,7 +40,8 @@ def weights(model):
 def test_state_is_the_torch_decoder_in_double_precision(model, weights, z):
     double = VAE(latent_dim=2, hidden=24, generator=seeded(3)).double()
     with torch.no_grad():
-        expected = torch.sigmoid(double.decode_logits(torch.tensor(z, dtype=torch.float64)))
+        point = torch.tensor(z, dtype=torch.float64)
+        expected = torch.sigmoid(double.decode_logits(point))
     state = lt.latent_state(weights, *z)
     assert state.z == z
     # Row 0 of the image is the top row of the digit: pixel p is row p // 8.
