@@ -26,32 +26,38 @@ Encoder gradients of the first term come from one of two estimators:
   (unbiased, needs S >= 2).
 
 The decoder gradient and the KL gradient are the same exact computation in both cases.
+
+Randomness comes in only through ``generator`` arguments (``torch.Generator``): the
+initial parameters, the minibatch order and every draw of :math:`\varepsilon`. Nothing
+here reads or changes torch's global random state, except that ``generator=None``
+means torch's default generator, as it does in torch itself.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from ._validation import LEAVE_ONE_OUT, check_count
+from ._validation import LEAVE_ONE_OUT, as_real_scalar, check_count, check_generator
 from .data import IMAGE_PIXELS, IMAGE_SIDE, DigitsData, default_device
 from .estimators import subtract_baseline
 
 __all__ = [
+    "ESTIMATORS",
     "check_images",
     "VAE",
+    "kl_to_standard_normal",
+    "ElboTerms",
     "elbo_terms",
     "surrogate_loss",
     "TrainingHistory",
     "train",
-    "evaluate_elbo",
     "encoder_gradient_samples",
-    "importance_sampled_log_likelihood",
     "MonteCarloEstimate",
     "elbo_estimate",
     "importance_weighted_estimate",
@@ -86,28 +92,67 @@ def check_images(images, pixels: int = IMAGE_PIXELS) -> torch.Tensor:
     return images
 
 
+def _check_estimator(estimator) -> str:
+    if not isinstance(estimator, str):
+        raise TypeError(
+            f"estimator must be a string, one of {ESTIMATORS}, got "
+            f"{type(estimator).__name__}"
+        )
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    return estimator
+
+
+def _linear(inputs: int, outputs: int, generator: torch.Generator | None) -> nn.Linear:
+    r"""``nn.Linear(inputs, outputs)`` with torch's default initialisation, drawn from
+    ``generator``.
+
+    The layer is made without drawing anything (``skip_init``), then initialised as
+    ``nn.Linear.reset_parameters`` does: the weight by ``kaiming_uniform_`` with
+    :math:`a = \sqrt 5`, the bias uniform on :math:`\pm 1/\sqrt{\text{inputs}}`.
+    With a generator seeded like torch's global one, the values are those of a plain
+    ``nn.Linear`` (tested).
+    """
+    layer = nn.utils.skip_init(nn.Linear, inputs, outputs)
+    bound = 1.0 / math.sqrt(inputs)
+    with torch.no_grad():
+        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return layer
+
+
 class VAE(nn.Module):
     """MLP encoder q(z|x) = N(mu(x), diag sigma(x)^2) and Bernoulli MLP decoder
-    p(x|z)."""
+    p(x|z).
+
+    The initial parameters are drawn from ``generator`` (``None``: torch's default
+    generator), layer by layer: encoder, then decoder.
+    """
 
     def __init__(
-        self, latent_dim: int = 8, hidden: int = 128, pixels: int = IMAGE_PIXELS
+        self,
+        latent_dim: int = 8,
+        hidden: int = 128,
+        pixels: int = IMAGE_PIXELS,
+        *,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
-        for name, value in (
-            ("latent_dim", latent_dim),
-            ("hidden", hidden),
-            ("pixels", pixels),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        latent_dim = check_count(latent_dim, "latent_dim")
+        hidden = check_count(hidden, "hidden")
+        pixels = check_count(pixels, "pixels")
+        check_generator(generator)
         self.latent_dim = latent_dim
         self.pixels = pixels
         self.encoder = nn.Sequential(
-            nn.Linear(pixels, hidden), nn.Tanh(), nn.Linear(hidden, 2 * latent_dim)
+            _linear(pixels, hidden, generator),
+            nn.Tanh(),
+            _linear(hidden, 2 * latent_dim, generator),
         )
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.Tanh(), nn.Linear(hidden, pixels)
+            _linear(latent_dim, hidden, generator),
+            nn.Tanh(),
+            _linear(hidden, pixels, generator),
         )
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,6 +172,12 @@ class VAE(nn.Module):
         ).sum(-1)
 
 
+def _check_model(model) -> VAE:
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a reparam.vae.VAE, got {type(model).__name__}")
+    return model
+
+
 def kl_to_standard_normal(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag sigma^2) || N(0, I)) per row, in closed form."""
     return 0.5 * (mu.pow(2) + torch.exp(2 * log_sigma) - 1.0 - 2 * log_sigma).sum(-1)
@@ -137,21 +188,39 @@ def _log_q(z: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.
     return (-0.5 * eps.pow(2) - log_sigma - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
+def _log_prior(z: torch.Tensor) -> torch.Tensor:
+    return (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def _standard_normal(shape, like: torch.Tensor, generator: torch.Generator | None):
+    """N(0, 1) draws of ``like``'s dtype on ``like``'s device, made on the generator's
+    device: a CPU generator gives the same draws whatever device the model is on."""
+    device = like.device if generator is None else generator.device
+    draws = torch.randn(shape, generator=generator, dtype=like.dtype, device=device)
+    return draws.to(like.device)
+
+
+class ElboTerms(NamedTuple):
+    """The reparameterized draws of :func:`elbo_terms` and the terms of the ELBO."""
+
+    z: torch.Tensor  # (samples, n, latent_dim), z = mu + sigma * eps
+    log_likelihood: torch.Tensor  # (samples, n): log p(x | z_s)
+    kl: torch.Tensor  # (n,): KL(q(z | x) || p(z)), exact
+    mu: torch.Tensor  # (n, latent_dim)
+    log_sigma: torch.Tensor  # (n, latent_dim)
+
+
 def _draw_latents(
     model: VAE, images: torch.Tensor, samples: int, generator: torch.Generator | None
 ):
-    """(images, z, mu, log_sigma): validated images and z = mu + sigma * eps.
-
-    ``z`` has shape (samples, n, latent_dim); eps is drawn from ``generator`` in one
-    call.
-    """
+    """(images, z, mu, log_sigma): validated images and z = mu + sigma * eps, with
+    ``eps`` of shape (samples, n, latent_dim) drawn from ``generator`` in one call."""
+    model = _check_model(model)
     images = check_images(images, model.pixels)
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
+    samples = check_count(samples, "samples")
+    check_generator(generator)
     mu, log_sigma = model.encode(images)
-    eps = torch.randn(
-        (samples, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device
-    )
+    eps = _standard_normal((samples, *mu.shape), mu, generator)
     return images, mu + torch.exp(log_sigma) * eps, mu, log_sigma
 
 
@@ -160,14 +229,15 @@ def elbo_terms(
     images: torch.Tensor,
     samples: int = 1,
     generator: torch.Generator | None = None,
-):
-    """Reparameterized draws for a batch: returns (z, log p(x|z), kl, mu, log_sigma).
+) -> ElboTerms:
+    """``samples`` reparameterized draws per image and the ELBO's two terms.
 
-    ``z`` has shape (samples, n, latent_dim); z = mu + sigma * eps keeps the graph to
-    the encoder.
+    ``z = mu + sigma * eps`` keeps the graph to the encoder; ``eps`` is drawn from
+    ``generator`` in one call. The ELBO estimate of image i from draw s is
+    ``log_likelihood[s, i] - kl[i]``.
     """
     images, z, mu, log_sigma = _draw_latents(model, images, samples, generator)
-    return (
+    return ElboTerms(
         z,
         model.log_likelihood(images, z),
         kl_to_standard_normal(mu, log_sigma),
@@ -184,7 +254,7 @@ def surrogate_loss(
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""A loss whose gradient is minus the chosen ELBO gradient estimate; also returns
-    the ELBO.
+    the per-image ELBO estimates (detached).
 
     Both losses have the same value (minus the mean ELBO estimate) and draw the same
     noise from ``generator``; only their encoder gradients differ. With rewards
@@ -199,15 +269,8 @@ def surrogate_loss(
     with every :math:`z_s` held fixed (detached), so no gradient reaches the encoder
     through it.
     """
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if estimator == "score" and (
-        isinstance(samples, int) and not isinstance(samples, bool) and samples == 1
-    ):
-        raise ValueError(
-            "the score-function estimator with a leave-one-out baseline "
-            "needs samples >= 2"
-        )
+    estimator = _check_estimator(estimator)
+    samples = check_count(samples, "samples", 2 if estimator == "score" else 1)
     images, z, mu, log_sigma = _draw_latents(model, images, samples, generator)
     kl = kl_to_standard_normal(mu, log_sigma)
     if estimator == "pathwise":
@@ -215,138 +278,13 @@ def surrogate_loss(
         return -elbo.mean(), elbo.detach()
     # No path from the encoder to z: only log q carries its gradient.
     z_fixed = z.detach()
-    # One decoder pass: its value is the same log p(x|z) the pathwise loss uses.
     log_likelihood = model.log_likelihood(images, z_fixed)
-    reward = log_likelihood.detach()
-    advantage = subtract_baseline(reward, LEAVE_ONE_OUT)  # over the S draws (dim 0)
+    advantage = subtract_baseline(log_likelihood.detach(), LEAVE_ONE_OUT)  # over S
     score_term = (advantage * _log_q(z_fixed, mu, log_sigma)).mean(0)
     elbo = log_likelihood.mean(0) - kl
     # Make the value equal the ELBO estimate without changing any gradient.
     surrogate = elbo + score_term - score_term.detach()
     return -surrogate.mean(), elbo.detach()
-
-
-@torch.no_grad()
-def evaluate_elbo(
-    model: VAE, images: torch.Tensor, samples: int = 16, seed: int = 0
-) -> float:
-    """Mean ELBO per image (nats), estimated with ``samples`` reparameterized draws
-    each."""
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
-        seed
-    )
-    _, log_likelihood, kl, _, _ = elbo_terms(model, images, samples, generator)
-    return float((log_likelihood.mean(0) - kl).mean())
-
-
-@dataclass
-class TrainingHistory:
-    """Per-epoch train and test ELBO (nats per image) and the wall time of training."""
-
-    estimator: str
-    epochs: list[int] = field(default_factory=list)
-    train_elbo: list[float] = field(default_factory=list)
-    test_elbo: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def train(
-    data: DigitsData,
-    estimator: str,
-    *,
-    latent_dim: int = 8,
-    hidden: int = 128,
-    epochs: int = 60,
-    batch_size: int = 64,
-    samples: int = 4,
-    learning_rate: float = 3e-3,
-    seed: int = 0,
-    evaluate_every: int = 5,
-    device: torch.device | None = None,
-    progress: Callable[[str], None] | None = print,
-) -> tuple[VAE, TrainingHistory]:
-    """Train a VAE with Adam; the encoder gradient comes from ``estimator``.
-
-    Seeded: the same arguments give the same model on the same device. ``progress``
-    receives a line four times per run (pass ``None`` for silence).
-    """
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    device = device or default_device()
-    torch.manual_seed(seed)  # parameter initialisation
-    model = VAE(latent_dim, hidden).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    train_images = check_images(data.train_images).to(device)
-    test_images = check_images(data.test_images).to(device)
-    generator = torch.Generator(device=device).manual_seed(seed + 1)
-    order_generator = torch.Generator().manual_seed(seed + 2)
-    history = TrainingHistory(estimator)
-    start = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(len(train_images), generator=order_generator).to(device)
-        for batch in order.split(batch_size):
-            loss, _ = surrogate_loss(
-                model, train_images[batch], estimator, samples, generator
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        if epoch % evaluate_every == 0 or epoch == epochs:
-            history.epochs.append(epoch)
-            history.train_elbo.append(evaluate_elbo(model, train_images))
-            history.test_elbo.append(evaluate_elbo(model, test_images))
-        if progress is not None and epoch % max(1, epochs // 4) == 0:
-            progress(
-                f"[{estimator}] epoch {epoch}/{epochs}: "
-                f"test ELBO {evaluate_elbo(model, test_images):.2f} nats"
-            )
-    history.seconds = time.perf_counter() - start
-    return model, history
-
-
-def encoder_gradient_samples(
-    model: VAE,
-    images: torch.Tensor,
-    estimator: str,
-    repeats: int,
-    samples: int = 4,
-    seed: int = 0,
-) -> torch.Tensor:
-    """``repeats`` independent estimates of the encoder gradient on one fixed batch.
-
-    Returns a (repeats, n_encoder_parameters) tensor; its per-coordinate variance is the
-    gradient variance compared in the chapter.
-    """
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
-        seed
-    )
-    parameters = list(model.encoder.parameters())
-    rows = []
-    for _ in range(repeats):
-        loss, _ = surrogate_loss(model, images, estimator, samples, generator)
-        gradients = torch.autograd.grad(loss, parameters)
-        rows.append(torch.cat([g.reshape(-1) for g in gradients]))
-    return torch.stack(rows)
-
-
-@torch.no_grad()
-def importance_sampled_log_likelihood(
-    model: VAE, images: torch.Tensor, samples: int = 256, seed: int = 0
-) -> float:
-    r"""Mean over images of :math:`\log\frac1K\sum_k p(x, z_k)/q(z_k\mid x)`,
-    :math:`z_k\sim q`.
-
-    A tighter lower bound on :math:`\log p(x)` than the ELBO (Burda et al.'s
-    importance-weighted bound), approaching it as ``samples`` grows; used to show the
-    size of the ELBO's gap.
-    """
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
-        seed
-    )
-    z, log_likelihood, _, mu, log_sigma = elbo_terms(model, images, samples, generator)
-    log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
-    log_weights = log_likelihood + log_prior - _log_q(z, mu, log_sigma)
-    return float((torch.logsumexp(log_weights, 0) - math.log(samples)).mean())
 
 
 @dataclass(frozen=True)
@@ -355,12 +293,14 @@ class MonteCarloEstimate:
 
     ``standard_error`` measures only the noise of the random draws (the images are held
     fixed): :math:`\sqrt{\sum_i \hat v_i}/N` for N images whose per-image estimates have
-    estimated variances :math:`\hat v_i`.
+    estimated variances :math:`\hat v_i`. ``per_image`` holds the N per-image
+    estimates (``value`` is their mean), for comparisons paired image by image.
     """
 
     value: float
     standard_error: float
     draws_per_image: int
+    per_image: torch.Tensor = field(compare=False, repr=False)
 
 
 def _summarize_replicates(per_image: torch.Tensor, draws: int) -> MonteCarloEstimate:
@@ -372,25 +312,25 @@ def _summarize_replicates(per_image: torch.Tensor, draws: int) -> MonteCarloEsti
         value=float(per_image.mean()),
         standard_error=float(variance_of_mean.sum().sqrt() / n),
         draws_per_image=draws,
+        per_image=per_image.mean(0).detach().cpu().double(),
     )
 
 
 @torch.no_grad()
 def elbo_estimate(
-    model: VAE, images: torch.Tensor, samples: int = 64, seed: int = 0
+    model: VAE,
+    images: torch.Tensor,
+    samples: int = 64,
+    generator: torch.Generator | None = None,
 ) -> MonteCarloEstimate:
-    r"""The mean ELBO per image with its Monte Carlo standard error.
+    r"""The mean ELBO per image (nats) with its Monte Carlo standard error.
 
     Each image gets ``samples`` draws :math:`\log p(x\mid z_s) - \mathrm{KL}` (KL
-    exact); the value equals :func:`evaluate_elbo` with the same ``samples`` and
-    ``seed``.
+    exact), whose mean is that image's estimate.
     """
-    check_count(samples, "samples", 2)
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
-        seed
-    )
-    _, log_likelihood, kl, _, _ = elbo_terms(model, images, samples, generator)
-    return _summarize_replicates(log_likelihood - kl, samples)
+    samples = check_count(samples, "samples", 2)
+    terms = elbo_terms(model, images, samples, generator)
+    return _summarize_replicates(terms.log_likelihood - terms.kl, samples)
 
 
 @torch.no_grad()
@@ -399,7 +339,7 @@ def importance_weighted_estimate(
     images: torch.Tensor,
     samples: int = 64,
     replicates: int = 4,
-    seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> MonteCarloEstimate:
     r"""The K-sample importance-weighted bound per image with its Monte Carlo standard
     error.
@@ -413,18 +353,134 @@ def importance_weighted_estimate(
     :math:`\mathcal L_1` is the ELBO, and :math:`\mathcal L_K \le \mathcal L_{K+1}
     \le \log p_\theta(x)`: in expectation, not draw by draw.
     """
-    check_count(samples, "samples", 1)
-    check_count(replicates, "replicates", 2)
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(
-        seed
-    )
+    samples = check_count(samples, "samples", 1)
+    replicates = check_count(replicates, "replicates", 2)
     # All replicates in one draw: row r * samples + k is draw k of replicate r.
-    z, log_likelihood, _, mu, log_sigma = elbo_terms(
-        model, images, samples * replicates, generator
+    terms = elbo_terms(model, images, samples * replicates, generator)
+    log_weights = (
+        terms.log_likelihood
+        + _log_prior(terms.z)
+        - _log_q(terms.z, terms.mu, terms.log_sigma)
     )
-    log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
-    log_weights = log_likelihood + log_prior - _log_q(z, mu, log_sigma)
     per_replicate = log_weights.reshape(replicates, samples, -1)
     return _summarize_replicates(
         torch.logsumexp(per_replicate, 1) - math.log(samples), samples
     )
+
+
+@dataclass
+class TrainingHistory:
+    """The ELBO (nats per image) on the training and the validation images, at the
+    end of every ``evaluate_every``-th epoch; ``validation_elbo`` stays empty when the
+    data have no validation split."""
+
+    estimator: str
+    learning_rate: float
+    epochs: list[int] = field(default_factory=list)
+    train_elbo: list[float] = field(default_factory=list)
+    validation_elbo: list[float] = field(default_factory=list)
+
+
+EVALUATION_SAMPLES = 16  # draws per image for the learning curves
+
+
+def train(
+    data: DigitsData,
+    estimator: str,
+    *,
+    latent_dim: int = 8,
+    hidden: int = 128,
+    epochs: int = 60,
+    batch_size: int = 64,
+    samples: int = 4,
+    learning_rate: float = 3e-3,
+    evaluate_every: int = 5,
+    device: torch.device | None = None,
+    progress: Callable[[str], None] | None = None,
+    after_epoch: Callable[[int, VAE], None] | None = None,
+    generator: torch.Generator,
+) -> tuple[VAE, TrainingHistory]:
+    """Train a VAE with Adam on ``data.train_images``; the encoder gradient comes from
+    ``estimator``.
+
+    Every random choice is drawn from ``generator`` (a CPU ``torch.Generator``), in
+    this order: the initial parameters, the seed of the learning curves' draws, then,
+    epoch by epoch, the minibatch order and each step's noise. Both estimators draw
+    the same number of values per step, so one generator state gives both the same
+    initialisation, minibatches and noise. The learning curves use the same draws at
+    every evaluation, so that they move with the model, not with the noise.
+    ``progress`` receives a line four times per run. ``after_epoch(epoch, model)`` is
+    called at the end of every epoch (for example, to keep a copy of the model at an
+    earlier epoch: the first k epochs of a longer run are the run of k epochs).
+    """
+    if not isinstance(data, DigitsData):
+        raise TypeError(f"data must be a DigitsData, got {type(data).__name__}")
+    estimator = _check_estimator(estimator)
+    epochs = check_count(epochs, "epochs")
+    batch_size = check_count(batch_size, "batch_size")
+    evaluate_every = check_count(evaluate_every, "evaluate_every")
+    learning_rate = as_real_scalar(learning_rate, "learning_rate")
+    if learning_rate <= 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator, got {type(generator).__name__}"
+        )
+    if generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU generator, got {generator.device}")
+    device = device or default_device()
+    model = VAE(latent_dim, hidden, generator=generator).to(device)
+    samples = check_count(samples, "samples", 2 if estimator == "score" else 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    train_images = check_images(data.train_images).to(device)
+    validation_images = data.validation_images.to(device)
+    curve_seed = int(torch.randint(2**62, (1,), generator=generator))
+    history = TrainingHistory(estimator, learning_rate)
+
+    def curve_point(images: torch.Tensor) -> float:
+        draws = torch.Generator().manual_seed(curve_seed)
+        return elbo_estimate(model, images, EVALUATION_SAMPLES, draws).value
+
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(len(train_images), generator=generator).to(device)
+        for batch in order.split(batch_size):
+            loss, _ = surrogate_loss(
+                model, train_images[batch], estimator, samples, generator
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        if epoch % evaluate_every == 0 or epoch == epochs:
+            history.epochs.append(epoch)
+            history.train_elbo.append(curve_point(train_images))
+            if len(validation_images):
+                history.validation_elbo.append(curve_point(validation_images))
+        if progress is not None and epoch % max(1, epochs // 4) == 0:
+            progress(f"[{estimator}] epoch {epoch}/{epochs}")
+        if after_epoch is not None:
+            after_epoch(epoch, model)
+    return model, history
+
+
+def encoder_gradient_samples(
+    model: VAE,
+    images: torch.Tensor,
+    estimator: str,
+    repeats: int,
+    samples: int = 4,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``repeats`` independent estimates of the encoder gradient on one fixed batch.
+
+    Returns a (repeats, n_encoder_parameters) tensor; its per-coordinate variance is the
+    gradient variance compared in the chapter.
+    """
+    model = _check_model(model)
+    repeats = check_count(repeats, "repeats")
+    parameters = list(model.encoder.parameters())
+    rows = []
+    for _ in range(repeats):
+        loss, _ = surrogate_loss(model, images, estimator, samples, generator)
+        gradients = torch.autograd.grad(loss, parameters)
+        rows.append(torch.cat([g.reshape(-1) for g in gradients]))
+    return torch.stack(rows)

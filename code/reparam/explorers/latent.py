@@ -10,25 +10,27 @@ The decoder of :class:`reparam.vae.VAE` is a small MLP,
 so the picture of :math:`\mathbb E[x \mid z]` (8 x 8 pixel probabilities) can be
 computed in the browser from the trained weights, shipped in the page. The reader moves
 :math:`z` with two sliders or by tapping the latent map (the encoder means of the test
-digits, coloured by label); the point is marked on the map. The latent space must be
-two-dimensional.
+digits, coloured by label, each class's number at its centre); the point is marked on
+the map. The latent space must be two-dimensional.
 
 The readout is the mean pixel probability ("ink") of the decoded image, computed the
 same way in Python (:func:`latent_state`) and in JavaScript.
 
+- :func:`ipywidgets_explorer`: for Jupyter (``make lab``), sliders move the existing
+  cross and image in place.
+- :func:`bokeh_explorer`: for the static website, built from :mod:`._bokeh`; its
+  ``CustomJS`` runs the decoder in the browser, with no kernel and no network.
+
 Usage in the VAE chapter, with a model trained with ``latent_dim=2``::
 
-    import torch
     from IPython.display import HTML
     from myst_nb import glue
-    from reparam.explorers.latent import bokeh_explorer, decoder_weights
     from reparam.explorers import bokeh_html
+    from reparam.explorers.latent import bokeh_explorer, decoder_weights
 
-    # model: a trained reparam.vae.VAE with latent_dim=2; data: reparam.vae's digits
     weights = decoder_weights(model)
-    with torch.no_grad():
-        means, _ = model.encode(data.test_images.to(next(model.parameters()).device))
-    layout = bokeh_explorer(weights, means.cpu().numpy(), data.test_labels)
+    means = model.encode(data.test_images)[0].detach().numpy()
+    layout = bokeh_explorer(weights, means, data.test_labels.numpy())
     glue("ch7_latent", HTML(bokeh_html(layout)), display=False)
 """
 
@@ -39,6 +41,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import as_real_scalar
+from ..data import IMAGE_PIXELS, IMAGE_SIDE
+from ._bokeh import bokeh_figure, explorer_column, js_fixed, readout_div, slider
+from ._widgets import WidgetExplorer, live_figure
 
 __all__ = [
     "DecoderWeights",
@@ -47,13 +52,15 @@ __all__ = [
     "decode",
     "latent_state",
     "readout_text",
+    "class_centres",
     "ipywidgets_explorer",
     "bokeh_explorer",
     "Z_RANGE",
+    "Z_STEP",
 ]
 
 Z_RANGE = (-3.0, 3.0)
-IMAGE_SIDE = 8
+Z_STEP = 0.05
 
 
 @dataclass(frozen=True)
@@ -82,10 +89,9 @@ def decoder_weights(model) -> DecoderWeights:
         raise ValueError(
             f"the explorer needs a 2-D latent space, got latent_dim {first.in_features}"
         )
-    if last.out_features != IMAGE_SIDE * IMAGE_SIDE:
+    if last.out_features != IMAGE_PIXELS:
         raise ValueError(
-            f"the decoder must output {IMAGE_SIDE * IMAGE_SIDE} pixels, got "
-            f"{last.out_features}"
+            f"the decoder must output {IMAGE_PIXELS} pixels, got {last.out_features}"
         )
 
     def numpy(tensor):
@@ -96,11 +102,21 @@ def decoder_weights(model) -> DecoderWeights:
     )
 
 
+def _check_weights(weights) -> DecoderWeights:
+    if not isinstance(weights, DecoderWeights):
+        raise TypeError(
+            f"weights must be DecoderWeights (see decoder_weights), got "
+            f"{type(weights).__name__}"
+        )
+    return weights
+
+
 def decode(weights: DecoderWeights, z) -> np.ndarray:
     """Pixel probabilities sigmoid(w2 tanh(w1 z + b1) + b2), as an 8 x 8 array.
 
     The sums run in index order, the order the page's JavaScript uses.
     """
+    weights = _check_weights(weights)
     z = np.asarray(z, dtype=float)
     if z.shape != (2,) or not np.all(np.isfinite(z)):
         raise ValueError(f"z must be two finite numbers, got {z!r}")
@@ -121,48 +137,80 @@ class LatentState:
 
 
 def latent_state(weights: DecoderWeights, z1: float, z2: float) -> LatentState:
-    """Everything the explorer draws for the point (z1, z2)."""
+    """Everything the explorer draws for the point (z1, z2).
+
+    ``mean_ink`` is the mean of the 64 pixel probabilities, summed in index order as
+    the page sums them: the expected fraction of inked pixels of a digit drawn from
+    :math:`p(x \\mid z)`.
+    """
     z = (as_real_scalar(z1, "z1"), as_real_scalar(z2, "z2"))
     image = decode(weights, z)
-    return LatentState(z, image, float(image.mean()))
+    total = 0.0
+    for probability in image.ravel():
+        total += float(probability)
+    return LatentState(z, image, total / image.size)
 
 
 def readout_text(state: LatentState) -> str:
     """The readout under the figure (the page's JavaScript writes the same text)."""
     return (
-        f"z = ({state.z[0]:.2f}, {state.z[1]:.2f}); mean pixel probability "
-        f"{state.mean_ink:.4f}"
+        f"z = ({js_fixed(state.z[0], 2)}, {js_fixed(state.z[1], 2)}); mean pixel "
+        f"probability {js_fixed(state.mean_ink, 4)}"
     )
 
 
-def _check_points(points, labels):
+def _check_points(points, labels) -> tuple[np.ndarray, np.ndarray]:
     if points is None:
         return np.zeros((0, 2)), np.zeros(0, dtype=int)
     points = np.asarray(points, dtype=float)
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"points must have shape (n, 2), got {points.shape}")
+    if not np.all(np.isfinite(points)):
+        raise ValueError("points contain NaN or infinite values")
     labels = np.zeros(len(points), dtype=int) if labels is None else np.asarray(labels)
     if labels.shape != (len(points),):
         raise ValueError(f"labels must have shape ({len(points)},), got {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
     return points, labels.astype(int)
 
 
-def ipywidgets_explorer(weights: DecoderWeights, points=None, labels=None):
+def class_centres(points, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, centres): each label present, in increasing order, and the mean of its
+    points; both front ends write the class's number there, as a legend in place."""
+    points, labels = _check_points(points, labels)
+    classes = np.unique(labels)
+    centres = np.array([points[labels == c].mean(0) for c in classes]).reshape(-1, 2)
+    return classes, centres
+
+
+CLASS_COLOURS = (  # matplotlib's tab10 = Bokeh's Category10[10]
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)
+
+
+def ipywidgets_explorer(
+    weights: DecoderWeights, points=None, labels=None, z: tuple[float, float] = (0, 0)
+) -> WidgetExplorer:
     """Two sliders driving a live matplotlib figure (latent map + decoded digit).
 
-    Returns ``(widget, update)``; needs ``%matplotlib widget`` (``make lab``).
+    ``update(z1, z2)`` moves the cross and the image in place and returns the
+    :class:`LatentState` drawn. Needs ``%matplotlib widget`` (``make lab``).
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     points, labels = _check_points(points, labels)
-    state = latent_state(weights, 0.0, 0.0)
-    with plt.ioff():
-        figure, (ax_map, ax_digit) = plt.subplots(
-            2, 1, figsize=(4.0, 7.0), layout="constrained"
-        )
-    ax_map.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=8)
-    (marker,) = ax_map.plot([0.0], [0.0], "k+", ms=16, mew=2)
+    state = latent_state(weights, *z)
+    figure = live_figure((4.0, 7.0))
+    figure.set_layout_engine("constrained")
+    ax_map, ax_digit = figure.subplots(2, 1)
+    colours = [CLASS_COLOURS[label % 10] for label in labels]
+    ax_map.scatter(points[:, 0], points[:, 1], c=colours, s=8)
+    for label, centre in zip(*class_centres(points, labels), strict=True):
+        ax_map.annotate(str(label), centre, ha="center", va="center", weight="bold",
+                        bbox=dict(boxstyle="circle,pad=0.2", fc="white", alpha=0.8))
+    (marker,) = ax_map.plot([state.z[0]], [state.z[1]], "k+", ms=16, mew=2)
     ax_map.set_xlim(*Z_RANGE)
     ax_map.set_ylim(*Z_RANGE)
     ax_map.set_xlabel("$z_1$")
@@ -170,24 +218,27 @@ def ipywidgets_explorer(weights: DecoderWeights, points=None, labels=None):
     picture = ax_digit.imshow(state.image, cmap="gray_r", vmin=0, vmax=1)
     ax_digit.set_axis_off()
     sliders = [
-        widgets.FloatSlider(
-            value=0.0, min=Z_RANGE[0], max=Z_RANGE[1], step=0.05, description=name
-        )
-        for name in ("z₁", "z₂")
+        widgets.FloatSlider(value=value, min=Z_RANGE[0], max=Z_RANGE[1], step=Z_STEP,
+                            description=name)
+        for name, value in (("z₁", state.z[0]), ("z₂", state.z[1]))
     ]
     readout = widgets.HTML(readout_text(state))
 
-    def update(_change=None) -> LatentState:
-        new = latent_state(weights, sliders[0].value, sliders[1].value)
+    def update(z1: float, z2: float) -> LatentState:
+        new = latent_state(weights, z1, z2)
         marker.set_data([new.z[0]], [new.z[1]])
         picture.set_data(new.image)
         readout.value = readout_text(new)
         figure.canvas.draw_idle()
         return new
 
-    for slider in sliders:
-        slider.observe(update, names="value")
-    return widgets.VBox([widgets.HBox(sliders), figure.canvas, readout]), update
+    def on_change(_change):
+        update(sliders[0].value, sliders[1].value)
+
+    for control in sliders:
+        control.observe(on_change, names="value")
+    box = widgets.VBox([widgets.HBox(sliders), figure.canvas, readout])
+    return WidgetExplorer(box, update, figure)
 
 
 _JS_DECODE = """
@@ -211,6 +262,7 @@ for (let r = S - 1; r >= 0; r--) {
 }
 // A new 2-D array of the same kind Bokeh sent (an ndarray with a shape).
 const previous = digit.data.image[0];
+// The mean in index order, as latent_state sums it.
 let ink = 0;
 for (let p = 0; p < P; p++) { ink += probs[p]; }
 ink /= P;
@@ -221,7 +273,7 @@ readout.text = "z = (" + z1.toFixed(2) + ", " + z2.toFixed(2) +
 """
 
 _JS_TAP = """
-const clamp = (v) => Math.min(Math.max(Math.round(v / 0.05) * 0.05, lo), hi);
+const clamp = (v) => Math.min(Math.max(Math.round(v / step) * step, lo), hi);
 z1_slider.value = clamp(cb_obj.x);
 z2_slider.value = clamp(cb_obj.y);
 """
@@ -244,87 +296,67 @@ def bokeh_explorer(
     labels=None,
     z: tuple[float, float] = (0.0, 0.0),
 ):
-    """The explorer as a responsive Bokeh layout whose controls work offline."""
-    from bokeh.events import Tap
-    from bokeh.layouts import column
-    from bokeh.models import ColumnDataSource, CustomJS, Div, LinearColorMapper, Slider
-    from bokeh.palettes import Category10, Greys256
-    from bokeh.plotting import figure
+    """The explorer as a responsive Bokeh layout whose controls work offline.
 
+    Sliders named for screen readers ("z₁, the first latent coordinate"), the readout,
+    the latent map (tap to move the cross; each class's number at its centre) and the
+    decoded image, in one column at most 640 px wide.
+    """
+    from bokeh.events import Tap
+    from bokeh.models import ColumnDataSource, CustomJS, LinearColorMapper
+    from bokeh.palettes import Greys256
+
+    weights = _check_weights(weights)
     points, labels = _check_points(points, labels)
     state = latent_state(weights, *z)
-    colors = [Category10[10][label % 10] for label in labels]
-    cloud = ColumnDataSource(
-        {
-            "z1": points[:, 0],
-            "z2": points[:, 1],
-            "color": colors,
-            "label": labels.astype(str),
-        }
-    )
+    cloud = ColumnDataSource({
+        "z1": points[:, 0],
+        "z2": points[:, 1],
+        "color": [CLASS_COLOURS[label % 10] for label in labels],
+    })
+    classes, centres = class_centres(points, labels)
+    centre_source = ColumnDataSource({
+        "z1": centres[:, 0],
+        "z2": centres[:, 1],
+        "label": [str(c) for c in classes],
+        "color": [CLASS_COLOURS[c % 10] for c in classes],
+    })
     point = ColumnDataSource(
         {"z1": [state.z[0]], "z2": [state.z[1]]}, name="latent_point"
     )
     digit = ColumnDataSource({"image": [state.image[::-1].copy()]}, name="latent_digit")
-    latent_map = figure(
-        title="latent space: test digits",
-        height=320,
-        sizing_mode="stretch_width",
-        x_range=Z_RANGE,
-        y_range=Z_RANGE,
-        tools="tap,reset",
-        x_axis_label="z₁",
-        y_axis_label="z₂",
+    latent_map = bokeh_figure(
+        "latent space: test digits", height=320, x_range=Z_RANGE, y_range=Z_RANGE,
+        tools="tap,reset", x_axis_label="z₁", y_axis_label="z₂",
     )
     latent_map.scatter("z1", "z2", source=cloud, color="color", size=4, alpha=0.6)
+    latent_map.scatter("z1", "z2", source=centre_source, size=20, fill_color="white",
+                       fill_alpha=0.85, line_color="color", line_width=2)
+    latent_map.text("z1", "z2", text="label", source=centre_source,
+                    text_align="center", text_baseline="middle",
+                    text_font_style="bold", text_font_size="12px")
     latent_map.scatter(
         "z1", "z2", source=point, marker="cross", size=22, line_width=3, color="black"
     )
-    picture = figure(
-        title="decoded digit at the cross",
-        height=260,
-        width=260,
-        x_range=(0, IMAGE_SIDE),
-        y_range=(0, IMAGE_SIDE),
-        tools="",
+    picture = bokeh_figure(
+        "decoded digit at the cross", height=260, width=260, sizing_mode="fixed",
+        x_range=(0, IMAGE_SIDE), y_range=(0, IMAGE_SIDE), tools="",
         toolbar_location=None,
     )
     # Greys256 runs from black to white; reversed, ink is dark on white paper.
     ink = LinearColorMapper(palette=list(reversed(Greys256)), low=0.0, high=1.0)
     picture.image(
-        image="image",
-        source=digit,
-        x=0,
-        y=0,
-        dw=IMAGE_SIDE,
-        dh=IMAGE_SIDE,
-        color_mapper=ink,
-        level="image",
+        image="image", source=digit, x=0, y=0, dw=IMAGE_SIDE, dh=IMAGE_SIDE,
+        color_mapper=ink, level="image",
     )
     picture.axis.visible = False
-    z1_slider = Slider(
-        start=Z_RANGE[0],
-        end=Z_RANGE[1],
-        value=state.z[0],
-        step=0.05,
-        format="0.00",
-        title="z₁, the first latent coordinate",
-        name="z1_slider",
-        sizing_mode="stretch_width",
-    )
-    z2_slider = Slider(
-        start=Z_RANGE[0],
-        end=Z_RANGE[1],
-        value=state.z[1],
-        step=0.05,
-        format="0.00",
-        title="z₂, the second latent coordinate",
-        name="z2_slider",
-        sizing_mode="stretch_width",
-    )
-    readout = Div(
-        text=readout_text(state), name="latent_readout", sizing_mode="stretch_width"
-    )
+    z1_slider = slider("z1_slider", "z₁, the first latent coordinate", *Z_RANGE,
+                       state.z[0], Z_STEP)
+    z2_slider = slider("z2_slider", "z₂, the second latent coordinate", *Z_RANGE,
+                       state.z[1], Z_STEP)
+    for control in (z1_slider, z2_slider):
+        control.format = "0.00"
+    readout = readout_div(readout_text(state), "latent_readout")
     decode_js = CustomJS(
         args=dict(
             z1_slider=z1_slider,
@@ -345,18 +377,9 @@ def bokeh_explorer(
     latent_map.js_on_event(
         Tap,
         CustomJS(
-            args=dict(
-                z1_slider=z1_slider, z2_slider=z2_slider, lo=Z_RANGE[0], hi=Z_RANGE[1]
-            ),
+            args=dict(z1_slider=z1_slider, z2_slider=z2_slider, lo=Z_RANGE[0],
+                      hi=Z_RANGE[1], step=Z_STEP),
             code=_JS_TAP,
         ),
     )
-    return column(
-        z1_slider,
-        z2_slider,
-        readout,
-        latent_map,
-        picture,
-        sizing_mode="stretch_width",
-        styles={"max-width": "640px"},
-    )
+    return explorer_column(z1_slider, z2_slider, readout, latent_map, picture)
