@@ -49,6 +49,17 @@ def test_visible_code_teaches(path):
     assert longest <= MAX_VISIBLE_CELL_LINES, f"a visible cell of {longest} lines"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_first_code_cell_says_what_to_install_without_reparam(path):
+    # A downloaded chapter run where reparam is missing stops with one line saying what
+    # to install (tests/test_downloads.py runs that), not with a traceback.
+    notebook = nbformat.read(path, as_version=4)
+    first = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert 'find_spec("reparam") is None' in first.source
+    assert "raise SystemExit(" in first.source
+    assert "remove-cell" in first.metadata.get("tags", [])
+
+
 def test_the_count_sees_tags_and_blank_lines():
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("assert 1\n\nassert 2"),
