@@ -299,7 +299,7 @@ def bokeh_explorer(logits=(1.0, 0.0, -1.0), temperature: float = 0.5):
     mean, the mean of the dots, the probabilities and both distances, computed in the
     page as :func:`simplex_state` computes them.
     """
-    from bokeh.models import ColumnDataSource, CustomJS
+    from bokeh.models import ColumnDataSource, CustomJS, Legend, LegendItem
 
     state = simplex_state(logits, temperature)
 
@@ -311,25 +311,32 @@ def bokeh_explorer(logits=(1.0, 0.0, -1.0), temperature: float = 0.5):
     mean_source = point_source(state.mean_point, "mean")
     exact_source = point_source(state.exact_mean_point, "exact_mean")
     p_source = point_source(state.probability_point, "probabilities")
+    # scale_width keeps the aspect ratio, so the triangle stays equilateral; the legend
+    # sits below the plot, in two columns, so that it covers nothing on a 390 px phone.
     plot = bokeh_figure("Relaxed samples on the triangle of probability vectors",
-                        height=420, x_range=(-0.08, 1.08), y_range=(-0.1, 0.95),
-                        match_aspect=True, tools="pan,wheel_zoom,reset")
+                        width=600, height=500, sizing_mode="scale_width",
+                        x_range=(-0.08, 1.08), y_range=(-0.1, 0.97),
+                        tools="pan,wheel_zoom,reset")
     plot.patch(VERTICES[:, 0], VERTICES[:, 1], fill_alpha=0.05, line_color="black")
-    plot.scatter("x", "y", source=samples, size=5, alpha=0.5, color="#1f77b4",
-                 legend_label="relaxed samples")
-    plot.scatter("x", "y", source=mean_source, size=14, color="#ff7f0e",
-                 legend_label="their mean")
-    plot.scatter("x", "y", source=exact_source, size=16, marker="diamond",
-                 fill_alpha=0, line_width=3, color="#2ca02c",
-                 legend_label="exact E[s]")
-    plot.scatter("x", "y", source=p_source, size=16, marker="x", line_width=3,
-                 color="black", legend_label="softmax(θ)")
+    renderers = {
+        "relaxed samples": plot.scatter("x", "y", source=samples, size=5, alpha=0.5,
+                                        color="#1f77b4"),
+        "their mean": plot.scatter("x", "y", source=mean_source, size=14,
+                                   color="#ff7f0e"),
+        "exact E[s]": plot.scatter("x", "y", source=exact_source, size=16,
+                                   marker="diamond", fill_alpha=0, line_width=3,
+                                   color="#2ca02c"),
+        "softmax(θ)": plot.scatter("x", "y", source=p_source, size=16, marker="x",
+                                   line_width=3, color="black"),
+    }
+    plot.add_layout(Legend(items=[LegendItem(label=label, renderers=[renderer])
+                                  for label, renderer in renderers.items()],
+                           ncols=2, location="center", label_text_font_size="11pt"),
+                    "below")
     plot.text(VERTICES[:, 0], VERTICES[:, 1] + np.array([-0.07, -0.07, 0.02]),
               text=["e₁", "e₂", "e₃"], text_align="center", text_font_size="14pt")
     plot.axis.visible = False
     plot.grid.visible = False
-    plot.legend.location = "top_left"
-    plot.legend.label_text_font_size = "12pt"
 
     tau_slider = slider("tau_slider", "τ, the temperature", *TEMPERATURE_RANGE,
                         state.temperature, 0.05)
