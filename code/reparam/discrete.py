@@ -506,6 +506,17 @@ def gumbel_softmax_grad_at(
     return relaxed * (f - (relaxed @ f).unsqueeze(1)) / tau
 
 
+def _relaxed_draws(cost, logits, temperature, n, generator):
+    """The checked arguments of a relaxed estimator and its ``(n, K)`` Gumbel noise:
+    ``(theta, g, f, tau, gumbels)``, ``f`` None unless the cost is linear."""
+    theta = _check_logits(logits)
+    g, f = _cost_function(cost, theta.shape[0])
+    tau = _check_temperature(temperature)
+    n = check_count(n, "n")
+    check_generator(generator)
+    return theta, g, f, tau, draw_gumbel(n, theta.shape[0], generator)
+
+
 def _autograd_rows(
     cost: Callable, theta: torch.Tensor, tau: float, gumbels: torch.Tensor,
     straight_through: bool,
@@ -533,12 +544,7 @@ def gumbel_softmax_grad(
     (``cost`` = f) it is :math:`\tfrac1\tau s_i\odot(f - s_i\cdot f)`; for a callable
     cost, autograd through the relaxed sample.
     """
-    theta = _check_logits(logits)
-    g, f = _cost_function(cost, theta.shape[0])
-    tau = _check_temperature(temperature)
-    n = check_count(n, "n")
-    check_generator(generator)
-    gumbels = draw_gumbel(n, theta.shape[0], generator)
+    theta, g, f, tau, gumbels = _relaxed_draws(cost, logits, temperature, n, generator)
     if f is not None:
         return gumbel_softmax_grad_at(f, _relaxed(theta + gumbels, tau), tau)
     return _autograd_rows(g, theta, tau, gumbels, straight_through=False)
@@ -561,12 +567,7 @@ def straight_through_grad(
     linear in :math:`y` they differ. Computed by autograd through the straight-through
     graph, as a network would.
     """
-    theta = _check_logits(logits)
-    g, _ = _cost_function(cost, theta.shape[0])
-    tau = _check_temperature(temperature)
-    n = check_count(n, "n")
-    check_generator(generator)
-    gumbels = draw_gumbel(n, theta.shape[0], generator)
+    theta, g, _, tau, gumbels = _relaxed_draws(cost, logits, temperature, n, generator)
     return _autograd_rows(g, theta, tau, gumbels, straight_through=True)
 
 
