@@ -19,107 +19,252 @@ clamped to :math:`[\epsilon, 1-\epsilon]` and Gumbel(0, 1) variables :math:`G =
 - Gumbel-max: :math:`z = \arg\max_k(\theta_k + G_k)` is an exact draw of
   :math:`\operatorname{Cat}(p)`, but a piecewise-constant function of :math:`\theta`;
 - Gumbel-softmax / Concrete: :math:`s = \operatorname{softmax}((\theta + G)/\tau)` lies
-  inside the simplex and is differentiable, with :math:`\nabla_\theta(s\cdot f) =
-  \tfrac1\tau\, s\odot(f - s\cdot f)`;
-- straight-through: the forward value is the one-hot :math:`e_z`, the backward pass is
-  the relaxed one (``hard - soft.detach() + soft``);
-- score function: :math:`(f_z - b)\,\nabla_\theta\log p_z = (f_z - b)(e_z - p)`.
+  inside the simplex and is differentiable; for a cost :math:`g(y)` the estimate is
+  :math:`\nabla_\theta g(s) = J_s^\top\nabla g(s)` with the softmax Jacobian
+  :math:`J_s = (\operatorname{diag}s - ss^\top)/\tau`, which is
+  :math:`\tfrac1\tau\, s\odot(f - s\cdot f)` for the linear cost
+  :math:`g(y) = y\cdot f`;
+- straight-through (Jang et al.'s Gumbel form of Bengio et al.'s estimator): the
+  forward value is the one-hot :math:`e_z`, the backward pass the relaxed one
+  (``hard - soft.detach() + soft``), so the estimate is :math:`J_s^\top\nabla g(e_z)`;
+- score function: :math:`(f_z - b)\,\nabla_\theta\log p_z = (f_z - b)(e_z - p)`;
+- REBAR (Tucker et al. 2017; RELAX, Grathwohl et al. 2018, with the relaxed cost as its
+  control variate): the score function with a control variate built from the
+  relaxation, unbiased for every temperature.
 
-The relaxed objective :math:`J_\tau(\theta) = \mathbb E[s\cdot f]` and its gradient
-are also available without sampling (:func:`relaxed_objective`, by quadrature), so the
-bias of the relaxed gradient can be computed rather than estimated.
+Exact values, without sampling: :func:`exact_grad`; the per-draw variance and the
+n-draw mean squared error of the score function (:func:`score_function_variance`,
+:func:`score_function_mse`, by enumeration); and every expectation over the relaxed
+sample and the Gumbel-max category, by quadrature (:func:`relaxed_expectation`, behind
+:func:`relaxed_objective`, :func:`gumbel_softmax_moments` and
+:func:`straight_through_moments`). So the bias of the relaxed estimators is computed,
+not estimated.
 
-All functions return float64 tensors, are deterministic given ``generator``, and raise a
-``ValueError`` naming the problem for bad input.
+Conventions (those of the package, see :mod:`reparam`): logits and costs are 1-d, one
+entry per category (no batch dimension), :math:`K \ge 2`. Logits may be
+:math:`-\infty` (a masked category, probability 0, as in
+``torch.distributions.Categorical``) as long as one is finite; costs are finite.
+Lists are read as float64 (never through float32). A *cost* is either the ``K`` values
+``f`` of the linear cost :math:`g(y) = y\cdot f` or a callable mapping an ``(n, K)``
+tensor of rows :math:`y` to the ``(n,)`` costs :math:`g(y)`, differentiable by autograd.
+Per-sample estimators, ``*_grad``, return ``(n, K)`` float64 rows (row ``i`` from draw
+``i`` alone); ``*_grad_at`` compute the same rows for given draws. Functions are
+deterministic given ``generator``; a wrong type raises ``TypeError``, a wrong value
+``ValueError``, naming the argument.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from ._validation import as_real_scalar, check_baseline, check_count, check_generator
+from ._validation import (
+    LEAVE_ONE_OUT,
+    as_real_scalar,
+    check_baseline,
+    check_count,
+    check_generator,
+)
 from .estimators import subtract_baseline
 
 __all__ = [
+    "EstimatorMoments",
+    "RelaxedObjective",
     "probabilities",
     "exact_grad",
+    "optimal_baseline",
+    "score_function_variance",
+    "score_function_mse",
     "draw_gumbel",
     "gumbel_max_sample",
     "gumbel_softmax_sample",
-    "relaxed_grad_at",
-    "score_function_rows",
-    "score_function_grad",
-    "straight_through_rows",
+    "straight_through_sample",
+    "conditional_gumbel_sample",
     "gumbel_softmax_grad",
+    "gumbel_softmax_grad_at",
+    "straight_through_grad",
+    "score_function_grad",
+    "score_function_grad_at",
+    "rebar_grad",
+    "relaxed_expectation",
     "relaxed_objective",
+    "gumbel_softmax_moments",
+    "straight_through_moments",
 ]
 
 DTYPE = torch.float64
 MAX_QUADRATURE_NODES = 4_000_000
+MAX_OUTCOMES = 2_000_000
 Baseline = None | float | str
+Cost = Any  # K values f (the linear cost y . f) or a callable (n, K) rows -> (n,)
+
+
+class RelaxedObjective(NamedTuple):
+    """:math:`J_\\tau(\\theta) = \\mathbb E[g(s)]` (0-d) and its gradient ``(K,)``."""
+
+    value: torch.Tensor
+    gradient: torch.Tensor
+
+
+class EstimatorMoments(NamedTuple):
+    """The exact mean ``(K,)`` of an estimator's rows and their per-draw variance (the
+    trace of the covariance, a float)."""
+
+    mean: torch.Tensor
+    variance: float
 
 
 # --- validation at the boundary -------------------------------------------------------
 
 
 def _as_vector(values: Any, name: str) -> torch.Tensor:
-    """A finite float64 1-d tensor with at least two entries, or a ValueError naming
-    ``name``."""
+    """A float64 1-d tensor with at least two entries (not yet checked for finiteness).
+
+    ``TypeError`` for a string, bools, complex numbers or non-numbers; ``ValueError``
+    for a wrong shape. Lists go through NumPy, which reads Python floats as float64.
+    """
     if isinstance(values, (str, bytes)):
-        raise ValueError(f"{name} must be a 1-d sequence of real numbers, got a string")
-    try:
-        if isinstance(values, torch.Tensor):
-            if values.dtype == torch.bool or values.is_complex():
-                raise ValueError(f"{name} must be real, got dtype {values.dtype}")
-            vector = values.detach().to(DTYPE)
-        else:
-            vector = torch.as_tensor(values)
-            if vector.dtype == torch.bool or vector.is_complex():
-                raise ValueError(f"{name} must be real, got dtype {vector.dtype}")
-            vector = vector.to(DTYPE)
-    except (TypeError, RuntimeError) as error:
-        raise ValueError(
-            f"{name} must be a 1-d sequence of real numbers ({error})"
-        ) from None
+        raise TypeError(f"{name} must be a 1-d sequence of real numbers, got a string")
+    if isinstance(values, torch.Tensor):
+        if values.dtype == torch.bool or values.is_complex():
+            raise TypeError(f"{name} must be real, got dtype {values.dtype}")
+        vector = values.detach().to(DTYPE)
+    else:
+        try:
+            array = np.asarray(values)
+        except ValueError as error:  # e.g. a ragged list
+            raise ValueError(f"{name} must be 1-d ({error})") from None
+        if array.dtype.kind not in "iuf":
+            kind = "bools" if array.dtype.kind == "b" else f"dtype {array.dtype}"
+            raise TypeError(f"{name} must hold real numbers, got {kind}")
+        vector = torch.as_tensor(array, dtype=DTYPE)
     if vector.ndim != 1:
         raise ValueError(
-            f"{name} must be 1-d (one entry per category), got shape "
-            f"{tuple(vector.shape)}"
+            f"{name} must be 1-d (one entry per category; no batch dimension), got "
+            f"shape {tuple(vector.shape)}"
         )
     if vector.shape[0] < 2:
         raise ValueError(
             f"{name} must have K >= 2 categories, got K = {vector.shape[0]}"
         )
-    if not bool(torch.isfinite(vector).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
     return vector
 
 
+def _check_costs(f_values: Any, name: str = "f_values") -> torch.Tensor:
+    f = _as_vector(f_values, name)
+    if not bool(torch.isfinite(f).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return f
+
+
 def _check_logits(logits: Any) -> torch.Tensor:
-    return _as_vector(logits, "logits")
+    """Logits: no NaN, no +inf; -inf masks a category; at least one finite."""
+    theta = _as_vector(logits, "logits")
+    if bool(torch.isnan(theta).any()) or bool((theta == math.inf).any()):
+        raise ValueError("logits contains NaN or +inf values (-inf masks a category)")
+    if not bool(torch.isfinite(theta).any()):
+        raise ValueError("logits must have at least one finite entry, got all -inf")
+    return theta
 
 
-def _check_costs_and_logits(
-    f_values: Any, logits: Any
-) -> tuple[torch.Tensor, torch.Tensor]:
-    f = _as_vector(f_values, "f_values")
-    theta = _check_logits(logits)
+def _check_same_length(f: torch.Tensor, theta: torch.Tensor) -> None:
     if f.shape != theta.shape:
         raise ValueError(
             f"f_values and logits must have the same length K, got "
             f"{f.shape[0]} and {theta.shape[0]}"
         )
+
+
+def _check_costs_and_logits(
+    f_values: Any, logits: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    f, theta = _check_costs(f_values), _check_logits(logits)
+    _check_same_length(f, theta)
     return f, theta
 
 
 def _check_temperature(temperature: Any) -> float:
+    """A temperature: a finite real number, at least the smallest normal float64.
+
+    A subnormal temperature is refused: :math:`1/\\tau` overflows to infinity.
+    """
     tau = as_real_scalar(temperature, "temperature")  # ValueError for NaN / infinity
     if tau <= 0.0:
         raise ValueError(f"temperature must be > 0, got {tau}")
+    tiny = torch.finfo(DTYPE).tiny
+    if tau < tiny:
+        raise ValueError(
+            f"temperature must be at least {tiny:.3g} (the smallest normal float64), "
+            f"got the subnormal {tau:.3g}"
+        )
     return tau
+
+
+def _cost_function(cost: Cost, k: int) -> tuple[Callable, torch.Tensor | None]:
+    """``(g, f)``: the cost as a callable on ``(n, K)`` rows, and ``f`` if it is
+    linear."""
+    if callable(cost):
+        def checked(rows: torch.Tensor) -> torch.Tensor:
+            values = cost(rows)
+            if not isinstance(values, torch.Tensor):
+                raise TypeError(
+                    f"cost must return a torch.Tensor, got {type(values).__name__}"
+                )
+            if values.shape != rows.shape[:1]:
+                raise ValueError(
+                    f"cost must return one value per row, shape {tuple(rows.shape[:1])}"
+                    f", got {tuple(values.shape)}"
+                )
+            return values
+
+        return checked, None
+    f = _check_costs(cost, "cost")
+    if f.shape[0] != k:
+        raise ValueError(
+            f"cost and logits must have the same length K, got {f.shape[0]} and {k}"
+        )
+    return (lambda rows: rows @ f), f
+
+
+def _check_relaxed(relaxed: Any, k: int | None = None) -> torch.Tensor:
+    if not isinstance(relaxed, torch.Tensor):
+        raise TypeError(f"relaxed must be a torch.Tensor, got {type(relaxed).__name__}")
+    if not relaxed.is_floating_point():
+        raise TypeError(f"relaxed must be a floating-point tensor, got {relaxed.dtype}")
+    if relaxed.ndim != 2 or (k is not None and relaxed.shape[1] != k):
+        columns = "K" if k is None else str(k)
+        raise ValueError(
+            f"relaxed must be an (n, {columns}) tensor, got shape "
+            f"{tuple(relaxed.shape)}"
+        )
+    return relaxed
+
+
+def _check_indices(indices: Any, k: int) -> torch.Tensor:
+    if not isinstance(indices, torch.Tensor):
+        raise TypeError(f"indices must be a torch.Tensor, got {type(indices).__name__}")
+    if indices.dtype != torch.int64:
+        raise TypeError(f"indices must have dtype int64, got {indices.dtype}")
+    if indices.ndim != 1:
+        raise ValueError(f"indices must be 1-d, got shape {tuple(indices.shape)}")
+    if bool(((indices < 0) | (indices >= k)).any()):
+        raise ValueError(f"indices must lie in [0, {k - 1}]")
+    return indices
+
+
+def _check_order(order: Any, k: int) -> int:
+    order = check_count(order, "order", minimum=2)
+    if order ** (k - 1) > MAX_QUADRATURE_NODES:
+        raise ValueError(
+            f"order ** (K - 1) = {order ** (k - 1)} quadrature nodes exceeds "
+            f"{MAX_QUADRATURE_NODES}; lower order (K = {k})"
+        )
+    return order
 
 
 # --- exact quantities -----------------------------------------------------------------
@@ -134,12 +279,95 @@ def exact_grad(f_values: Any, logits: Any) -> torch.Tensor:
     r""":math:`\nabla_\theta\sum_k \operatorname{softmax}(\theta)_k f_k = p\odot(f -
     p\cdot f)`.
 
-    Shape ``(K,)``, float64. The entries sum to zero: adding a constant to every logit
-    changes nothing.
+    Shape ``(K,)``, float64: K evaluations of the cost. The entries sum to zero: adding
+    a constant to every logit changes nothing.
     """
     f, theta = _check_costs_and_logits(f_values, logits)
     p = torch.softmax(theta, dim=0)
     return p * (f - torch.dot(p, f))
+
+
+def _score_norms(p: torch.Tensor) -> torch.Tensor:
+    r""":math:`\lVert e_k - p\rVert^2 = 1 - 2p_k + \lVert p\rVert^2` for each k."""
+    return 1.0 - 2.0 * p + torch.dot(p, p)
+
+
+def optimal_baseline(f_values: Any, logits: Any) -> float:
+    r"""The constant :math:`b` that minimizes the per-draw variance of the score
+    function: :math:`b^\star = \sum_k p_k c_k f_k / \sum_k p_k c_k` with :math:`c_k =
+    \lVert e_k - p\rVert^2`.
+
+    The second moment :math:`\sum_k p_k (f_k - b)^2 c_k` is a parabola in :math:`b`;
+    its mean does not depend on :math:`b`.
+    """
+    f, theta = _check_costs_and_logits(f_values, logits)
+    p = torch.softmax(theta, dim=0)
+    weights = p * _score_norms(p)
+    return float(weights @ f / weights.sum())
+
+
+def score_function_variance(
+    f_values: Any, logits: Any, baseline: float | None = None
+) -> float:
+    r"""Exact per-draw variance (trace of the covariance) of :math:`(f_z - b)(e_z - p)`
+    for a constant baseline :math:`b` (``None``: 0), by summing over the K outcomes:
+    :math:`\sum_k p_k (f_k - b)^2\lVert e_k - p\rVert^2 - \lVert\nabla J\rVert^2`."""
+    f, theta = _check_costs_and_logits(f_values, logits)
+    b = 0.0 if baseline is None else as_real_scalar(baseline, "baseline")
+    p = torch.softmax(theta, dim=0)
+    gradient = p * (f - torch.dot(p, f))
+    second_moment = (p * (f - b) ** 2 * _score_norms(p)).sum()
+    return float(second_moment - torch.dot(gradient, gradient))
+
+
+def _count_vectors(n: int, k: int) -> torch.Tensor:
+    """Every ``(c_1, ..., c_K)`` of non-negative integers summing to n (stars and
+    bars), as an ``(m, K)`` float64 tensor."""
+    rows = []
+    for bars in itertools.combinations(range(n + k - 1), k - 1):
+        edges = (-1, *bars, n + k - 1)
+        rows.append([edges[j + 1] - edges[j] - 1 for j in range(k)])
+    return torch.tensor(rows, dtype=DTYPE)
+
+
+def score_function_mse(
+    f_values: Any, logits: Any, n: int, baseline: Baseline = None
+) -> float:
+    r"""Exact :math:`\mathbb E\lVert\bar g_n - \nabla J\rVert^2` of the mean
+    :math:`\bar g_n` of ``n`` score-function rows, for any ``baseline`` (``None``, a
+    number, or ``"leave-one-out"``).
+
+    The mean of the rows depends on the draws only through the counts
+    :math:`c` of each category, which are Multinomial(n, p): the sum runs over the
+    :math:`\binom{n + K - 1}{K - 1}` count vectors (at most ``MAX_OUTCOMES``), not over
+    the :math:`K^n` sequences. For a constant baseline it equals the per-draw variance
+    over n.
+    """
+    f, theta = _check_costs_and_logits(f_values, logits)
+    n = check_count(n, "n")
+    baseline = check_baseline(baseline, n)
+    k = f.shape[0]
+    if math.comb(n + k - 1, k - 1) > MAX_OUTCOMES:
+        raise ValueError(
+            f"n = {n} with K = {k} gives {math.comb(n + k - 1, k - 1)} count vectors, "
+            f"more than {MAX_OUTCOMES}; lower n"
+        )
+    p = torch.softmax(theta, dim=0)
+    counts = _count_vectors(n, k)
+    log_p = torch.log(p)
+    terms = torch.where(counts > 0, counts * log_p, torch.zeros((), dtype=DTYPE))
+    log_probability = (
+        math.lgamma(n + 1) - torch.lgamma(counts + 1.0).sum(1) + terms.sum(1)
+    )
+    if baseline == LEAVE_ONE_OUT:
+        total = counts @ f
+        b = (total.unsqueeze(1) - f) / (n - 1)  # b for a draw of category k
+    else:
+        b = torch.full_like(counts, 0.0 if baseline is None else baseline)
+    coefficients = counts * (f - b) / n
+    mean_rows = coefficients - coefficients.sum(1, keepdim=True) * p
+    error = mean_rows - p * (f - torch.dot(p, f))
+    return float(torch.exp(log_probability) @ (error**2).sum(1))
 
 
 # --- noise and samples ----------------------------------------------------------------
@@ -158,11 +386,21 @@ def draw_gumbel(
     n = check_count(n, "n")
     k = check_count(k, "k")
     check_generator(generator)
+    return -(-_draw_uniform(n, k, generator).log()).log()
+
+
+def _draw_uniform(n: int, k: int, generator: torch.Generator | None) -> torch.Tensor:
     eps = torch.finfo(DTYPE).eps
-    uniforms = torch.rand((n, k), dtype=DTYPE, generator=generator).clamp(
-        eps, 1.0 - eps
-    )
-    return -(-uniforms.log()).log()
+    return torch.rand((n, k), dtype=DTYPE, generator=generator).clamp(eps, 1.0 - eps)
+
+
+def _relaxed(scores: torch.Tensor, tau: float) -> torch.Tensor:
+    r""":math:`\operatorname{softmax}(x/\tau)` row by row, with the row maximum
+    subtracted *before* dividing by :math:`\tau`, so that a tiny :math:`\tau` gives a
+    one-hot row instead of :math:`\infty - \infty`. The maximum is a constant for
+    autograd: a softmax does not change when every entry is shifted."""
+    top = scores.max(dim=-1, keepdim=True).values.detach()
+    return torch.softmax((scores - top) / tau, dim=-1)
 
 
 def gumbel_max_sample(
@@ -193,34 +431,10 @@ def gumbel_softmax_sample(
     n = check_count(n, "n")
     check_generator(generator)
     gumbels = draw_gumbel(n, theta.shape[0], generator)
-    return torch.softmax((theta + gumbels) / tau, dim=1)
+    return _relaxed(theta + gumbels, tau)
 
 
-# --- estimators -----------------------------------------------------------------------
-
-
-def relaxed_grad_at(
-    f_values: Any, relaxed: torch.Tensor, temperature: Any
-) -> torch.Tensor:
-    r"""Rows :math:`\nabla_\theta(s_i\cdot f) = \tfrac1\tau\, s_i\odot(f - s_i\cdot f)`.
-
-    ``relaxed`` holds rows :math:`s_i = \operatorname{softmax}((\theta + G_i)/\tau)`;
-    the Jacobian of a softmax is :math:`\operatorname{diag}(s) - s s^\top`, divided by
-    :math:`\tau` for the scaled argument.
-    """
-    f = _as_vector(f_values, "f_values")
-    tau = _check_temperature(temperature)
-    if (
-        not isinstance(relaxed, torch.Tensor)
-        or relaxed.ndim != 2
-        or relaxed.shape[1] != f.shape[0]
-    ):
-        raise ValueError(f"relaxed must be an (n, {f.shape[0]}) tensor")
-    relaxed = relaxed.to(DTYPE)
-    return relaxed * (f - (relaxed @ f).unsqueeze(1)) / tau
-
-
-def straight_through_rows(relaxed: torch.Tensor) -> torch.Tensor:
+def straight_through_sample(relaxed: torch.Tensor) -> torch.Tensor:
     r"""Rows :math:`y = e_z - \operatorname{sg}(s) + s` with :math:`z = \arg\max_k
     s_k`.
 
@@ -229,61 +443,135 @@ def straight_through_rows(relaxed: torch.Tensor) -> torch.Tensor:
     flow through ``relaxed`` unchanged. ``relaxed``: an ``(n, K)`` float tensor, usually
     Gumbel-softmax rows still attached to the graph.
     """
-    if (
-        not isinstance(relaxed, torch.Tensor)
-        or relaxed.ndim != 2
-        or not relaxed.is_floating_point()
-    ):
-        raise ValueError("relaxed must be an (n, K) floating-point tensor")
+    relaxed = _check_relaxed(relaxed)
     hard = torch.nn.functional.one_hot(relaxed.argmax(dim=1), relaxed.shape[1])
     return hard.to(relaxed.dtype) - relaxed.detach() + relaxed
 
 
+def _conditional_perturbed(
+    log_p: torch.Tensor, indices: torch.Tensor, uniforms: torch.Tensor
+) -> torch.Tensor:
+    r"""Perturbed log-probabilities :math:`\tilde z = \log p + G` drawn given that
+    their argmax is ``indices``, differentiable in ``log_p`` (Tucker et al. 2017).
+
+    The maximum of :math:`\log p_k + G_k` is Gumbel(0, 1), independent of which k
+    wins: :math:`\tilde z_b = -\log(-\log v_b)`. Every other entry is Gumbel(log p_i)
+    truncated below :math:`\tilde z_b`; inverting its CDF :math:`\exp(-p_i e^{-x})`
+    divided by its value at :math:`\tilde z_b` gives :math:`\tilde z_i = -\log(-\log
+    v_i/p_i - \log v_b)`.
+    """
+    winner = torch.nn.functional.one_hot(indices, log_p.shape[1]).bool()
+    log_v = uniforms.log()
+    log_v_winner = log_v.gather(1, indices.unsqueeze(1))
+    others = -torch.log(-log_v / log_p.exp() - log_v_winner)
+    return torch.where(winner, -torch.log(-log_v_winner), others)
+
+
+def conditional_gumbel_sample(
+    logits: Any, indices: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    r"""``(n, K)`` perturbed log-probabilities :math:`\log p + G` conditioned on their
+    argmax being ``indices`` (int64, ``(n,)``): the :math:`\tilde z` of REBAR.
+
+    Same law as :math:`\log p + G` restricted to the draws whose argmax is
+    ``indices[i]``. Categories with logit :math:`-\infty` get :math:`-\infty`.
+    """
+    theta = _check_logits(logits)
+    indices = _check_indices(indices, theta.shape[0])
+    check_generator(generator)
+    if bool((torch.isinf(theta)[indices]).any()):
+        raise ValueError("indices must not point to a masked (-inf) category")
+    uniforms = _draw_uniform(indices.shape[0], theta.shape[0], generator)
+    return _conditional_perturbed(
+        torch.log_softmax(theta, 0).expand(indices.shape[0], -1), indices, uniforms
+    )
+
+
+# --- estimators -----------------------------------------------------------------------
+
+
+def gumbel_softmax_grad_at(
+    f_values: Any, relaxed: torch.Tensor, temperature: Any
+) -> torch.Tensor:
+    r"""Rows :math:`\nabla_\theta(s_i\cdot f) = \tfrac1\tau\, s_i\odot(f - s_i\cdot f)`
+    for given relaxed rows ``relaxed`` (``(n, K)``) and the linear cost.
+
+    ``relaxed`` holds rows :math:`s_i = \operatorname{softmax}((\theta + G_i)/\tau)`;
+    the Jacobian of a softmax is :math:`\operatorname{diag}(s) - s s^\top`, divided by
+    :math:`\tau` for the scaled argument.
+    """
+    f = _check_costs(f_values)
+    tau = _check_temperature(temperature)
+    relaxed = _check_relaxed(relaxed, f.shape[0]).to(DTYPE)
+    return relaxed * (f - (relaxed @ f).unsqueeze(1)) / tau
+
+
+def _relaxed_draws(cost, logits, temperature, n, generator):
+    """The checked arguments of a relaxed estimator and its ``(n, K)`` Gumbel noise:
+    ``(theta, g, f, tau, gumbels)``, ``f`` None unless the cost is linear."""
+    theta = _check_logits(logits)
+    g, f = _cost_function(cost, theta.shape[0])
+    tau = _check_temperature(temperature)
+    n = check_count(n, "n")
+    check_generator(generator)
+    return theta, g, f, tau, draw_gumbel(n, theta.shape[0], generator)
+
+
+def _autograd_rows(
+    cost: Callable, theta: torch.Tensor, tau: float, gumbels: torch.Tensor,
+    straight_through: bool,
+) -> torch.Tensor:
+    # One copy of the logits per draw, so the gradient of the sum with respect to copy
+    # i is draw i's alone.
+    copies = theta.expand(gumbels.shape[0], -1).clone().requires_grad_(True)
+    relaxed = _relaxed(copies + gumbels, tau)
+    rows = straight_through_sample(relaxed) if straight_through else relaxed
+    (grad,) = torch.autograd.grad(cost(rows).sum(), copies)
+    return grad.detach()
+
+
 def gumbel_softmax_grad(
-    f_values: Any,
+    cost: Cost,
     logits: Any,
     temperature: Any,
     n: int,
     generator: torch.Generator | None = None,
-    straight_through: bool = False,
 ) -> torch.Tensor:
-    r"""``(n, K)`` per-sample gradients :math:`\nabla_\theta(y_i\cdot f)` through a
-    relaxed draw.
+    r"""``(n, K)`` per-sample Gumbel-softmax gradients :math:`\nabla_\theta g(s_i)`.
 
-    ``straight_through=False``: :math:`y_i = s_i`, the Gumbel-softmax sample; row ``i``
-    is :math:`\tfrac1\tau s_i\odot(f - s_i\cdot f)`, an unbiased estimate of the
-    gradient of the *relaxed* objective :math:`\mathbb E[s\cdot f]`, a biased one of
-    :math:`\nabla J`.
-
-    ``straight_through=True``: :math:`y_i = e_{z_i} - \operatorname{sg}(s_i) + s_i` with
-    :math:`z_i = \arg\max s_i`: the forward value is the one-hot draw (so
-    :math:`y_i\cdot f = f_{z_i}`, an exact sample of the cost), the backward pass is the
-    relaxed one. For this objective, linear in :math:`y`, the upstream gradient
-    :math:`\partial(y\cdot f)/\partial y = f` does not depend on where it is evaluated,
-    so the rows equal the relaxed rows draw for draw; computed here by autograd through
-    the straight-through graph, as a network would.
+    Row ``i`` is an unbiased estimate of the gradient of the *relaxed* objective
+    :math:`\mathbb E[g(s)]`, a biased one of :math:`\nabla J`. For the linear cost
+    (``cost`` = f) it is :math:`\tfrac1\tau s_i\odot(f - s_i\cdot f)`; for a callable
+    cost, autograd through the relaxed sample.
     """
-    f, theta = _check_costs_and_logits(f_values, logits)
-    tau = _check_temperature(temperature)
-    n = check_count(n, "n")
-    if not isinstance(straight_through, bool):
-        raise ValueError(
-            f"straight_through must be a bool, got {type(straight_through).__name__}"
-        )
-    check_generator(generator)
-    gumbels = draw_gumbel(n, theta.shape[0], generator)
-    if not straight_through:
-        relaxed = torch.softmax((theta + gumbels) / tau, dim=1)
-        return relaxed_grad_at(f, relaxed, tau)
-    # One copy of the logits per draw, so the gradient of the sum w.r.t. copy i is draw
-    # i's.
-    copies = theta.expand(n, -1).clone().requires_grad_(True)
-    forward = straight_through_rows(torch.softmax((copies + gumbels) / tau, dim=1))
-    (grad,) = torch.autograd.grad((forward @ f).sum(), copies)
-    return grad
+    theta, g, f, tau, gumbels = _relaxed_draws(cost, logits, temperature, n, generator)
+    if f is not None:
+        return gumbel_softmax_grad_at(f, _relaxed(theta + gumbels, tau), tau)
+    return _autograd_rows(g, theta, tau, gumbels, straight_through=False)
 
 
-def score_function_rows(
+def straight_through_grad(
+    cost: Cost,
+    logits: Any,
+    temperature: Any,
+    n: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    r"""``(n, K)`` per-sample straight-through Gumbel-softmax gradients.
+
+    :math:`y_i = e_{z_i} - \operatorname{sg}(s_i) + s_i` with :math:`z_i = \arg\max
+    s_i`: the forward value is the one-hot draw (so :math:`g(y_i) = g(e_{z_i})`, an
+    exact sample of the cost), the backward pass the relaxed one, so row ``i`` is
+    :math:`J_{s_i}^\top\nabla g(e_{z_i})`. For the linear cost :math:`\nabla g = f`
+    everywhere and the rows equal the Gumbel-softmax rows draw for draw; for a cost not
+    linear in :math:`y` they differ. Computed by autograd through the straight-through
+    graph, as a network would.
+    """
+    theta, g, _, tau, gumbels = _relaxed_draws(cost, logits, temperature, n, generator)
+    return _autograd_rows(g, theta, tau, gumbels, straight_through=True)
+
+
+def score_function_grad_at(
     f_values: Any, logits: Any, indices: torch.Tensor, baseline: Baseline = None
 ) -> torch.Tensor:
     r"""Rows :math:`(f_{z_i} - b_i)(e_{z_i} - p)` for given draws ``indices`` (int64,
@@ -292,22 +580,18 @@ def score_function_rows(
     :math:`\nabla_\theta\log p_z = e_z - p`. ``baseline``: ``None`` (:math:`b = 0`), a
     number (a constant :math:`b`), or ``"leave-one-out"``: :math:`b_i =
     \frac{1}{n-1}\sum_{j\ne i} f_{z_j}`, independent of draw :math:`i`, so the rows stay
-    unbiased.
+    unbiased (Kool, van Hoof & Welling 2019). It is :math:`n/(n-1)` times the
+    estimator with the plain sample mean as baseline, which includes draw :math:`i` and
+    so shrinks the mean by :math:`(n-1)/n`.
     """
     f, theta = _check_costs_and_logits(f_values, logits)
-    if (
-        not isinstance(indices, torch.Tensor)
-        or indices.ndim != 1
-        or indices.dtype != torch.int64
-    ):
-        raise ValueError("indices must be a 1-d int64 tensor of category indices")
+    indices = _check_indices(indices, f.shape[0])
     n = check_count(int(indices.shape[0]), "len(indices)")
-    if bool(((indices < 0) | (indices >= f.shape[0])).any()):
-        raise ValueError(f"indices must lie in [0, {f.shape[0] - 1}]")
-    baseline = check_baseline(baseline, n)
     p = torch.softmax(theta, dim=0)
-    values = f[indices]
-    values = subtract_baseline(values, baseline)
+    if bool((p[indices] == 0).any()):
+        raise ValueError("indices must not point to a masked (-inf) category")
+    baseline = check_baseline(baseline, n)
+    values = subtract_baseline(f[indices], baseline)
     score = torch.nn.functional.one_hot(indices, f.shape[0]).to(DTYPE) - p
     return values.unsqueeze(1) * score
 
@@ -322,8 +606,8 @@ def score_function_grad(
     r"""``(n, K)`` per-sample score-function estimates of :func:`exact_grad`.
 
     Row ``i`` is :math:`(f_{z_i} - b_i)(e_{z_i} - p)` with :math:`z_i` drawn by
-    :func:`gumbel_max_sample` from ``generator``; see :func:`score_function_rows` for
-    ``baseline``. Unbiased for every ``baseline`` and every n (n >= 2 for
+    :func:`gumbel_max_sample` from ``generator``; see :func:`score_function_grad_at`
+    for ``baseline``. Unbiased for every ``baseline`` and every n (n >= 2 for
     leave-one-out).
     """
     f, theta = _check_costs_and_logits(f_values, logits)
@@ -331,10 +615,73 @@ def score_function_grad(
     check_baseline(baseline, n)
     check_generator(generator)
     indices = gumbel_max_sample(theta, n, generator)
-    return score_function_rows(f, theta, indices, baseline)
+    return score_function_grad_at(f, theta, indices, baseline)
 
 
-# --- the relaxed objective without sampling -------------------------------------------
+def rebar_grad(
+    cost: Cost,
+    logits: Any,
+    n: int,
+    *,
+    temperature: Any,
+    eta: Any,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    r"""``(n, K)`` per-sample REBAR estimates of :math:`\nabla J` (Tucker et al. 2017).
+
+    With :math:`z = \log p + G`, :math:`b = \arg\max z`, :math:`\tilde z` drawn given
+    :math:`b` (:func:`conditional_gumbel_sample`, reparameterized in :math:`\theta`),
+    :math:`\sigma(x) = \operatorname{softmax}(x/\tau)` and the control variate
+    :math:`c(x) = \eta\, g(\sigma(x))`, row ``i`` is
+
+    .. math::
+
+        \bigl(g(e_b) - c(\tilde z)\bigr)\nabla_\theta\log p_b
+        + \nabla_\theta c(z) - \nabla_\theta c(\tilde z).
+
+    Unbiased for every :math:`\tau` and :math:`\eta`: :math:`\mathbb E[\nabla c(z)] =
+    \nabla\mathbb E[c(z)] = \nabla\,\mathbb E_b\mathbb E_{\tilde z\mid b}[c(\tilde z)]
+    = \mathbb E[c(\tilde z)\nabla\log p_b + \nabla c(\tilde z)]`, so the two control
+    terms cancel in the mean. RELAX (Grathwohl et al. 2018) is the same estimator with
+    a learned :math:`c`. ``eta = 0`` gives the score function without baseline, on the
+    same Gumbel-max draws as :func:`score_function_grad` with the same generator.
+    Masked (-inf) logits get zero gradient.
+    """
+    theta = _check_logits(logits)
+    k = theta.shape[0]
+    g, _ = _cost_function(cost, k)
+    n = check_count(n, "n")
+    tau = _check_temperature(temperature)
+    eta = as_real_scalar(eta, "eta")
+    check_generator(generator)
+    gumbels = draw_gumbel(n, k, generator)
+    uniforms = _draw_uniform(n, k, generator)
+    support = torch.isfinite(theta)
+    width = int(support.sum())
+
+    def embed(rows: torch.Tensor) -> torch.Tensor:
+        full = rows.new_zeros((rows.shape[0], k))
+        return full.masked_scatter(support.expand(rows.shape[0], -1), rows)
+
+    copies = theta[support].expand(n, -1).clone().requires_grad_(True)
+    log_p = torch.log_softmax(copies, dim=1)
+    z = log_p + gumbels[:, support]
+    winners = z.detach().argmax(dim=1)
+    z_tilde = _conditional_perturbed(log_p, winners, uniforms[:, support])
+    hard = torch.nn.functional.one_hot(winners, width).to(DTYPE)
+    cost_of_draw = g(embed(hard))
+    control, control_tilde = (eta * g(embed(_relaxed(x, tau))) for x in (z, z_tilde))
+    log_p_winner = log_p.gather(1, winners.unsqueeze(1)).squeeze(1)
+    surrogate = (
+        (cost_of_draw - control_tilde).detach() * log_p_winner
+        + control
+        - control_tilde
+    )
+    (grad,) = torch.autograd.grad(surrogate.sum(), copies)
+    return embed(grad.detach())
+
+
+# --- expectations over the relaxed sample, without sampling ---------------------------
 
 
 def _uniform_simplex_rule(k: int, order: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -362,38 +709,114 @@ def _uniform_simplex_rule(k: int, order: int) -> tuple[torch.Tensor, torch.Tenso
     return torch.from_numpy(nodes), torch.from_numpy(weights)
 
 
+def relaxed_expectation(
+    h: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    logits: Any,
+    temperature: Any,
+    order: int = 100,
+) -> torch.Tensor:
+    r""":math:`\mathbb E[h(s, z)]` for :math:`s = \operatorname{softmax}((\theta +
+    G)/\tau)` and :math:`z = \arg\max_k(\theta_k + G_k)`, by quadrature (no sampling).
+
+    ``h(relaxed, winners)`` takes ``(m, K)`` relaxed samples and their ``(m,)`` int64
+    categories and returns ``(m, ...)`` values; the result has shape ``(...)``.
+
+    Split by the winner. With :math:`T_k = e^{-G_k}/e^{\theta_k}`, independent
+    exponentials of rates :math:`w_k = e^{\theta_k}`, the winner is the first to
+    arrive (an exponential race): it is :math:`k` with probability :math:`p_k`, and the
+    gaps :math:`a_j = (\theta_k + G_k) - (\theta_j + G_j) = \log(T_j/T_k)` on which
+    :math:`s = \operatorname{softmax}(-a/\tau)` depends have the law of
+    :math:`\log(1 + D_j/(D_0 p_j))` for :math:`D` uniform on the simplex of :math:`K`
+    entries (the ratios :math:`(T_j - T_k)w_j/(T_k \sum_i w_i)` are an inverted
+    Dirichlet). Each winner's term is then a smooth :math:`(K-1)`-dimensional integral
+    even where ``h`` depends on the winner, done with ``order`` Gauss-Legendre nodes
+    per dimension (``order ** (K - 1)`` nodes, at most ``MAX_QUADRATURE_NODES``).
+    Accuracy falls as :math:`\tau` grows past 1 (:math:`s` then has an unbounded
+    derivative at the faces); compare two orders to check it.
+    """
+    if not callable(h):
+        raise TypeError(f"h must be callable, got {type(h).__name__}")
+    theta = _check_logits(logits)
+    tau = _check_temperature(temperature)
+    k = theta.shape[0]
+    order = _check_order(order, k)
+    p = torch.softmax(theta, dim=0)
+    nodes, weights = _uniform_simplex_rule(k, order)
+    total = None
+    for winner in range(k):
+        if float(p[winner]) == 0.0:
+            continue  # a masked category never wins
+        others = [j for j in range(k) if j != winner]
+        gaps = torch.zeros_like(nodes)
+        # p_j = 0 gives an infinite gap: s_j = 0, as for a masked category.
+        gaps[:, others] = torch.log1p(nodes[:, 1:] / (nodes[:, :1] * p[others]))
+        relaxed = torch.softmax(-gaps / tau, dim=1)
+        winners = torch.full((nodes.shape[0],), winner, dtype=torch.int64)
+        term = p[winner] * torch.tensordot(weights, h(relaxed, winners), dims=1)
+        total = term if total is None else total + term
+    return total
+
+
 def relaxed_objective(
-    f_values: Any, logits: Any, temperature: Any, order: int = 200
-) -> tuple[torch.Tensor, torch.Tensor]:
+    f_values: Any, logits: Any, temperature: Any, order: int = 100
+) -> RelaxedObjective:
     r"""The relaxed objective :math:`J_\tau(\theta) = \mathbb E[s\cdot f]` and its
-    gradient :math:`\nabla_\theta J_\tau`, by quadrature (no sampling).
+    gradient :math:`\nabla_\theta J_\tau`, by :func:`relaxed_expectation`.
 
-    With :math:`E_k = e^{-G_k}`, i.i.d. Exp(1), :math:`\theta_k + G_k = \theta_k - \log
-    E_k`; subtracting :math:`\log\sum_j E_j` from every entry leaves the softmax
-    unchanged, so :math:`s = \operatorname{softmax}((\theta - \log D)/\tau)` with
-    :math:`D = E/\sum_j E_j` uniform on the simplex. That is a :math:`(K-1)`-dimensional
-    integral, done with ``order`` Gauss-Legendre nodes per dimension
-    (``order ** (K - 1)`` nodes, at most ``MAX_QUADRATURE_NODES``). The gradient is the
-    same integral of :math:`\tfrac1\tau s\odot(f - s\cdot f)`: that integrand is
-    bounded by :math:`(\max f - \min f)/\tau`, so the derivative passes under the
-    integral. Accuracy falls as :math:`\tau\to 0` (the integrand steepens near the
-    faces); compare two orders to check it.
-
-    Returns ``(value, gradient)``: a 0-d and a ``(K,)`` float64 tensor.
+    The gradient is the same integral of :math:`\tfrac1\tau s\odot(f - s\cdot f)`: each
+    entry is at most :math:`(\max f - \min f)/(4\tau)` in size (since
+    :math:`|f_k - s\cdot f| \le (1 - s_k)(\max f - \min f)` and :math:`s_k(1 - s_k) \le
+    1/4`), so the derivative passes under the integral.
     """
     f, theta = _check_costs_and_logits(f_values, logits)
     tau = _check_temperature(temperature)
-    order = check_count(order, "order")
-    if order < 2:
-        raise ValueError(f"order must be >= 2, got {order}")
+
+    def value_and_rows(relaxed, _winners):
+        value = relaxed @ f
+        rows = relaxed * (f - value.unsqueeze(1)) / tau
+        return torch.cat([value.unsqueeze(1), rows], dim=1)
+
+    both = relaxed_expectation(value_and_rows, theta, tau, order)
+    return RelaxedObjective(value=both[0], gradient=both[1:])
+
+
+def _relaxed_moments(
+    cost: Cost, logits: Any, temperature: Any, order: int, straight_through: bool
+) -> EstimatorMoments:
+    theta = _check_logits(logits)
     k = theta.shape[0]
-    if order ** (k - 1) > MAX_QUADRATURE_NODES:
-        raise ValueError(
-            f"order ** (K - 1) = {order ** (k - 1)} quadrature nodes exceeds "
-            f"{MAX_QUADRATURE_NODES}; lower order (K = {k})"
-        )
-    nodes, weights = _uniform_simplex_rule(k, order)
-    relaxed = torch.softmax((theta - nodes.log()) / tau, dim=1)
-    value = weights @ (relaxed @ f)
-    gradient = weights @ relaxed_grad_at(f, relaxed, tau)
-    return value, gradient
+    g, f = _cost_function(cost, k)
+    tau = _check_temperature(temperature)
+
+    def row_and_square(relaxed, winners):
+        if f is not None:
+            upstream = f.expand(relaxed.shape[0], -1)
+        else:
+            points = torch.nn.functional.one_hot(winners, k).to(DTYPE) if (
+                straight_through) else relaxed
+            points = points.clone().requires_grad_(True)
+            (upstream,) = torch.autograd.grad(g(points).sum(), points)
+        # J_s^T u with J_s = (diag s - s s^T) / tau, symmetric.
+        rows = relaxed * (upstream - (relaxed * upstream).sum(1, keepdim=True)) / tau
+        return torch.cat([rows, (rows**2).sum(1, keepdim=True)], dim=1)
+
+    both = relaxed_expectation(row_and_square, theta, tau, order)
+    mean = both[:k]
+    return EstimatorMoments(mean=mean, variance=float(both[k] - torch.dot(mean, mean)))
+
+
+def gumbel_softmax_moments(
+    cost: Cost, logits: Any, temperature: Any, order: int = 100
+) -> EstimatorMoments:
+    r"""Exact mean :math:`\nabla J_\tau = \mathbb E[J_s^\top\nabla g(s)]` and per-draw
+    variance of the rows of :func:`gumbel_softmax_grad`, by quadrature."""
+    return _relaxed_moments(cost, logits, temperature, order, straight_through=False)
+
+
+def straight_through_moments(
+    cost: Cost, logits: Any, temperature: Any, order: int = 100
+) -> EstimatorMoments:
+    r"""Exact mean :math:`\mathbb E[J_s^\top\nabla g(e_z)]` and per-draw variance of the
+    rows of :func:`straight_through_grad`, by quadrature: the integrand is smooth on
+    each winner's region, which :func:`relaxed_expectation` integrates separately."""
+    return _relaxed_moments(cost, logits, temperature, order, straight_through=True)
