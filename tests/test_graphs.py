@@ -34,7 +34,7 @@ def test_the_gradient_reaches_phi_through_mu_and_sigma_after_the_trick():
 
 
 def test_both_graphs_draw_phi_and_x_feeding_mu_and_sigma():
-    # As in Kingma & Welling's figure: the two panels differ only after (mu, sigma).
+    # The two panels differ only after (mu_phi(x), sigma_phi(x)).
     for graph in (before_trick(), after_trick()):
         assert {(e.source, e.target) for e in graph.edges if e.target == "encoder"} == {
             ("phi", "encoder"), ("x", "encoder")}

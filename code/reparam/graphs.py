@@ -1,10 +1,10 @@
 """The computation graph before and after the trick: data, gradient paths, figure.
 
-Both graphs are one training step of a VAE's encoder, drawn as in Kingma & Welling's
-illustration: the parameters ``phi`` and a data point ``x`` give the Gaussian's
-parameters ``(mu_phi(x), sigma_phi(x))``, from which ``z`` comes, and the loss is
-``f(z)``. Before the trick, ``z ~ N(mu, sigma^2)`` is a *stochastic node*: the sampling
-edge into ``z`` has no derivative, so backpropagation from ``f`` stops at ``z`` and
+Both graphs are one training step of a VAE's encoder, with the same start in both
+panels: the parameters ``phi`` and a data point ``x`` give the Gaussian's parameters
+``(mu_phi(x), sigma_phi(x))``, from which ``z`` comes, and the loss is ``f(z)``.
+Before the trick, ``z ~ N(mu, sigma^2)`` is a *stochastic node*: the sampling edge into
+``z`` has no derivative, so backpropagation from ``f`` stops at ``z`` and
 never reaches ``phi``. After it, the noise ``eps`` is a stochastic *input*,
 ``z = mu + sigma * eps`` is a deterministic node, and every edge from ``phi`` to ``f``
 can be differentiated. :func:`parameters_reached` walks the edges backwards from the
