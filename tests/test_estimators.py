@@ -34,22 +34,37 @@ def _copies(value, n):
 
 @pytest.mark.parametrize("cost", COSTS[:3], ids=lambda c: c.name)
 def test_pathwise_equals_autograd_through_torch_rsample_exactly(cost):
-    # Replay eps through the global generator state, as PyTorch's own test_normal does.
+    # torch.distributions draws from the global generator; seeded alike, a
+    # torch.Generator draws the same numbers (checked below), so the two replay the
+    # same eps. fork_rng leaves the caller's global state as it was.
     n, mu, sigma = 1000, 0.3, 1.7
-    torch.manual_seed(2024)
-    state = torch.get_rng_state()
     mu_copies, sigma_copies = _copies(mu, n), _copies(sigma, n)
-    cost(Normal(mu_copies, sigma_copies).rsample()).sum().backward()
-    torch.set_rng_state(state)
-    ours = pathwise_grad(cost, mu, sigma, n)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(2024)
+        cost(Normal(mu_copies, sigma_copies).rsample()).sum().backward()
+    ours = pathwise_grad(cost, mu, sigma, n, torch.Generator().manual_seed(2024))
     assert torch.equal(ours[:, 0], mu_copies.grad)
     assert torch.equal(ours[:, 1], sigma_copies.grad)
 
 
 def test_an_explicit_generator_draws_what_the_global_one_draws():
     a = draw_standard_normal(64, torch.Generator().manual_seed(5))
-    torch.manual_seed(5)
-    assert torch.equal(a, draw_standard_normal(64))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        assert torch.equal(a, torch.empty(64, dtype=F64).normal_())
+
+
+@pytest.mark.parametrize("estimator", [pathwise_grad, score_function_grad])
+def test_no_generator_is_refused_and_the_global_state_is_left_alone(estimator):
+    before = torch.get_rng_state()
+    with pytest.raises(TypeError, match="generator"):
+        estimator(costs.square, 0.0, 1.0, 4, None)
+    with pytest.raises(TypeError):
+        estimator(costs.square, 0.0, 1.0, 4)  # no generator at all
+    estimator(costs.square, 0.0, 1.0, 4, torch.Generator().manual_seed(1))
+    assert torch.equal(torch.get_rng_state(), before)
+    with pytest.raises(TypeError, match="generator"):
+        draw_standard_normal(4, None)
 
 
 @pytest.mark.parametrize("cost", COSTS, ids=lambda c: c.name)
@@ -113,7 +128,8 @@ def test_step_cost_pathwise_is_exactly_zero_and_score_function_is_unbiased():
 
 
 def test_a_graph_cutting_cost_gives_zero_pathwise_gradient():
-    estimates = pathwise_grad(lambda x: (x > 0).to(F64), 0.0, 1.0, 10)
+    estimates = pathwise_grad(lambda x: (x > 0).to(F64), 0.0, 1.0, 10,
+                              torch.Generator().manual_seed(0))
     assert torch.equal(estimates, torch.zeros(10, 2, dtype=F64))
 
 

@@ -22,12 +22,26 @@ matplotlib.use("Agg")
 def test_no_gradient_reaches_phi_before_the_trick():
     assert parameters_reached(before_trick()) == set()
     assert nodes_reaching(before_trick()) == {"f", "z"}
+    assert before_trick().node("z").kind == "stochastic"
 
 
-def test_gradients_reach_mu_and_sigma_after_the_trick():
-    assert parameters_reached(after_trick()) == {"mu", "sigma"}
-    assert after_trick().node("z").kind == "deterministic"
-    assert after_trick().node("eps").kind == "stochastic"
+def test_the_gradient_reaches_phi_through_mu_and_sigma_after_the_trick():
+    after = after_trick()
+    assert parameters_reached(after) == {"phi"}
+    assert nodes_reaching(after) == {"f", "z", "encoder", "eps", "phi", "x"}
+    assert after.node("z").kind == "deterministic"
+    assert after.node("eps").kind == "stochastic"
+
+
+def test_both_graphs_draw_phi_and_x_feeding_mu_and_sigma():
+    # The two panels differ only after (mu_phi(x), sigma_phi(x)).
+    for graph in (before_trick(), after_trick()):
+        assert {(e.source, e.target) for e in graph.edges if e.target == "encoder"} == {
+            ("phi", "encoder"), ("x", "encoder")}
+        assert ("encoder", "z") in {(e.source, e.target) for e in graph.edges}
+        assert graph.node("x").kind == "input" and graph.node("phi").kind == "parameter"
+        label = graph.node("encoder").label
+        assert r"\mu_\phi(x)" in label and r"\sigma_\phi(x)" in label
 
 
 def test_a_chain_is_followed_through_several_nodes_and_broken_by_one_draw():

@@ -48,9 +48,15 @@ def test_optimum_minimizes_the_objective():
         assert objective(mu_star + d_mu, sigma_star + d_sigma, k) > best
 
 
+def rng(seed):
+    return np.random.default_rng(seed)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_every_run_converges_and_the_error_shrinks(seed):
-    runs = fit_gaussian_sgd(2.0, steps=5000, runs=100, a0=1.0, t0=50.0, seed=seed)
+    runs = fit_gaussian_sgd(2.0, steps=5000, runs=100, a0=1.0, t0=50.0,
+                            generator=rng(seed))
+    assert runs.projections == 0  # sigma never came near the floor
     distance = runs.distance_to_optimum()
     assert distance[0].min() > 1.0  # they start far away
     assert distance[-1].max() < 0.1  # every run ends close
@@ -62,7 +68,7 @@ def test_each_run_has_its_own_noise():
     # Run j uses column j of one (steps, runs) draw: two runs sharing one noise sequence
     # would still converge, so check the rows of a two-run fit step by step.
     runs = fit_gaussian_sgd(
-        1.0, start=(0.0, 1.0), steps=3, runs=2, a0=0.5, t0=50.0, seed=5
+        1.0, start=(0.0, 1.0), steps=3, runs=2, a0=0.5, t0=50.0, generator=rng(5)
     )
     eps = np.random.default_rng(5).standard_normal((3, 2))
     for j in range(2):
@@ -76,28 +82,38 @@ def test_each_run_has_its_own_noise():
 
 
 def test_determinism_with_other_draws_in_between():
-    first = fit_gaussian_sgd(0.5, steps=50, runs=3, seed=7)
+    first = fit_gaussian_sgd(0.5, steps=50, runs=3, generator=rng(7))
     np.random.default_rng(7).standard_normal(100)  # unrelated draws
     torch.randn(10)
-    second = fit_gaussian_sgd(0.5, steps=50, runs=3, seed=7)
+    second = fit_gaussian_sgd(0.5, steps=50, runs=3, generator=rng(7))
     assert np.array_equal(first.mu, second.mu) and np.array_equal(
         first.sigma, second.sigma
     )
-    other = fit_gaussian_sgd(0.5, steps=50, runs=3, seed=8)
+    other = fit_gaussian_sgd(0.5, steps=50, runs=3, generator=rng(8))
     assert not np.array_equal(first.mu, other.mu)
 
 
-def test_sigma_stays_positive_with_a_huge_step():
+def test_sigma_stays_positive_with_a_huge_step_and_the_projections_are_counted():
     runs = fit_gaussian_sgd(
-        1.0, start=(0.0, 1.0), steps=20, runs=5, a0=5.0, t0=1.0, seed=0
+        1.0, start=(0.0, 1.0), steps=20, runs=5, a0=5.0, t0=1.0, generator=rng(0)
     )
     assert runs.sigma.min() == MIN_SIGMA
+    # an update is projected exactly when it lands on the floor (a free update landing
+    # exactly on 1e-3 has probability zero)
+    assert runs.projections == np.count_nonzero(runs.sigma[1:] == MIN_SIGMA) > 0
+
+
+def test_the_generator_is_used_and_advanced():
+    generator = rng(4)
+    first = fit_gaussian_sgd(1.0, steps=5, runs=2, generator=generator)
+    second = fit_gaussian_sgd(1.0, steps=5, runs=2, generator=generator)
+    assert not np.array_equal(first.mu, second.mu)
 
 
 def test_small_run_rows_are_exact():
     # Three steps by hand from the same noise.
     runs = fit_gaussian_sgd(
-        1.0, start=(0.0, 1.0), steps=3, runs=1, a0=0.5, t0=50.0, seed=3
+        1.0, start=(0.0, 1.0), steps=3, runs=1, a0=0.5, t0=50.0, generator=rng(3)
     )
     eps = np.random.default_rng(3).standard_normal((3, 1))
     mu, sigma = 0.0, 1.0
@@ -116,10 +132,12 @@ def test_small_run_rows_are_exact():
         ({"a0": 0.0}, ValueError),
         ({"start": (0.0, -1.0)}, ValueError),
         ({"k": math.nan}, ValueError),
-        ({"seed": 1.5}, TypeError),
+        ({"generator": 3}, TypeError),
+        ({"generator": None}, TypeError),
+        ({"generator": torch.Generator()}, TypeError),
     ],
 )
 def test_bad_inputs(kwargs, error):
-    arguments = {"k": 1.0, "steps": 10} | kwargs
+    arguments = {"k": 1.0, "steps": 10, "generator": rng(0)} | kwargs
     with pytest.raises(error):
         fit_gaussian_sgd(**arguments)

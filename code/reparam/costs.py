@@ -63,9 +63,12 @@ class GaussianCost:
         """Closed-form (d/dmu, d/dsigma) of the expectation."""
         return self._gradient(as_real_scalar(mu, "mu"), check_scale(sigma), self.k)
 
-    def sympy_expr(self, x):
-        """The cost as a SymPy expression in the symbol ``x`` (step: Heaviside)."""
-        return self._sympy(x, self.k)
+    def sympy_expr(self, x, k=None):
+        """The cost as a SymPy expression in the symbol ``x`` (step: Heaviside).
+
+        ``k`` defaults to the cost's own parameter; a SymPy symbol gives the family.
+        """
+        return self._sympy(x, self.k if k is None else k)
 
     def with_k(self, k) -> GaussianCost:
         """The same family with another parameter k."""

@@ -1,10 +1,12 @@
 r"""Per-sample Monte Carlo estimators of
 :math:`\nabla_{\mu,\sigma}\,\mathbb E_{x\sim\mathcal N(\mu,\sigma^2)}[f(x)]`.
 
-Both estimators share one signature, ``(f, mu, sigma, n, generator=None)``, and return a
+Both estimators share one signature, ``(f, mu, sigma, n, generator)``, and return a
 float64 tensor of shape ``(n, 2)``: row ``i`` is the estimate from the single draw
 :math:`\varepsilon_i \sim \mathcal N(0,1)`, columns are :math:`(\partial/\partial\mu,
 \partial/\partial\sigma)`. The mean of the rows is the n-sample Monte Carlo estimate.
+The noise comes only from ``generator``, a ``torch.Generator`` the caller seeds: the
+global random state is neither read nor changed.
 
 Pathwise (reparameterization):
 
@@ -58,36 +60,55 @@ Cost = Callable[[torch.Tensor], torch.Tensor]
 DTYPE = torch.float64
 
 
+def _require_generator(generator) -> torch.Generator:
+    """A ``torch.Generator``: ``None`` is refused too, since it would mean torch's
+    global random state."""
+    check_generator(generator)
+    if generator is None:
+        raise TypeError(
+            "generator must be a torch.Generator (randomness comes in only through an "
+            "explicit generator), got None"
+        )
+    return generator
+
+
 def _check_common(
     mu: Scalar, sigma: Scalar, n: int, generator
 ) -> tuple[float, float, int]:
     mu = as_real_scalar(mu, "mu")
     sigma = check_scale(sigma, "sigma")
     n = check_count(n, "n")
-    check_generator(generator)
+    _require_generator(generator)
     return mu, sigma, n
 
 
-def draw_standard_normal(
-    n: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """``n`` float64 draws of N(0, 1).
+def draw_standard_normal(n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` float64 draws of N(0, 1) from ``generator``.
 
     Drawn exactly as ``torch.distributions.Normal.rsample`` draws them
-    (``empty(...).normal_()``), so with the same generator state both see the same eps.
+    (``empty(...).normal_()``), so from the same generator state both see the same eps.
+
+    Raises:
+        TypeError: ``n`` is not an integer, or ``generator`` is not a torch.Generator.
+        ValueError: ``n < 1``.
     """
     n = check_count(n, "n")
-    return torch.empty(n, dtype=DTYPE).normal_(generator=generator)
+    return torch.empty(n, dtype=DTYPE).normal_(generator=_require_generator(generator))
 
 
 def evaluate_cost(f: Cost, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``f(x)`` checked for type, shape and finiteness, and its sum (which the callers
-    need)."""
+    need).
+
+    Raises:
+        TypeError: ``f`` is not callable or does not return a torch.Tensor.
+        ValueError: ``f`` does not act elementwise, or returns NaN or infinity.
+    """
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
     out = f(x)
     if not isinstance(out, torch.Tensor):
-        raise ValueError(f"f must return a torch.Tensor, got {type(out).__name__}")
+        raise TypeError(f"f must return a torch.Tensor, got {type(out).__name__}")
     if out.shape != x.shape:
         raise ValueError(
             f"f must act elementwise: for input of shape {tuple(x.shape)} "
@@ -103,7 +124,7 @@ def evaluate_cost(f: Cost, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def pathwise_grad(
-    f: Cost, mu: Scalar, sigma: Scalar, n: int, generator: torch.Generator | None = None
+    f: Cost, mu: Scalar, sigma: Scalar, n: int, generator: torch.Generator
 ) -> torch.Tensor:
     r"""Per-sample pathwise estimates of :math:`\nabla_{\mu,\sigma}\mathbb E[f(x)]`,
     shape ``(n, 2)``.
@@ -113,6 +134,22 @@ def pathwise_grad(
     f(x_i)` with respect to copy ``i`` is exactly the gradient of :math:`f(x_i)` alone.
     Where ``f`` is flat or not differentiable (a step), autograd's derivative is 0, and
     so is the estimate.
+
+    Args:
+        f: the cost, elementwise on a float64 tensor, differentiable by autograd.
+        mu, sigma: the Gaussian's mean and standard deviation (``sigma > 0``).
+        n: the number of draws.
+        generator: the ``torch.Generator`` the draws come from.
+
+    Returns:
+        A float64 tensor of shape ``(n, 2)``; row ``i`` is
+        :math:`f'(x_i)\,(1, \varepsilon_i)`.
+
+    Raises:
+        TypeError: a wrong type (see :func:`draw_standard_normal` and
+            :func:`evaluate_cost`).
+        ValueError: ``sigma <= 0``, a non-finite parameter, ``n < 1``, or a cost that
+            is not elementwise or not finite.
     """
     mu, sigma, n = _check_common(mu, sigma, n, generator)
     eps = draw_standard_normal(n, generator)
@@ -135,7 +172,7 @@ def score_function_grad(
     mu: Scalar,
     sigma: Scalar,
     n: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator,
     baseline: None | float | str = None,
 ) -> torch.Tensor:
     r"""Per-sample score-function estimates of
@@ -149,6 +186,9 @@ def score_function_grad(
         ``None`` (b = 0), a finite float (a constant b), or ``"leave-one-out"``
         (:math:`b_i` = mean of f over the other n - 1 draws, independent of draw i, so
         still unbiased; needs n >= 2).
+
+    The other arguments, the result's shape and the errors are those of
+    :func:`pathwise_grad`; a bad ``baseline`` is a ``ValueError``.
     """
     mu, sigma, n = _check_common(mu, sigma, n, generator)
     baseline = check_baseline(baseline, n)
@@ -223,12 +263,14 @@ def summarize(estimates: torch.Tensor) -> GradientSummary:
         )
     n = estimates.shape[0]
     mean = estimates.mean(dim=0)
-    variance = estimates.var(dim=0, unbiased=True)
+    variance = estimates.var(dim=0, correction=1)
     squared_deviations = (estimates - mean).pow(2)
     return GradientSummary(
         mean=mean,
         variance=variance,
         standard_error=(variance / n).sqrt(),
-        variance_standard_error=(squared_deviations.var(dim=0) / n).sqrt(),
+        variance_standard_error=(
+            squared_deviations.var(dim=0, correction=1) / n
+        ).sqrt(),
         n=n,
     )

@@ -1,11 +1,14 @@
 """The computation graph before and after the trick: data, gradient paths, figure.
 
-Before the trick, ``z ~ q_phi`` is a *stochastic node*: the sampling edge from ``phi``
-to ``z`` has no derivative, so backpropagation from the loss ``f`` stops at ``z`` and
+Both graphs are one training step of a VAE's encoder, with the same start in both
+panels: the parameters ``phi`` and a data point ``x`` give the Gaussian's parameters
+``(mu_phi(x), sigma_phi(x))``, from which ``z`` comes, and the loss is ``f(z)``.
+Before the trick, ``z ~ N(mu, sigma^2)`` is a *stochastic node*: the sampling edge into
+``z`` has no derivative, so backpropagation from ``f`` stops at ``z`` and
 never reaches ``phi``. After it, the noise ``eps`` is a stochastic *input*,
-``z = mu + sigma * eps`` is a deterministic node, and every edge from the parameters to
-``f`` can be differentiated. :func:`parameters_reached` walks the edges backwards from
-the loss, so the figure's claim is computed from the same graph that is drawn.
+``z = mu + sigma * eps`` is a deterministic node, and every edge from ``phi`` to ``f``
+can be differentiated. :func:`parameters_reached` walks the edges backwards from the
+loss, so the figure's claim is computed from the same graph that is drawn.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ __all__ = [
     "draw_computation_graphs",
 ]
 
-KINDS = ("parameter", "stochastic", "deterministic", "loss")
+# "input": data the step is given (x); backpropagation could reach it, but nothing is
+# learned there, so no gradient arrow is drawn to it.
+KINDS = ("parameter", "input", "stochastic", "deterministic", "loss")
 
 
 @dataclass(frozen=True)
@@ -58,43 +63,61 @@ class Graph:
         raise ValueError(f"no node named {name!r} in graph {self.title!r}")
 
 
+# The part both graphs share: phi and x give the Gaussian's parameters.
+_ENCODER_NODES = (
+    Node("phi", r"$\phi$", "parameter", (0.0, 0.42)),
+    Node("x", r"$x$", "input", (0.0, -0.42)),
+    Node(
+        "encoder",
+        "$\\mu_\\phi(x)$\n$\\sigma_\\phi(x)$",
+        "deterministic",
+        (1.05, 0.0),
+    ),
+)
+_ENCODER_EDGES = (Edge("phi", "encoder", True), Edge("x", "encoder", True))
+
+
 def before_trick() -> Graph:
-    """z is sampled from q_phi: the edge phi -> z is a draw, with no derivative."""
+    """z is sampled from N(mu_phi(x), sigma_phi(x)^2): that edge has no derivative."""
     return Graph(
         "Before the trick: z is sampled from its distribution",
         (
-            Node("phi", r"$\phi$", "parameter", (0.0, 0.0)),
-            Node("z", r"$z \sim q_\phi$", "stochastic", (1.0, 0.0)),
-            Node("f", r"$f(z)$", "loss", (2.0, 0.0)),
+            *_ENCODER_NODES,
+            Node("z", r"$z \sim \mathcal{N}(\mu, \sigma^2)$", "stochastic",
+                 (2.3, 0.0)),
+            Node("f", r"$f(z)$", "loss", (3.35, 0.0)),
         ),
-        (Edge("phi", "z", differentiable=False), Edge("z", "f", differentiable=True)),
+        (
+            *_ENCODER_EDGES,
+            Edge("encoder", "z", differentiable=False),
+            Edge("z", "f", differentiable=True),
+        ),
     )
 
 
 def after_trick() -> Graph:
-    """eps is an input; z = mu + sigma * eps is differentiable in mu and sigma."""
+    """eps is an input; z = mu + sigma * eps is differentiable in mu, sigma, so phi."""
     return Graph(
         "After the trick: the noise is an input, z is computed",
         (
-            Node("mu", r"$\mu$", "parameter", (0.0, 0.45)),
-            Node("sigma", r"$\sigma$", "parameter", (0.0, -0.45)),
+            *_ENCODER_NODES,
             Node(
                 "eps",
                 r"$\varepsilon \sim \mathcal{N}(0, I)$",
                 "stochastic",
-                (1.0, -0.9),
+                (2.3, -0.9),
             ),
             Node(
                 "z",
                 r"$z = \mu + \sigma \odot \varepsilon$",
                 "deterministic",
-                (1.0, 0.0),
+                (2.3, 0.0),
             ),
-            Node("f", r"$f(z)$", "loss", (2.0, 0.0)),
+            Node("f", r"$f(z)$", "loss", (3.35, 0.0)),
         ),
         (
-            Edge("mu", "z", True),
-            Edge("sigma", "z", True),
+            *_ENCODER_EDGES,
+            Edge("encoder", "z", True),
             Edge("eps", "z", True),
             Edge("z", "f", True),
         ),
@@ -128,6 +151,11 @@ def parameters_reached(graph: Graph, loss: str = "f") -> set[str]:
 
 
 _STYLE = {
+    "input": {
+        "boxstyle": "round,pad=0.35",
+        "facecolor": "#ffffff",
+        "edgecolor": "#333333",
+    },
     "parameter": {
         "boxstyle": "round,pad=0.35",
         "facecolor": "#dbe9f6",
@@ -165,11 +193,13 @@ def _draw(ax, graph: Graph) -> None:
             node.xy,
             ha="center",
             va="center",
-            fontsize=13,
+            fontsize=12,
             bbox=_STYLE[node.kind],
             zorder=3,
         )
     reached = nodes_reaching(graph)
+    missed = [node.label for node in graph.nodes
+              if node.kind == "parameter" and node.name not in reached]
     for edge in graph.edges:
         (x0, y0), (x1, y1) = graph.node(edge.source).xy, graph.node(edge.target).xy
         # Forward pass: black; a draw (no derivative) is dotted and labelled.
@@ -181,26 +211,26 @@ def _draw(ax, graph: Graph) -> None:
             linestyle="-" if edge.differentiable else ":",
         )
         if not edge.differentiable:
-            ax.text((x0 + x1) / 2, y0 + 0.17, "sample", ha="center", fontsize=12)
-            ax.text(
-                (x0 + x1) / 2,
-                y0 - 0.22,
-                "no gradient reaches " + graph.node(edge.source).label,
-                ha="center",
-                va="center",
-                fontsize=12,
-                color=_GRADIENT_COLOR,
-            )
+            ax.text((x0 + x1) / 2, y0 + 0.14, "sample", ha="center", fontsize=11)
+            if missed:
+                ax.text(
+                    (x0 + x1) / 2,
+                    y0 - 0.5,
+                    "no gradient reaches " + ", ".join(missed),
+                    ha="center",
+                    va="center",
+                    fontsize=11,
+                    color=_GRADIENT_COLOR,
+                )
         # Backward pass: red dashed, along each edge on a path from a parameter to the
-        # loss,
-        # drawn beside the forward arrow (offset along the edge's normal).
-        on_path = (
-            edge.source in reached and graph.node(edge.source).kind != "stochastic"
-        )
+        # loss, drawn beside the forward arrow (offset along the edge's normal). Inputs
+        # (x, eps) get none: nothing is learned there.
+        source_kind = graph.node(edge.source).kind
+        on_path = edge.source in reached and source_kind not in ("stochastic", "input")
         if edge.differentiable and (on_path or graph.node(edge.target).kind == "loss"):
             length = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5
             nx, ny = -(y1 - y0) / length, (x1 - x0) / length
-            shift = -0.13
+            shift = -0.12
             _arrow(
                 ax,
                 (x1 + shift * nx, y1 + shift * ny),
@@ -209,7 +239,7 @@ def _draw(ax, graph: Graph) -> None:
                 linestyle="--",
             )
     ax.set_title(graph.title, fontsize=12)
-    ax.set_xlim(-0.4, 2.4)
+    ax.set_xlim(-0.3, 3.75)
     ax.axis("off")
 
 
@@ -226,15 +256,16 @@ def draw_computation_graphs():
         1,
         figsize=(MAX_WIDTH_IN, 6.4),
         layout="constrained",
-        height_ratios=(1.0, 1.6),
+        height_ratios=(1.0, 1.3),
     )
     before, after = before_trick(), after_trick()
     _draw(axes[0], before)
-    axes[0].set_ylim(-0.5, 0.35)
+    axes[0].set_ylim(-0.75, 0.65)
     _draw(axes[1], after)
-    axes[1].set_ylim(-1.2, 0.75)
+    axes[1].set_ylim(-1.15, 0.65)
     handles = [
         Line2D([], [], color="black", lw=1.6, label="forward"),
+        Line2D([], [], color="black", lw=1.6, ls=":", label="sample"),
         Line2D([], [], color=_GRADIENT_COLOR, lw=1.6, ls="--", label="gradient"),
         Patch(
             **{k: v for k, v in _STYLE["stochastic"].items() if k != "boxstyle"},

@@ -22,6 +22,14 @@ gradient:
     \nabla_\theta\,\mathbb E[f(x)]
     = \mathbb E_\varepsilon\bigl[\nabla_\theta f_c(g_\theta(\varepsilon))\bigr]
     + \Delta\,\frac{\varphi(\varepsilon^\star)}{\sigma}\,(1,\ \varepsilon^\star).
+
+This is the one-dimensional case of Lee, Yu & Yang (2018), "Reparameterization gradient
+for non-differentiable models": in :math:`d` dimensions the second term becomes a
+surface integral, over the set of :math:`\varepsilon` where :math:`f(g_\theta(
+\varepsilon))` jumps, of the jump times the density of :math:`\varepsilon` times the
+speed at which that set moves along its normal as :math:`\theta` changes (here the
+point :math:`\varepsilon^\star` moves at :math:`\partial\varepsilon^\star/\partial
+\theta = -(1, \varepsilon^\star)/\sigma`).
 """
 
 from __future__ import annotations

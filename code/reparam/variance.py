@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import cache
+from typing import NamedTuple
 
 import sympy as sp
 from scipy import integrate
@@ -30,7 +31,13 @@ from scipy import integrate
 from ._validation import as_real_scalar, check_scale
 from .costs import GaussianCost
 
-__all__ = ["per_sample_function", "exact_moments", "exact_variance", "optimal_baseline"]
+__all__ = [
+    "Moments",
+    "per_sample_function",
+    "exact_moments",
+    "exact_variance",
+    "optimal_baseline",
+]
 
 _X = sp.Symbol("x", real=True)
 PARAMETERS = ("mu", "sigma")
@@ -87,23 +94,30 @@ def _expect(function: Callable[[float], float], breakpoints: list[float]) -> flo
     return value
 
 
+class Moments(NamedTuple):
+    """Mean and variance of one draw of an estimator."""
+
+    mean: float
+    variance: float
+
+
 def exact_moments(
     cost: GaussianCost, mu, sigma, estimator: str, parameter: str, baseline: float = 0.0
-) -> tuple[float, float]:
-    """(mean, variance) of one draw of the estimator, by quadrature over eps."""
+) -> Moments:
+    """Mean and variance of one draw of the estimator, by quadrature over eps."""
     function = per_sample_function(cost, mu, sigma, estimator, parameter, baseline)
     # A step's jump sits at eps = (k - mu)/sigma: tell quad where it is.
     breakpoints = [] if cost.differentiable else [(cost.k - float(mu)) / float(sigma)]
     mean = _expect(function, breakpoints)
     second = _expect(lambda eps: function(eps) ** 2, breakpoints)
-    return mean, max(second - mean * mean, 0.0)
+    return Moments(mean, max(second - mean * mean, 0.0))
 
 
 def exact_variance(
     cost: GaussianCost, mu, sigma, estimator: str, parameter: str, baseline: float = 0.0
 ) -> float:
     """Variance of one draw of the estimator (multiply by 1/n for an n-sample mean)."""
-    return exact_moments(cost, mu, sigma, estimator, parameter, baseline)[1]
+    return exact_moments(cost, mu, sigma, estimator, parameter, baseline).variance
 
 
 def optimal_baseline(cost: GaussianCost, mu, sigma, parameter: str) -> float:
