@@ -12,7 +12,8 @@ Submodules, one idea each:
 - :mod:`.sgd`: stochastic gradient descent with one-sample pathwise gradients.
 - :mod:`.graphs`: the computation graph before and after the trick.
 - :mod:`.implicit`: implicit reparameterization gradients; the Gamma, Beta, Dirichlet.
-- :mod:`.discrete`: categorical choices: Gumbel-max, Gumbel-softmax, score function.
+- :mod:`.discrete`: categorical choices: Gumbel-max, Gumbel-softmax, straight-through,
+  the score function, REBAR, and their exact moments.
 - :mod:`.data`: the bundled 8x8 digits, their splits and an image grid.
 - :mod:`.vae`: a small variational autoencoder trained with either estimator.
 - :mod:`.flows`: normalizing flows (affine coupling) and the tanh-squashed Gaussian.
@@ -23,11 +24,14 @@ Submodules, one idea each:
 
 Conventions, the same in every module:
 
-- **Randomness comes in only through an explicit generator argument**, a
-  ``torch.Generator`` (``generator=``), or a ``numpy.random.Generator`` in the modules
-  that compute with NumPy. Nothing in the package seeds or draws from a global random
-  state (no ``torch.manual_seed``), so a call gives the same result whatever was drawn
-  before it, and leaves the caller's random state as it was.
+- **Randomness comes in only through a generator argument**: every function that
+  draws takes ``generator``, a ``torch.Generator`` (a ``numpy.random.Generator`` in the
+  NumPy code of :mod:`.sgd`). Nothing in the package seeds or reseeds a global random
+  state (no ``torch.manual_seed``): a seeded call gives the same result whatever was
+  drawn before it. The estimators of :mod:`.estimators` and :mod:`.sgd` require a
+  generator; elsewhere ``generator=None`` draws from torch's own generator, as
+  ``torch.distributions`` does. The chapters always pass a seeded one, and the
+  determinism test executes them again with other global states to make sure.
 - **Bad input fails at the boundary, with the argument named**: a ``TypeError`` for an
   argument of the wrong type (a string or a bool where a number belongs, a float where
   a count belongs), a ``ValueError`` for a value of the right type that is out of range,
@@ -35,8 +39,8 @@ Conventions, the same in every module:
   :mod:`._validation`.
 - **Arguments come in one order**: what is computed on (a cost ``f``, samples ``z``),
   then the distribution's parameters in the order ``torch.distributions`` names them
-  (``mu, sigma``; ``concentration, rate``; ``logits``), then sizes (``n``), then
-  options, with ``generator`` last.
+  (``mu, sigma``; ``concentration, rate``; ``logits``), then sizes (``n``), then the
+  ``generator``, then options by keyword (``baseline=``).
 - **Per-sample estimators return rows**: an ``(n, number of parameters)`` float64
   tensor whose row ``i`` is the estimate from draw ``i`` alone (their mean is the
   n-sample estimate); :func:`.estimators.summarize` gives mean and standard error.

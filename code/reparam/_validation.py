@@ -80,6 +80,13 @@ def check_finite_array(values: Any, name: str) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
+def check_numpy_generator(generator: Any) -> None:
+    """A ``numpy.random.Generator``; a ``TypeError`` naming the type otherwise."""
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError("generator must be a numpy.random.Generator, got "
+                        f"{type(generator).__name__}")
+
+
 def check_generator(generator: Any) -> None:
     """``None`` or a ``torch.Generator``; a ``TypeError`` naming the type otherwise."""
     import torch  # here, so that importing this module stays cheap

@@ -501,8 +501,8 @@ def gamma_score_function_grad(
     concentration: Scalar,
     rate: Scalar,
     n: int,
-    baseline: None | float | str = None,
     generator: torch.Generator | None = None,
+    baseline: None | float | str = None,
 ) -> torch.Tensor:
     r"""Per-sample score-function estimates for the Gamma, shape ``(n, 2)``, float64.
 

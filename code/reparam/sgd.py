@@ -37,7 +37,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_real_scalar, check_count, check_scale
+from ._validation import (
+    as_real_scalar,
+    check_count,
+    check_numpy_generator,
+    check_scale,
+)
 
 __all__ = ["SGDRuns", "objective", "optimum", "one_sample_gradient", "fit_gaussian_sgd"]
 
@@ -111,11 +116,7 @@ def fit_gaussian_sgd(
     a0, t0 = as_real_scalar(a0, "a0"), as_real_scalar(t0, "t0")
     if a0 <= 0 or t0 <= 0:
         raise ValueError(f"a0 and t0 must be > 0, got a0={a0}, t0={t0}")
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError(
-            "generator must be a numpy.random.Generator, got "
-            f"{type(generator).__name__}"
-        )
+    check_numpy_generator(generator)
     mu0 = as_real_scalar(start[0], "start[0] (mu)")
     sigma0 = check_scale(start[1], "start[1] (sigma)")
     noise = generator.standard_normal((steps, runs))
