@@ -27,7 +27,8 @@ F64 = torch.float64
 def flow():
     """A 2-D flow of four coupling layers with visibly non-trivial layers, in float32
     (as the chapter's flow is trained)."""
-    flow = flows.coupling_flow(2, 4, hidden=8, generator=torch.Generator().manual_seed(3))
+    flow = flows.coupling_flow(2, 4, hidden=8,
+                               generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         for layer in flow.layers:
             layer.net[4].weight.mul_(2.0)
