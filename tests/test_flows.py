@@ -411,6 +411,20 @@ def test_squashed_log_prob_broadcasts_mean_and_std():
                                expected, rtol=0, atol=1e-14)
 
 
+def test_squashed_log_prob_gradients_are_the_formulas():
+    # The |u| form must not change the derivatives (in particular at u = 0, where |u|
+    # has a kink): against autograd of log N(u) - 2(log 2 - u - softplus(-2u)).
+    u = torch.tensor([[-7.0, -0.3, 0.0, 0.4, 12.0]], dtype=F64, requires_grad=True)
+    mean = torch.tensor([0.5, -1.0, 0.0, 2.0, 1.0], dtype=F64, requires_grad=True)
+    std = torch.tensor([0.7, 1.3, 1.0, 0.2, 3.0], dtype=F64, requires_grad=True)
+    ours = torch.autograd.grad(flows.squashed_gaussian_log_prob(u, mean, std).sum(),
+                               (u, mean, std))
+    formula = (Normal(mean, std).log_prob(u) - flows.tanh_log_det(u)).sum()
+    expected = torch.autograd.grad(formula, (u, mean, std))
+    for got, want in zip(ours, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_squashed_gaussian_entropy_from_its_log_prob():
     # -E[log pi(a)] is the entropy of a = tanh(u); for u ~ N(0, 1) the exact value by
     # quadrature over a is 0.66979 nats. Without the correction it would be 1.41894.
