@@ -29,6 +29,7 @@ Modules, in chapter order:
   quantile function as alpha changes.
 - :mod:`.simplex` (Chapter 6): Gumbel-softmax samples on the 2-simplex.
 - :mod:`.latent` (Chapter 7): a point in the VAE's latent space, decoded.
+- :mod:`.flow_layers` (Chapter 8): a trained 2-D flow applied layer by layer.
 - :mod:`.noising` (Chapter 9): digits noised by q(x_t | x_0) as t moves.
 """
 
