@@ -17,6 +17,7 @@ import zipfile
 import bookbuild
 import nbformat
 import pytest
+import yaml
 
 pytestmark = pytest.mark.book
 SHORT_CHAPTER = "02_seeing_the_map"
@@ -78,3 +79,18 @@ def test_a_downloaded_chapter_runs_in_a_new_environment(built_book, tmp_path):
     subprocess.run([*pip, str(wheel)], check=True)
     with_wheel = run_in(environment, notebook, reader)
     assert with_wheel.returncode == 0, with_wheel.stderr[-3000:]
+
+
+def test_the_title_page_citation_agrees_with_citation_cff(built_book):
+    citation = yaml.safe_load((bookbuild.ROOT / "CITATION.cff").read_text())
+    page = (bookbuild.ROOT / "chapters" / "index.md").read_text()
+    bibtex = page[page.index("```bibtex"):]
+    assert f"title   = {{{citation['title']}}}" in bibtex
+    assert f"author  = {{{{{citation['authors'][0]['name']}}}}}" in bibtex
+    assert f"year    = {{{citation['preferred-citation']['year']}}}" in bibtex
+    assert f"version = {{{citation['version']}}}" in bibtex
+    pyproject = (bookbuild.ROOT / "pyproject.toml").read_text()
+    assert f'version = "{citation["version"]}"' in pyproject
+    assert "CC BY-SA 4.0" in page and (bookbuild.ROOT / "LICENSE-TEXT").exists()
+    html = (built_book / "chapters" / "index.html").read_text(encoding="utf-8")
+    assert "@book{reparambook2026," in html
