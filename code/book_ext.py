@@ -96,6 +96,8 @@ def _finish_site(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
     import bokeh
+    import nbformat
+    from jupyter_cache import get_cache
 
     out = Path(app.outdir)
     (out / "_static" / "bokeh").mkdir(parents=True, exist_ok=True)
@@ -108,11 +110,10 @@ def _finish_site(app, exception) -> None:
         lean = BLOCKING_SEARCH.sub(r'<script defer src="\1">', lean)
         if lean != html:
             page.write_text(lean, encoding="utf-8")
-    executed = out.parent / "jupyter_execute"
-    for notebook in executed.rglob("*.ipynb"):
-        target = out / "_sources" / notebook.relative_to(executed)
-        if target.exists():  # the download button's file
-            shutil.copyfile(notebook, target)
+    cache = get_cache(str(out.parent / ".jupyter_cache"))  # myst-nb's default place
+    for download in (out / "_sources").rglob("*.ipynb"):  # the download button's files
+        _, executed = cache.merge_match_into_notebook(nbformat.read(download, 4))
+        nbformat.write(executed, download)
 
 
 def setup(app):
