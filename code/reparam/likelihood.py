@@ -325,7 +325,7 @@ def train_binomial_vae(
                 bound = 1.0 / math.sqrt(module.in_features)
                 for parameter in (module.weight, module.bias):
                     parameter.uniform_(-bound, bound, generator=generator)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, fused=True)
     kept, nats = [], []
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(train), generator=generator)
