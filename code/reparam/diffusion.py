@@ -434,14 +434,8 @@ def predicted_x0(
     output is :math:`\hat x_0`; for ``"v"``, :math:`\hat x_0 = \sqrt{\bar\alpha_t}\,x_t
     - \sqrt{1-\bar\alpha_t}\,\hat v`.
     """
-    schedule = _check_schedule(schedule)
-    prediction = _check_prediction(prediction)
-    xt = check_pixels(xt, "xt", pixels=None)
-    if not isinstance(output, torch.Tensor) or output.shape != xt.shape:
-        raise ValueError(f"output must be a tensor of xt's shape {tuple(xt.shape)}")
-    t = _check_t(t, schedule, xt.shape[0])
-    alpha_bar = _at(schedule.alpha_bars, t, xt)
-    kinds = [PREDICTIONS.index(prediction)]
+    xt, output, alpha_bar, kinds = _one_member(xt, "xt", output, "output", t,
+                                               schedule, prediction)
     return _output_to_x0(kinds, output[None], xt[None], alpha_bar[None])[0]
 
 
@@ -452,15 +446,23 @@ def prediction_target(
     :math:`x_t` = :func:`q_sample` (x0, t, schedule, noise): the noise
     :math:`\varepsilon`, :math:`x_0`, or :math:`v = \sqrt{\bar\alpha_t}\,\varepsilon -
     \sqrt{1-\bar\alpha_t}\,x_0`."""
+    x0, noise, alpha_bar, kinds = _one_member(x0, "x0", noise, "noise", t, schedule,
+                                              prediction)
+    return _targets(kinds, x0[None], noise[None], alpha_bar[None])[0]
+
+
+def _one_member(first, first_name: str, second, second_name: str, t,
+                schedule: Schedule, prediction: str):
+    """Checked (first, second, alpha_bar at t, [kind]) for one network's tensors."""
     schedule = _check_schedule(schedule)
     prediction = _check_prediction(prediction)
-    x0 = check_pixels(x0, "x0", pixels=None)
-    if not isinstance(noise, torch.Tensor) or noise.shape != x0.shape:
-        raise ValueError(f"noise must be a tensor of x0's shape {tuple(x0.shape)}")
-    t = _check_t(t, schedule, x0.shape[0])
-    alpha_bar = _at(schedule.alpha_bars, t, x0)
-    kinds = [PREDICTIONS.index(prediction)]
-    return _targets(kinds, x0[None], noise[None], alpha_bar[None])[0]
+    first = check_pixels(first, first_name, pixels=None)
+    if not isinstance(second, torch.Tensor) or second.shape != first.shape:
+        raise ValueError(f"{second_name} must be a tensor of {first_name}'s shape "
+                         f"{tuple(first.shape)}")
+    t = _check_t(t, schedule, first.shape[0])
+    alpha_bar = _at(schedule.alpha_bars, t, first)
+    return first, second, alpha_bar, [PREDICTIONS.index(prediction)]
 
 
 # --------------------------------------------------------------------
