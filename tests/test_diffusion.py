@@ -316,185 +316,510 @@ def test_elbo_weights_against_kl_divergence():
         d.elbo_weights(d.linear_schedule(1, 0.1, 0.1))
 
 
+def test_elbo_constant_vanishes_only_at_the_posterior_variance():
+    """KL(N(m1, b~) || N(m2, s2)) = (m1 - m2)^2 / (2 s2) + C with C = 0 iff s2 = b~
+    (torch.distributions), the reason L_{t-1} = c_t ||eps - eps_theta||^2 needs
+    sigma_t^2 = beta~_t."""
+    from torch.distributions import Normal, kl_divergence
+
+    t = 2
+    tilde = SCHEDULE.posterior_variances[t - 1]
+    for s2, zero in ((tilde, True), (SCHEDULE.betas[t - 1], False)):
+        kl = kl_divergence(Normal(torch.tensor(0.3, dtype=torch.float64), tilde.sqrt()),
+                           Normal(torch.tensor(-0.2, dtype=torch.float64), s2.sqrt()))
+        constant = float(kl) - 0.25 / (2 * float(s2))
+        ratio = float(tilde / s2)
+        assert math.isclose(constant, 0.5 * (ratio - 1 - math.log(ratio)),
+                            abs_tol=1e-12)
+        assert (abs(constant) < 1e-12) == zero
+
+
 # --------------------------------------------------------------------
+# The score: -eps_hat / sqrt(1 - abar_t), exact for Gaussian data.
 
 
-def test_noise_predictor_shapes_and_bad_sizes():
-    model = d.NoisePredictor(SCHEDULE.T, hidden=16, layers=2)
-    out = model(torch.zeros(3, 64), torch.tensor([1, 25, 50]))
-    assert out.shape == (3, 64)
-    with pytest.raises(ValueError, match="hidden must be a positive integer"):
-        d.NoisePredictor(10, hidden=0)
-    with pytest.raises(ValueError, match="dim must be an even integer"):
-        d.timestep_embedding(torch.tensor([1]), 3, 10)
+def _gaussian_data_posterior(t, schedule, generator):
+    """x0 ~ N(m, diag s^2) per pixel: x_t, the exact E[eps | x_t] and the exact score
+    of q_t = N(sqrt(abar) m, abar s^2 + 1 - abar) by autograd of torch's log density."""
+    from torch.distributions import Normal
+
+    m = torch.linspace(-0.5, 0.5, 64, dtype=torch.float64)
+    s = torch.linspace(0.2, 1.5, 64, dtype=torch.float64)
+    x0 = m + s * torch.randn(5, 64, generator=generator, dtype=torch.float64)
+    noise = torch.randn(5, 64, generator=generator, dtype=torch.float64)
+    xt = d.q_sample(x0, t, schedule, noise)
+    steps = t if isinstance(t, torch.Tensor) else torch.full((5,), t)
+    abar = schedule.alpha_bars[steps - 1][:, None]
+    variance = abar * s**2 + 1 - abar
+    xt_leaf = xt.clone().requires_grad_()
+    log_q = Normal(abar.sqrt() * m, variance.sqrt()).log_prob(xt_leaf).sum()
+    score = torch.autograd.grad(log_q, xt_leaf)[0]
+    # Cov(eps, x_t) = sqrt(1 - abar): the regression of eps on x_t.
+    expected_noise = (1 - abar).sqrt() * (xt - abar.sqrt() * m) / variance
+    return xt, expected_noise, score
 
 
-def _eval_loss(model, images, schedule):
-    generator = torch.Generator().manual_seed(99)
-    with torch.no_grad():
-        return float(
-            np.mean(
-                [
-                    float(d.simple_loss(model, images, schedule, generator))
-                    for _ in range(5)
-                ]
-            )
-        )
+@pytest.mark.parametrize("t", [1, 7, 50, "rows"])
+def test_score_from_noise_is_the_exact_score_of_gaussian_data(t):
+    generator = torch.Generator().manual_seed(21)
+    steps = torch.tensor([1, 3, 20, 49, 50]) if t == "rows" else t
+    xt, expected_noise, score = _gaussian_data_posterior(steps, SCHEDULE, generator)
+    got = d.score_from_noise(expected_noise, steps, SCHEDULE)
+    assert torch.allclose(got, score, rtol=1e-12, atol=1e-12)
+    # Tweedie: E[x0 | x_t] = (x_t + (1 - abar) score) / sqrt(abar).
+    if t == 7:
+        abar = float(SCHEDULE.alpha_bars[6])
+        tweedie = (xt + (1 - abar) * got) / math.sqrt(abar)
+        via_noise = d.predicted_x0(expected_noise, xt, 7, SCHEDULE, "epsilon")
+        assert torch.allclose(tweedie, via_noise, atol=1e-12)
 
 
-def _small_training(**overrides):
-    """A small, fast, seeded training setting for the loss tests."""
-    options = dict(
-        hidden=64,
-        layers=2,
-        batch_size=64,
-        seed=0,
-        progress=None,
-        device=torch.device("cpu"),
-        ema_decay=0.0,
-    )
-    return {**options, **overrides}
-
-
-def test_a_few_training_steps_lower_the_loss():
-    data = load_scaled_digits()
-    schedule = d.linear_schedule(50, 2e-3, 0.3)
-    options = _small_training()
-    start, _ = d.train(data.train_images, schedule, steps=1, **options)
-    trained, history = d.train(data.train_images, schedule, steps=150, **options)
-    before = _eval_loss(start, data.test_images, schedule)
-    after = _eval_loss(trained, data.test_images, schedule)
-    assert after < 0.7 * before, (before, after)
-    assert len(history.losses) == 150 and history.seconds > 0
-    # Seeded: a second run gives the same losses, step for step.
-    _, again = d.train(data.train_images, schedule, steps=150, **options)
-    assert again.losses == history.losses
-
-
-def test_train_progress_goes_to_the_callback():
-    data = load_scaled_digits()
-    lines = []
-    d.train(
-        data.train_images[:32],
-        d.linear_schedule(10, 0.01, 0.2),
-        steps=4,
-        hidden=8,
-        layers=1,
-        batch_size=8,
-        progress=lines.append,
-        progress_every=2,
-    )
-    assert len(lines) == 2 and lines[-1].startswith("step 4/4")
-
-
-def test_train_rejects_bad_images():
-    schedule = d.linear_schedule(10, 0.01, 0.2)
-    with pytest.raises(ValueError, match=r"images must have shape \(n, 64\)"):
-        d.train(torch.zeros(5, 63), schedule, steps=1, progress=None)
+def test_score_from_noise_uses_its_step_and_refuses_bad_input():
+    noise = torch.ones(2, 64, dtype=torch.float64)
+    one, two = (d.score_from_noise(noise, t, SCHEDULE) for t in (1, 2))
+    assert not torch.allclose(one, two)
+    assert math.isclose(float(one[0, 0]),
+                        -1 / math.sqrt(1 - float(SCHEDULE.alpha_bars[0])))
+    with pytest.raises(ValueError, match="t must lie in 1..50"):
+        d.score_from_noise(noise, 0, SCHEDULE)
+    with pytest.raises(TypeError, match="t must be"):
+        d.score_from_noise(noise, 2.0, SCHEDULE)
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        d.score_from_noise(noise, torch.tensor([1, 2, 3]), SCHEDULE)
+    with pytest.raises(TypeError, match="noise_prediction must be a torch.Tensor"):
+        d.score_from_noise(noise.tolist(), 1, SCHEDULE)
+    with pytest.raises(TypeError, match="schedule must be a Schedule"):
+        d.score_from_noise(noise, 1, SCHEDULE.betas)
     with pytest.raises(ValueError, match="NaN or infinite"):
-        d.train(torch.full((5, 64), math.nan), schedule, steps=1, progress=None)
-    with pytest.raises(ValueError, match=r"scaled to \[-1, 1\]"):
-        d.train(torch.full((5, 64), 2.0), schedule, steps=1, progress=None)
-    with pytest.raises(ValueError, match="steps must be a positive integer"):
-        d.train(torch.zeros(5, 64), schedule, steps=0, progress=None)
-    with pytest.raises(ValueError, match=r"ema_decay must lie in \[0, 1\)"):
-        d.train(torch.zeros(5, 64), schedule, steps=1, progress=None, ema_decay=1.0)
+        d.score_from_noise(torch.full((2, 64), math.nan), 1, SCHEDULE)
 
 
-def test_train_returns_the_weight_average():
-    """ema_decay = 0 returns the last weights; with 0.995 the average lags behind."""
+# --------------------------------------------------------------------
+# Outputs: epsilon, x0 and v, and the x0 estimate each implies.
+
+
+@pytest.mark.parametrize("prediction", d.PREDICTIONS)
+@pytest.mark.parametrize("t", [1, 7, 50])
+def test_the_exact_target_gives_back_x0(prediction, t):
+    generator = torch.Generator().manual_seed(11)
+    x0, noise = torch.randn(2, 6, 64, generator=generator, dtype=torch.float64)
+    xt = d.q_sample(x0, t, SCHEDULE, noise)
+    target = d.prediction_target(x0, noise, t, SCHEDULE, prediction)
+    assert torch.allclose(d.predicted_x0(target, xt, t, SCHEDULE, prediction), x0,
+                          atol=1e-10)
+    rows = torch.full((6,), t)
+    assert torch.allclose(d.predicted_x0(target, xt, rows, SCHEDULE, prediction), x0,
+                          atol=1e-10)
+
+
+def test_v_is_the_velocity_of_salimans_and_ho():
+    x0, noise = torch.ones(1, 64, dtype=torch.float64), torch.zeros(1, 64,
+                                                                    dtype=torch.float64)
+    abar = float(SCHEDULE.alpha_bars[9])
+    v = d.prediction_target(x0, noise, 10, SCHEDULE, "v")
+    assert torch.allclose(v, torch.full((1, 64), -math.sqrt(1 - abar),
+                                        dtype=torch.float64))
+    # ||x0 - x0_hat||^2 = (1 - abar) ||v - v_hat||^2: a v error of 1 moves x0_hat so.
+    xt = d.q_sample(x0, 10, SCHEDULE, noise)
+    moved = d.predicted_x0(v + 1, xt, 10, SCHEDULE, "v")
+    assert torch.allclose((moved - x0).pow(2), torch.full_like(x0, 1 - abar))
+
+
+def test_prediction_is_validated_everywhere():
+    xt = torch.zeros(3, 64)
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        d.predicted_x0(xt, xt, 1, SCHEDULE, "noise")
+    with pytest.raises(ValueError, match="output must be a tensor of xt's shape"):
+        d.predicted_x0(torch.zeros(3, 63), xt, 1, SCHEDULE, "x0")
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        d.DenoiserEnsemble(SCHEDULE.T, ["eps"], 8, 1, generator=_gen())
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        d.train(xt, SCHEDULE, [d.MemberSpec("noise", 1e-3)], steps=1,
+                generator=_gen())
+
+
+# --------------------------------------------------------------------
+# The networks.
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_timestep_embedding_rows_exactly():
+    """sin and cos of t times frequencies running geometrically from 1 to 1/T."""
+    t = torch.tensor([1, 7, 50])
+    embedding = d.timestep_embedding(t, 6, 50)
+    frequencies = torch.tensor([1.0, 50**-0.5, 1 / 50])
+    angles = t[:, None].float() * frequencies[None, :]
+    expected = torch.cat([angles.sin(), angles.cos()], dim=1)
+    assert torch.allclose(embedding, expected, rtol=0, atol=1e-6)
+    assert d.timestep_embedding(t.reshape(3, 1), 6, 50).shape == (3, 1, 6)
+    with pytest.raises(ValueError, match="dim must be an even integer"):
+        d.timestep_embedding(t, 3, 10)
+
+
+def _reference_mlp(model, k, xt, t):
+    """Member k of an ensemble, evaluated with plain per-member matrix products."""
+    embedding = d.timestep_embedding(t, model.time_dim, model.T)
+    h = torch.cat([xt, embedding], dim=-1)
+    for w, b, tw, tb in zip(model.weights, model.biases, model.time_weights,
+                            model.time_biases, strict=True):
+        h = torch.nn.functional.silu(h @ w[k] + b[k] + embedding @ tw[k] + tb[k])
+    return h @ model.out_weight[k] + model.out_bias[k]
+
+
+def test_each_member_is_its_own_mlp():
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0", "v"], 16, 2,
+                               generator=_gen(1))
+    xt = torch.randn(3, 5, 64, generator=_gen(2))
+    t = torch.randint(1, 51, (3, 5), generator=_gen(3))
+    out = model(xt, t)
+    assert out.shape == (3, 5, 64)
+    for k in range(3):
+        assert torch.allclose(out[k], _reference_mlp(model, k, xt[k], t[k]),
+                              atol=1e-5)
+    shared = model(xt[0], t[0])  # one batch for every member
+    assert torch.allclose(shared[2], _reference_mlp(model, 2, xt[0], t[0]), atol=1e-5)
+    with torch.no_grad():  # changing member 0 leaves the others alone
+        model.out_bias[0] += 1.0
+    again = model(xt, t)
+    assert torch.allclose(again[0], out[0] + 1.0, atol=1e-5)
+    assert torch.equal(again[1:], out[1:])
+
+
+def test_every_hidden_layer_receives_the_time():
+    """With the time columns of the first layer zeroed, the output still depends on t:
+    the embedding also enters every hidden layer through its own map."""
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon"], 8, 2, time_dim=4,
+                               generator=_gen())
+    x = torch.randn(1, 64, generator=_gen(1)).expand(2, 64)
+    t = torch.tensor([3, 40])
+    with torch.no_grad():
+        model.weights[0][:, 64:] = 0
+    out = model(x, t)[0]
+    assert not torch.allclose(out[0], out[1])
+
+
+def test_initialisation_uses_only_the_generator():
+    """PyTorch's default rule U(+-1/sqrt(fan_in)), drawn from the generator alone: the
+    global random state is untouched, and the same seed gives the same weights."""
+    state = torch.get_rng_state()
+    first = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0"], 16, 2, generator=_gen(5))
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.randn(10)  # other draws in between
+    second = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0"], 16, 2,
+                                generator=_gen(5))
+    for a, b in zip(first.parameters(), second.parameters(), strict=True):
+        assert torch.equal(a, b)
+    bound = 1 / math.sqrt(64 + 32)
+    largest = float(first.weights[0].detach().abs().max())
+    assert 0.9 * bound < largest <= bound
+    assert float(first.out_weight.detach().abs().max()) <= 1 / math.sqrt(16)
+
+
+def test_subset_copies_the_chosen_members():
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0", "v"], 8, 1,
+                               generator=_gen())
+    part = model.subset([2, 0])
+    assert part.predictions == ("v", "epsilon") and len(part) == 2
+    xt, t = torch.randn(4, 64, generator=_gen(1)), torch.tensor([1, 2, 3, 4])
+    assert torch.allclose(part(xt, t), model(xt, t)[[2, 0]])
+    with torch.no_grad():
+        part.out_bias.zero_()
+    assert not torch.equal(model.out_bias[2], part.out_bias[0])
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(predictions="epsilon"), TypeError),
+    (dict(predictions=[]), ValueError),
+    (dict(hidden=0), ValueError),
+    (dict(hidden=8.0), TypeError),
+    (dict(time_dim=5), ValueError),
+    (dict(generator=None), TypeError),
+])
+def test_ensemble_refuses_bad_arguments(kwargs, error):
+    options = dict(T=SCHEDULE.T, predictions=["x0"], hidden=8, layers=1,
+                   generator=_gen())
+    with pytest.raises(error):
+        d.DenoiserEnsemble(**{**options, **kwargs})
+
+
+def test_predict_x0_follows_each_members_output():
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0", "v"], 8, 1,
+                               generator=_gen())
+    xt = torch.randn(4, 64, generator=_gen(1))
+    out = model(xt, torch.full((4,), 9))
+    got = model.predict_x0(xt, 9, SCHEDULE)
+    for k, prediction in enumerate(model.predictions):
+        expected = d.predicted_x0(out[k], xt, 9, SCHEDULE, prediction)
+        assert torch.allclose(got[k], expected, atol=1e-5)
+
+
+# --------------------------------------------------------------------
+# Adam for stacked members, and training.
+
+
+def test_stacked_adam_moves_each_member_as_torch_adam_alone():
+    from reparam.diffusion import _StackedAdam
+
+    rates = torch.tensor([1e-3, 5e-2])
+    stacked = torch.randn(2, 3, 4, generator=_gen(1)).requires_grad_()
+    alone = [stacked[k].detach().clone().requires_grad_() for k in range(2)]
+    ours = _StackedAdam([stacked], rates)
+    theirs = [torch.optim.Adam([p], lr=float(r)) for p, r in zip(alone, rates,
+                                                                strict=True)]
+    for step in range(6):
+        gradient = torch.randn(2, 3, 4, generator=_gen(10 + step))
+        stacked.grad = gradient.clone()
+        ours.step()
+        for k in range(2):
+            alone[k].grad = gradient[k].clone()
+            theirs[k].step()
+    for k in range(2):
+        assert torch.allclose(stacked[k], alone[k], rtol=1e-6, atol=1e-7)
+
+
+def _tiny_run(steps=3, **kwargs):
+    options = dict(steps=steps, batch_size=8, hidden=8, layers=1,
+                   generator=_gen(4))
+    images = load_scaled_digits().train_images[:40]
+    specs = [d.MemberSpec("epsilon", 1e-2), d.MemberSpec("x0", 1e-3, 1)]
+    return d.train(images, SCHEDULE, specs, **{**options, **kwargs})
+
+
+def test_training_is_seeded_and_leaves_the_global_state_alone():
+    state = torch.get_rng_state()
+    first = _tiny_run()
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.randn(100)
+    np.random.default_rng(3).standard_normal(4)
+    second = _tiny_run()
+    assert torch.equal(first.losses, second.losses)
+    for a, b in zip(first.model(3, 0.0).parameters(), second.model(3, 0.0).parameters(),
+                    strict=True):
+        assert torch.equal(a, b)
+    assert first.losses.shape == (3, 2) and first.seconds > 0
+
+
+def test_averages_start_after_the_first_step_and_then_move_by_one_minus_decay():
+    run = _tiny_run(steps=3, checkpoints=(1, 2, 3), ema_decays=(0.0, 0.75))
+    raw = [list(run.model(s, 0.0).parameters()) for s in (1, 2, 3)]
+    average = [list(run.model(s, 0.75).parameters()) for s in (1, 2, 3)]
+    for k, p in enumerate(average[0]):
+        assert torch.equal(p, raw[0][k])
+        expected_2 = 0.75 * raw[0][k] + 0.25 * raw[1][k]
+        assert torch.allclose(average[1][k], expected_2, atol=1e-7)
+        assert torch.allclose(average[2][k], 0.75 * expected_2 + 0.25 * raw[2][k],
+                              atol=1e-7)
+    assert not torch.equal(raw[1][0], raw[2][0])
+
+
+def test_training_lowers_each_members_held_out_objective():
     data = load_scaled_digits()
-    schedule = d.linear_schedule(10, 0.01, 0.2)
-    options = dict(
-        steps=20,
-        hidden=8,
-        layers=1,
-        batch_size=16,
-        progress=None,
-        device=torch.device("cpu"),
-    )
-    last, _ = d.train(data.train_images, schedule, ema_decay=0.0, **options)
-    lagging, _ = d.train(data.train_images, schedule, ema_decay=0.995, **options)
-    start, _ = d.train(
-        data.train_images, schedule, **{**options, "steps": 1}, ema_decay=0.0
-    )
-    w_last, w_lag = last.out.weight, lagging.out.weight
-    w_start = start.out.weight
-    # The average sits between the first-step and the last weights, closer to the start.
-    assert (w_lag - w_start).norm() < (w_last - w_start).norm()
-    assert not torch.equal(w_lag, w_last)
+    specs = [d.MemberSpec(p, 3e-3) for p in d.PREDICTIONS]
+    run = d.train(data.train_images, SCHEDULE, specs, steps=150, checkpoints=(1, 150),
+                  batch_size=32, hidden=32, layers=2, generator=_gen(1))
+    before, after = (d.objective_losses(run.model(s, 0.0), data.test_images, SCHEDULE,
+                                        generator=_gen(9)) for s in (1, 150))
+    assert bool((after < 0.8 * before).all()), (before, after)
 
 
-class _PointMassOracle(torch.nn.Module):
-    """The exact noise predictor when every training image equals ``target``."""
+@pytest.mark.parametrize("prediction", d.PREDICTIONS)
+def test_objective_losses_replayed_by_hand(prediction):
+    model = d.DenoiserEnsemble(SCHEDULE.T, [prediction], 8, 1, generator=_gen(2))
+    images = load_scaled_digits().test_images[:7]
+    got = d.objective_losses(model, images, SCHEDULE, draws=2, generator=_gen(5))
+    replay = _gen(5)
+    x0 = images.repeat(2, 1)
+    t = torch.randint(1, SCHEDULE.T + 1, (14,), generator=replay)
+    noise = torch.randn(x0.shape, generator=replay)
+    xt = d.q_sample(x0, t, SCHEDULE, noise)
+    target = d.prediction_target(x0, noise, t, SCHEDULE, prediction)
+    with torch.no_grad():
+        expected = (model(xt, t)[0] - target).pow(2).mean()
+    assert math.isclose(float(got[0]), float(expected), rel_tol=1e-5)
 
-    def __init__(self, target: torch.Tensor, schedule: d.Schedule):
-        super().__init__()
-        self.T, self.pixels = schedule.T, target.shape[-1]
-        self.schedule = schedule
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(steps=0), ValueError, "steps must be an integer >= 1"),
+    (dict(steps=2.0), TypeError, "steps must be an integer"),
+    (dict(checkpoints=(5,)), ValueError, "checkpoints must lie in 1..3"),
+    (dict(ema_decays=(1.0,)), ValueError, r"ema_decays must lie in \[0, 1\)"),
+    (dict(generator=7), TypeError, "generator must be a torch.Generator"),
+])
+def test_train_refuses_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        _tiny_run(**kwargs)
+
+
+def test_train_refuses_bad_images_and_specs():
+    good = [d.MemberSpec("x0", 1e-3)]
+    for images, message in ((torch.zeros(5, 63), r"images must have shape \(n, 64\)"),
+                            (torch.full((5, 64), math.nan), "NaN or infinite"),
+                            (torch.full((5, 64), 2.0), r"scaled to \[-1, 1\]")):
+        with pytest.raises(ValueError, match=message):
+            d.train(images, SCHEDULE, good, steps=1, generator=_gen())
+    with pytest.raises(TypeError, match="specs must be"):
+        d.train(torch.zeros(5, 64), SCHEDULE, ["x0"], steps=1, generator=_gen())
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        d.train(torch.zeros(5, 64), SCHEDULE, [d.MemberSpec("x0", 0.0)], steps=1,
+                generator=_gen())
+
+
+# --------------------------------------------------------------------
+# The sampler.
+
+
+class _PointMassOracle(d.DenoiserEnsemble):
+    """The exact output of each member when every training image equals ``target``."""
+
+    def __init__(self, target: torch.Tensor, predictions):
+        super().__init__(SCHEDULE.T, predictions, 4, 1, generator=_gen())
         self.register_buffer("target", target)
-        self.dummy = torch.nn.Parameter(torch.zeros(1))
 
     def forward(self, xt, t):
-        abar = self.schedule.alpha_bars.to(xt.dtype)[t - 1][:, None]
-        return (xt - abar.sqrt() * self.target) / (1 - abar).sqrt()
+        abar = SCHEDULE.alpha_bars.to(xt.dtype)[t - 1][..., None]
+        noise = (xt - abar.sqrt() * self.target) / (1 - abar).sqrt()
+        outputs = {"epsilon": noise, "x0": self.target.expand_as(xt),
+                   "v": abar.sqrt() * noise - (1 - abar).sqrt() * self.target}
+        return torch.stack([outputs[p][k] for k, p in enumerate(self.predictions)])
 
 
 @pytest.mark.parametrize("clip", [True, False])
-def test_sampler_with_the_exact_noise_returns_the_point_mass(clip):
-    """With eps_theta exact for a one-image data set, every reverse step is the exact
-    posterior q(x_{t-1} | x_t, x0), and ancestral sampling must land on x0 (a wrong
-    sign, step or variance in the sampler does not)."""
+def test_sampler_with_exact_outputs_returns_the_point_mass(clip):
+    """With exact outputs for a one-image data set, every reverse step is the exact
+    posterior q(x_{t-1} | x_t, x0), so ancestral sampling must land on x0 (a wrong
+    sign, step or variance in the sampler does not), for all three outputs."""
     target = torch.linspace(-1, 1, 64)
-    oracle = _PointMassOracle(target, SCHEDULE)
-    x0, kept = d.sample(
-        oracle, SCHEDULE, 16, seed=0, keep=[SCHEDULE.T, 25, 0], clip_denoised=clip
-    )
-    assert torch.allclose(x0, target.expand(16, 64), atol=1e-4)
-    assert sorted(kept) == [0, 25, SCHEDULE.T]
-    assert torch.equal(kept[0], x0)
-    # x_T is the sampler's first draw from its own seeded generator.
-    assert torch.equal(
-        kept[SCHEDULE.T],
-        torch.randn(16, 64, generator=torch.Generator().manual_seed(0)),
-    )
-    # Every earlier step too: x_{t-1} = mean of q(x_{t-1} | x_t, x0) + sqrt(beta~_t) z,
-    # so the standardised residuals are N(0, 1) (mean and variance within 5 s.e.).
-    _, kept = d.sample(
-        oracle, SCHEDULE, 200, seed=1, keep=range(SCHEDULE.T + 1), clip_denoised=clip
-    )
+    oracle = _PointMassOracle(target, d.PREDICTIONS)
+    x0, kept = d.sample(oracle, SCHEDULE, 16, clip=clip, keep=[SCHEDULE.T, 25, 0],
+                        generator=_gen(0))
+    assert torch.allclose(x0, target.expand(3, 16, 64), atol=1e-4)
+    assert sorted(kept) == [0, 25, SCHEDULE.T] and torch.equal(kept[0], x0)
+    # x_T is the sampler's first draw from its generator.
+    assert torch.equal(kept[SCHEDULE.T], torch.randn(3, 16, 64, generator=_gen(0)))
+    # Every step: x_{t-1} = mean of q(x_{t-1} | x_t, x0) + sqrt(beta~_t) z, so the
+    # standardised residuals are N(0, 1) (mean and variance within 5 s.e.).
+    _, kept = d.sample(oracle.subset([0]), SCHEDULE, 200, clip=clip,
+                       keep=range(SCHEDULE.T + 1), generator=_gen(1))
     for t in (2, 3, 25, 50):
-        mean, variance = d.q_posterior(target.expand(200, 64), kept[t], t, SCHEDULE)
-        z = ((kept[t - 1] - mean) / variance.sqrt()).double().flatten()
-        n = z.numel()
-        assert abs(float(z.mean())) < 5 / math.sqrt(n), t
-        assert abs(float(z.var()) - 1) < 5 * math.sqrt(2 / n), t
+        mean, variance = d.q_posterior(target.expand(200, 64), kept[t][0], t, SCHEDULE)
+        z = ((kept[t - 1][0] - mean) / variance.sqrt()).double().flatten()
+        assert abs(float(z.mean())) < 5 / math.sqrt(z.numel()), t
+        assert abs(float(z.var()) - 1) < 5 * math.sqrt(2 / z.numel()), t
 
 
-def test_sampler_is_deterministic_given_a_seed():
-    model = d.NoisePredictor(SCHEDULE.T, hidden=16, layers=1)
-    first, kept_first = d.sample(model, SCHEDULE, 5, seed=7, keep=[10])
+def test_exact_outputs_give_one_reverse_chain_whatever_the_output():
+    target = torch.linspace(-1, 1, 64)
+    chains = [d.sample(_PointMassOracle(target, [p]), SCHEDULE, 8, keep=[30],
+                       generator=_gen(4))[1][30] for p in d.PREDICTIONS]
+    assert torch.allclose(chains[0], chains[1], atol=1e-4)
+    assert torch.allclose(chains[0], chains[2], atol=1e-4)
+
+
+@pytest.mark.parametrize("prediction", d.PREDICTIONS)
+def test_sampler_clips_the_x0_estimate_only_when_asked(prediction):
+    """For a one-image data set outside [-1, 1], clipping x0_hat moves the chain to the
+    clipped image; without clipping the chain lands on the image itself."""
+    target = torch.linspace(-3, 3, 64)
+    model = _PointMassOracle(target, [prediction])
+    clipped, _ = d.sample(model, SCHEDULE, 4, clip=True, generator=_gen(2))
+    unclipped, _ = d.sample(model, SCHEDULE, 4, clip=False, generator=_gen(2))
+    assert torch.allclose(clipped[0], target.clamp(-1, 1).expand(4, 64), atol=1e-5)
+    assert torch.allclose(unclipped[0], target.expand(4, 64), atol=1e-3)
+
+
+def test_sampler_without_clipping_is_the_noise_form_of_the_mean():
+    """For an epsilon network, x_{t-1} - sigma_t z is posterior_mean_from_noise."""
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon"], 8, 1, generator=_gen(3))
+    _, kept = d.sample(model, SCHEDULE, 6, clip=False, keep=[30, 29],
+                       generator=_gen(6))
+    with torch.no_grad():
+        noise = model(kept[30][0], torch.full((6,), 30))[0]
+    mean = d.posterior_mean_from_noise(kept[30][0].double(), noise.double(), 30,
+                                       SCHEDULE)
+    residual = (kept[29][0] - mean) / float(SCHEDULE.posterior_variances[29].sqrt())
+    assert float(residual.abs().max()) < 6  # a standard normal draw, not a shift
+
+
+def test_sampler_is_deterministic_given_its_generator():
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0"], 16, 1, generator=_gen())
+    first, kept_first = d.sample(model, SCHEDULE, 5, keep=[10], generator=_gen(7))
     torch.randn(100)  # other draws in between, from the global and another generator
-    torch.randn(10, generator=torch.Generator().manual_seed(7))
-    np.random.default_rng(7).standard_normal(3)
-    second, kept_second = d.sample(model, SCHEDULE, 5, seed=7, keep=[10])
+    torch.randn(10, generator=_gen(7))
+    second, kept_second = d.sample(model, SCHEDULE, 5, keep=[10], generator=_gen(7))
     assert torch.equal(first, second) and torch.equal(kept_first[10], kept_second[10])
-    third, _ = d.sample(model, SCHEDULE, 5, seed=8)
+    third, _ = d.sample(model, SCHEDULE, 5, generator=_gen(8))
     assert not torch.equal(first, third)
-    assert first.shape == (5, 64)
+    assert first.shape == (2, 5, 64)
 
 
-def test_sampler_rejects_bad_arguments():
-    model = d.NoisePredictor(SCHEDULE.T, hidden=8, layers=1)
-    with pytest.raises(ValueError, match="n must be a positive integer"):
-        d.sample(model, SCHEDULE, 0)
+def test_sampler_refuses_bad_arguments():
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["x0"], 8, 1, generator=_gen())
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        d.sample(model, SCHEDULE, 0, generator=_gen())
+    with pytest.raises(TypeError, match="n must be an integer"):
+        d.sample(model, SCHEDULE, 2.0, generator=_gen())
     with pytest.raises(ValueError, match="keep must hold integers in 0..50"):
-        d.sample(model, SCHEDULE, 2, keep=[51])
+        d.sample(model, SCHEDULE, 2, keep=[51], generator=_gen())
     with pytest.raises(ValueError, match="model was built for T = 50"):
-        d.sample(model, d.linear_schedule(20, 0.01, 0.2), 2)
+        d.sample(model, d.linear_schedule(20, 0.01, 0.2), 2, generator=_gen())
+    with pytest.raises(TypeError, match="model must be a DenoiserEnsemble"):
+        d.sample(torch.nn.Linear(2, 2), SCHEDULE, 2, generator=_gen())
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        d.sample(model, SCHEDULE, 2, generator=None)
+    with pytest.raises(TypeError, match="clip must be a bool"):
+        d.sample(model, SCHEDULE, 2, clip="yes", generator=_gen())
 
 
 # --------------------------------------------------------------------
+# Errors per step, and the best linear denoiser.
+
+
+def test_x0_errors_of_the_identity_map_are_the_inverse_snr():
+    """x_t / sqrt(abar) - x0 = sqrt((1 - abar) / abar) eps: its mean square per pixel is
+    (1 - abar) / abar (unclipped; within 5 standard errors)."""
+    images = load_scaled_digits().train_images
+    steps = (1, 10, 40)
+    errors = d.x0_errors(
+        lambda xt, t: xt / math.sqrt(float(SCHEDULE.alpha_bars[t - 1])), images,
+        SCHEDULE, steps, clip=False, generator=_gen(1))
+    for value, t in zip(errors.tolist(), steps, strict=True):
+        abar = float(SCHEDULE.alpha_bars[t - 1])
+        exact = (1 - abar) / abar
+        assert abs(value - exact) < 5 * exact * math.sqrt(2 / images.numel())
+    stacked = d.x0_errors(lambda xt, t: torch.stack([xt, xt]), images, SCHEDULE,
+                          steps, generator=_gen(1))
+    assert stacked.shape == (2, 3)
+
+
+def test_linear_denoiser_is_the_gaussian_conditional_mean():
+    generator = _gen(8)
+    mixing = torch.randn(6, 6, generator=generator, dtype=torch.float64)
+    images = torch.randn(400, 6, generator=generator, dtype=torch.float64) @ mixing
+    denoiser = d.LinearDenoiser(images)
+    mean = images.mean(0)
+    covariance = (images - mean).T @ (images - mean) / len(images)
+    snr = 0.7
+    alpha, sigma2 = math.sqrt(snr / (1 + snr)), 1 / (1 + snr)
+    xt = torch.randn(3, 6, generator=generator, dtype=torch.float64)
+    # E[x0 | x_t] = m + a S (a^2 S + s^2 I)^(-1) (x_t - a m), by Gaussian conditioning.
+    gain = alpha * covariance @ torch.linalg.inv(alpha**2 * covariance
+                                                 + sigma2 * torch.eye(6))
+    expected = mean + (xt - alpha * mean) @ gain.T
+    assert torch.allclose(denoiser(xt, snr), expected, atol=1e-10)
+    # Its expected squared error, by Monte Carlo over the same images.
+    noise = torch.randn(20, *images.shape, generator=generator, dtype=torch.float64)
+    errors = (denoiser(alpha * images + math.sqrt(sigma2) * noise, snr)
+              - images).pow(2).sum(-1)
+    exact = float(denoiser.expected_error(snr))
+    assert abs(float(errors.mean()) - exact) < 4 * float(errors.std()) / math.sqrt(
+        errors.numel())
+
+
+# --------------------------------------------------------------------
+# Yardsticks and metrics.
 
 
 def test_gaussian_baseline_moments():
@@ -505,14 +830,17 @@ def test_gaussian_baseline_moments():
         + 0.3
     )  # singular covariance
     n = 40_000
-    draws = d.gaussian_baseline(data, n, seed=1).double()
+    draws = d.gaussian_baseline(data, n, np.random.default_rng(1)).double()
     mean, cov = data.double().mean(0), torch.cov(data.double().T)
     se = (cov.diagonal() / n).sqrt()
     assert bool(((draws.mean(0) - mean).abs() <= 4 * se + 1e-6).all())
     assert torch.allclose(torch.cov(draws.T), cov, atol=0.05)
-    assert torch.equal(
-        d.gaussian_baseline(data, 5, seed=2), d.gaussian_baseline(data, 5, seed=2)
-    )
+    assert torch.equal(d.gaussian_baseline(data, 5, np.random.default_rng(2)),
+                       d.gaussian_baseline(data, 5, np.random.default_rng(2)))
+    with pytest.raises(TypeError, match="n must be an integer"):
+        d.gaussian_baseline(data, 5.0, np.random.default_rng(2))
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        d.gaussian_baseline(data, 5, 2)
 
 
 def test_mmd_squared_against_explicit_loops():
@@ -528,18 +856,23 @@ def test_mmd_squared_against_explicit_loops():
     yy = sum(k(y[i], y[j]) for i in range(5) for j in range(5) if i != j) / 20
     xy = sum(k(x[i], y[j]) for i in range(6) for j in range(5)) / 30
     assert math.isclose(d.mmd_squared(x, y, h), xx + yy - 2 * xy, rel_tol=1e-10)
-    with pytest.raises(ValueError, match="bandwidth must be a finite number > 0"):
+    with pytest.raises(ValueError, match="bandwidth must be > 0"):
         d.mmd_squared(x, y, 0.0)
+    with pytest.raises(TypeError, match="bandwidth must be a real number"):
+        d.mmd_squared(x, y, "1")
     with pytest.raises(ValueError, match="same width"):
         d.mmd_squared(x, torch.zeros(4, 3), 1.0)
 
 
-def test_mmd_squared_separates_distributions():
+def test_mmd_squared_is_unbiased_at_small_n_and_separates_distributions():
+    """Over many pairs of 5-point samples from one distribution the mean estimate is 0
+    (a biased V-statistic would be positive); a shift is detected at n = 400."""
     generator = torch.Generator().manual_seed(2)
-    a, b = (
-        torch.randn(400, 4, generator=generator),
-        torch.randn(400, 4, generator=generator),
-    )
+    values = [d.mmd_squared(torch.randn(5, 2, generator=generator),
+                            torch.randn(5, 2, generator=generator), 1.0)
+              for _ in range(3000)]
+    assert abs(np.mean(values)) < 4 * np.std(values) / math.sqrt(len(values))
+    a, b = (torch.randn(400, 4, generator=generator) for _ in range(2))
     shifted = torch.randn(400, 4, generator=generator) + 0.5
     assert abs(d.mmd_squared(a, b, 2.0)) < 0.01
     assert d.mmd_squared(a, shifted, 2.0) > 5 * abs(d.mmd_squared(a, b, 2.0))
@@ -563,180 +896,31 @@ def test_median_bandwidth_and_nearest_distances_against_scipy_and_loops():
         d.median_bandwidth(x[:1])
 
 
-# --------------------------------------------------------------------
-# Networks that output x0 instead of the noise (prediction="x0").
+def test_quantize_rounds_to_the_seventeen_levels():
+    levels = torch.arange(17) / 8 - 1
+    assert torch.equal(d.quantize(levels[None]), levels[None])
+    x = torch.tensor([[-1.3, -0.94, 0.06, 0.0624, 0.0626, 2.0]])
+    assert torch.allclose(d.quantize(x),
+                          torch.tensor([[-1.0, -1.0, 0.0, 0.0, 0.125, 1.0]]))
+    data = load_scaled_digits().train_images
+    assert torch.equal(d.quantize(data), data)
 
 
-@pytest.mark.parametrize("t", [1, 7, 50])
-def test_predicted_x0_inverts_q_sample(t):
-    generator = torch.Generator().manual_seed(11)
-    x0, noise = torch.randn(2, 6, 64, generator=generator, dtype=torch.float64)
-    xt = d.q_sample(x0, t, SCHEDULE, noise)
-    # The true noise gives back x0 exactly (up to rounding); an x0 output is returned.
-    assert torch.allclose(d.predicted_x0(noise, xt, t, SCHEDULE, "epsilon"), x0)
-    assert torch.equal(d.predicted_x0(x0, xt, t, SCHEDULE, "x0"), x0)
-    rows = torch.full((6,), t)
-    assert torch.allclose(d.predicted_x0(noise, xt, rows, SCHEDULE, "epsilon"), x0)
-
-
-def test_prediction_is_validated_everywhere():
-    xt = torch.zeros(3, 64)
-    with pytest.raises(ValueError, match="prediction must be one of"):
-        d.predicted_x0(xt, xt, 1, SCHEDULE, "v")
-    with pytest.raises(ValueError, match="output must be a tensor of xt's shape"):
-        d.predicted_x0(torch.zeros(3, 63), xt, 1, SCHEDULE, "x0")
-    with pytest.raises(ValueError, match="prediction must be one of"):
-        d.NoisePredictor(SCHEDULE.T, hidden=8, layers=1, prediction="eps")
-    with pytest.raises(ValueError, match="prediction must be one of"):
-        d.train(xt, SCHEDULE, steps=1, progress=None, prediction="noise")
-
-
-def test_x0_loss_is_the_noise_regression_weighted_by_inverse_snr():
-    """simple_loss of an x0-predicting model, replayed by hand from the same draws."""
-    torch.manual_seed(3)
-    model = d.NoisePredictor(SCHEDULE.T, hidden=16, layers=1, prediction="x0")
-    x0 = load_scaled_digits().train_images[:9]
-    loss = d.simple_loss(model, x0, SCHEDULE, torch.Generator().manual_seed(5)).detach()
-    replay = torch.Generator().manual_seed(5)
-    t = torch.randint(1, SCHEDULE.T + 1, (9,), generator=replay)
-    noise = torch.randn(x0.shape, generator=replay)
-    xt = d.q_sample(x0, t, SCHEDULE, noise)
-    x0_hat = model(xt, t).detach()
-    abar = SCHEDULE.alpha_bars[t - 1].float()[:, None]
-    implied_noise = (xt - abar.sqrt() * x0_hat) / (1 - abar).sqrt()
-    weighted = ((1 - abar) / abar * (noise - implied_noise).pow(2)).mean()
-    assert math.isclose(float(loss), float((x0_hat - x0).pow(2).mean()), rel_tol=1e-6)
-    assert math.isclose(float(loss), float(weighted), rel_tol=1e-4)
-
-
-class _PointMassX0Oracle(torch.nn.Module):
-    """The exact x0 predictor when every training image equals ``target``."""
-
-    prediction = "x0"
-
-    def __init__(self, target: torch.Tensor, T: int):
-        super().__init__()
-        self.T, self.pixels = T, target.shape[-1]
-        self.register_buffer("target", target)
-        self.dummy = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, xt, t):
-        return self.target.expand_as(xt)
-
-
-@pytest.mark.parametrize("clip", [True, False])
-def test_sampler_with_the_exact_x0_matches_the_noise_oracle(clip):
-    """An exact x0 output and the exact noise output give the same reverse chain."""
-    target = torch.linspace(-1, 1, 64)
-    from_x0, kept_x0 = d.sample(
-        _PointMassX0Oracle(target, SCHEDULE.T),
-        SCHEDULE,
-        8,
-        seed=4,
-        keep=[30],
-        clip_denoised=clip,
-    )
-    from_noise, kept_noise = d.sample(
-        _PointMassOracle(target, SCHEDULE),
-        SCHEDULE,
-        8,
-        seed=4,
-        keep=[30],
-        clip_denoised=clip,
-    )
-    assert torch.allclose(from_x0, target.expand(8, 64), atol=1e-5)
-    assert torch.allclose(kept_x0[30], kept_noise[30], atol=1e-4)
-    assert torch.allclose(from_x0, from_noise, atol=1e-4)
-
-
-def test_train_x0_prediction_lowers_the_x0_loss():
+def test_memorisation_gap_by_hand_and_at_its_two_extremes():
     data = load_scaled_digits()
-    schedule = d.linear_schedule(50, 2e-3, 0.3)
-    options = _small_training(prediction="x0")
-    start, _ = d.train(data.train_images, schedule, steps=1, **options)
-    trained, _ = d.train(data.train_images, schedule, steps=150, **options)
-    assert trained.prediction == "x0"
-
-    def x0_loss(model):
-        generator = torch.Generator().manual_seed(9)
-        with torch.no_grad():
-            return float(d.simple_loss(model, data.test_images, schedule, generator))
-
-    assert x0_loss(trained) < 0.7 * x0_loss(start)
-
-
-@pytest.mark.parametrize("oracle", ["x0", "epsilon"])
-def test_sampler_clips_the_x0_estimate_only_when_asked(oracle):
-    """For a one-image data set outside [-1, 1], clipping x0_hat moves the last step's
-    mean to the clipped image; without clipping the chain lands on the image itself."""
-    target = torch.linspace(-3, 3, 64)
-    if oracle == "x0":
-        model = _PointMassX0Oracle(target, SCHEDULE.T)
-    else:
-        model = _PointMassOracle(target, SCHEDULE)
-    clipped, _ = d.sample(model, SCHEDULE, 4, seed=2, clip_denoised=True)
-    unclipped, _ = d.sample(model, SCHEDULE, 4, seed=2, clip_denoised=False)
-    assert torch.allclose(clipped, target.clamp(-1, 1).expand(4, 64), atol=1e-5)
-    assert torch.allclose(unclipped, target.expand(4, 64), atol=1e-4)
-
-
-def test_timestep_embedding_rows_exactly():
-    """sin and cos of t times frequencies running geometrically from 1 to 1/T."""
-    t = torch.tensor([1, 7, 50])
-    embedding = d.timestep_embedding(t, 6, 50)
-    frequencies = torch.tensor([1.0, 50**-0.5, 1 / 50])
-    angles = t[:, None].float() * frequencies[None, :]
-    expected = torch.cat([angles.sin(), angles.cos()], dim=1)
-    assert torch.allclose(embedding, expected, rtol=0, atol=1e-6)
-
-
-def test_every_hidden_layer_receives_the_time():
-    """With the time columns of the first layer zeroed, the output still depends on t:
-    the embedding also enters every hidden layer through its own map."""
-    torch.manual_seed(0)
-    model = d.NoisePredictor(SCHEDULE.T, hidden=8, layers=2, time_dim=4)
-    x = torch.randn(1, 64, generator=torch.Generator().manual_seed(1)).expand(2, 64)
-    t = torch.tensor([3, 40])
-    assert not torch.allclose(model(x, t)[0], model(x, t)[1])
-    with torch.no_grad():
-        model.linears[0].weight[:, 64:] = 0
-    out = model(x, t)
-    assert not torch.allclose(out[0], out[1])
-
-
-def test_learning_rate_decays_linearly_to_a_tenth(monkeypatch):
-    """The documented schedule: step k (0-based) uses lr * (1 - 0.9 k / steps)."""
-    seen = []
-
-    class RecordingAdam(torch.optim.Adam):
-        def step(self, *args, **kwargs):
-            seen.append(self.param_groups[0]["lr"])
-            return super().step(*args, **kwargs)
-
-    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
-    images = load_scaled_digits().train_images[:32]
-    d.train(images, SCHEDULE, steps=10, batch_size=8, learning_rate=1e-3, hidden=8,
-            layers=1, progress=None, device=torch.device("cpu"))
-    expected = [1e-3 * (1 - 0.9 * k / 10) for k in range(10)]
-    assert np.allclose(seen, expected, rtol=1e-12, atol=0)
-
-
-def test_minibatches_draw_from_every_training_image(monkeypatch):
-    """Over 50 steps of 32 draws from 64 images every image is used (seeded; a sampler
-    that skipped part of the set would leave some out)."""
-    images = load_scaled_digits().train_images[:64]
-    used = []
-    original = d.simple_loss
-
-    def recording(model, x0, schedule, generator=None):
-        used.append(x0.detach().clone())
-        return original(model, x0, schedule, generator)
-
-    monkeypatch.setattr(d, "simple_loss", recording)
-    d.train(images, SCHEDULE, steps=50, batch_size=32, hidden=8, layers=1,
-            progress=None, device=torch.device("cpu"))
-    rows = torch.cat(used)
-    assert rows.shape == (50 * 32, 64)
-    matches = (rows[:, None, :] == images[None, :, :]).all(-1)
-    assert bool(matches.any(1).all())  # every drawn row is a training image
-    assert bool(matches.any(0).all())  # and every training image was drawn
+    train, test = data.train_images[:300], data.test_images[:100]
+    generator = _gen(3)
+    got = d.memorisation_gap(train[:50], train, test, generator=generator)
+    order = torch.randperm(300, generator=_gen(3)).reshape(3, 100)
+    to_train = np.mean([float(d.nearest_distances(train[:50], train[rows]).median())
+                        for rows in order])
+    to_test = float(d.nearest_distances(train[:50], test).median())
+    assert math.isclose(got, to_test - to_train, rel_tol=1e-12)
+    # Fresh digits (held-out images) as queries: near 0. Training images as queries:
+    # each lies at distance 0 in one of the subsets, which pulls the gap up.
+    fresh = d.memorisation_gap(data.test_images[100:150], train, test,
+                               generator=_gen(3))
+    assert abs(fresh) < 0.2
+    assert got > fresh + 0.3
+    with pytest.raises(ValueError, match="at least as many rows"):
+        d.memorisation_gap(train[:5], train[:50], test, generator=_gen())

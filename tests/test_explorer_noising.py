@@ -1,143 +1,166 @@
-"""The noising explorer's pure state function against reparam.diffusion, and its front
-ends."""
+"""Chapter 9's explorer (noising): its state, its readout, its two front ends.
+
+The state is checked against reparam.diffusion.q_sample with the explorer's fixed noise
+(an independent route to x_t), the readout against the state, the ipywidgets front end
+for redrawing in place, and the Bokeh front end in headless Chromium: after moving the
+slider with the keyboard, the page's readout and every pixel equal Python's.
+"""
 
 from __future__ import annotations
 
 import math
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from explorer_pages import assert_clean, model_value, open_explorer, press
 
-from reparam import diffusion as d
+from reparam import diffusion
 from reparam.data import image_grid, load_scaled_digits
-from reparam.explorers import noising
+from reparam.explorers import bokeh_html
+from reparam.explorers import noising as nz
 
-matplotlib.use("Agg")
+SCHEDULE = diffusion.book_schedule()
 
 
 def _inputs():
+    """The shown digits and the fixed noise, found independently of the module."""
     data = load_scaled_digits()
     labels = data.test_labels.tolist()
-    rows = [labels.index(digit) for digit in noising.DIGITS]
+    rows = [labels.index(digit) for digit in nz.DIGITS]
     x0 = data.test_images[rows].double()
-    eps = torch.tensor(
-        np.random.default_rng(noising.NOISE_SEED).standard_normal((4, 64))
-    )
+    eps = torch.tensor(np.random.default_rng(nz.NOISE_SEED).standard_normal((4, 64)))
     return x0, eps
+
+
+# --- the state ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("t", [1, 2, 37, 100, 200])
 def test_state_images_are_q_sample_with_the_fixed_noise(t):
     x0, eps = _inputs()
-    state = noising.noising_state(t)
-    expected = d.q_sample(x0, t, d.book_schedule(), eps)
-    assert np.allclose(state.images, expected.numpy(), atol=1e-12)
-    abar = float(d.book_schedule().alpha_bars[t - 1])
+    state = nz.noising_state(t)
+    expected = diffusion.q_sample(x0, t, SCHEDULE, eps)
+    np.testing.assert_allclose(state.images, expected.numpy(), rtol=0, atol=1e-12)
+    abar = float(SCHEDULE.alpha_bars[t - 1])
     assert state.signal_scale == pytest.approx(math.sqrt(abar), rel=1e-14)
     assert state.noise_scale == pytest.approx(math.sqrt(1 - abar), rel=1e-14)
-    assert state.readout == f"t = {t}: √ᾱ_t = {math.sqrt(abar):.4f}"
+    assert (state.t, state.T) == (t, 200)
 
 
 def test_state_at_zero_is_the_clean_digits_and_the_canvas_is_their_grid():
     x0, _ = _inputs()
-    state = noising.noising_state(0)
-    assert np.array_equal(state.images, x0.numpy())
+    state = nz.noising_state(0)
+    np.testing.assert_array_equal(state.images, x0.numpy())
     assert (state.signal_scale, state.noise_scale) == (1.0, 0.0)
-    # Same tiles as reparam.vae's grid helper (one row, same gutter grey).
-    assert np.allclose(state.canvas, image_grid((x0 + 1) / 2, rows=1), atol=1e-12)
-    assert state.readout == "t = 0: √ᾱ_t = 1.0000"
+    np.testing.assert_allclose(state.canvas, image_grid((x0 + 1) / 2, rows=1),
+                               atol=1e-12)
+    assert state.canvas.shape == (8, 4 * 9 - 1)
 
 
 def test_state_curves_and_the_same_noise_at_every_t():
-    a, b = noising.noising_state(10), noising.noising_state(150)
+    a, b = nz.noising_state(10), nz.noising_state(150)
     assert a.curve_t[0] == 0 and a.curve_t[-1] == 200 and len(a.curve_t) == 201
-    assert np.allclose(a.curve_signal**2 + a.curve_noise**2, 1.0)
+    np.testing.assert_allclose(a.curve_signal**2 + a.curve_noise**2, 1.0)
     assert np.all(np.diff(a.curve_signal) < 0)
     assert a.curve_signal[10] == a.signal_scale
-    # The noise is fixed: x_t - sqrt(abar) x0 is the same eps, scaled, at both t.
-    x0, eps = _inputs()
+    x0, eps = _inputs()  # x_t - sqrt(abar) x0 is the same eps, scaled, at both t
     for state in (a, b):
         recovered = (state.images - state.signal_scale * x0.numpy()) / state.noise_scale
-        assert np.allclose(recovered, eps.numpy(), atol=1e-10)
+        np.testing.assert_allclose(recovered, eps.numpy(), atol=1e-10)
 
 
-@pytest.mark.parametrize("t", [-1, 201])
-def test_state_rejects_t_outside_range(t):
-    with pytest.raises(ValueError, match="t must lie in 0..200"):
-        noising.noising_state(t)
+@pytest.mark.parametrize("t, error", [
+    (-1, ValueError), (201, ValueError), (1.5, TypeError), (True, TypeError),
+    ("3", TypeError), (np.int64(3), None),
+])
+def test_state_refuses_bad_input(t, error):
+    if error is None:
+        assert nz.noising_state(t).t == 3
+        return
+    with pytest.raises(error, match="t must"):
+        nz.noising_state(t)
 
 
-@pytest.mark.parametrize("t", [1.5, True, "3"])
-def test_state_rejects_non_integer_t(t):
-    with pytest.raises(TypeError, match="t must be an integer"):
-        noising.noising_state(t)
+# --- the readout --------------------------------------------------------------------
 
 
-def test_matplotlib_update_changes_artists_in_place():
-    explorer = noising.MatplotlibNoising(t=20)
-    image, markers = explorer.image, explorer.markers
-    state = explorer.update(120)
-    assert explorer.image is image and explorer.markers is markers
-    assert np.allclose(explorer.image.get_array(), state.canvas)
-    assert np.allclose(markers.get_ydata(), [state.signal_scale, state.noise_scale])
-    assert explorer.title.get_text() == state.readout
-
-
-def test_bokeh_layout_has_slider_readout_and_callback():
-    from bokeh.models import CustomJS, Div, Slider
-
-    layout = noising.bokeh_explorer(t=30)
-    slider = layout.select_one({"type": Slider})
-    readout = layout.select_one({"type": Div})
-    assert (slider.start, slider.end, slider.value) == (0, 200, 30)
-    assert "diffusion step" in slider.title
-    assert readout.text == noising.noising_state(30).readout
-    callback = slider.js_property_callbacks["change:value"][0]
-    assert isinstance(callback, CustomJS)
-    assert (
-        callback.args["alpha_bars"][0] == 1.0
-        and len(callback.args["alpha_bars"]) == 201
+def test_readout_states_both_scales():
+    state = nz.noising_state(52)
+    abar = float(SCHEDULE.alpha_bars[51])
+    assert nz.readout_text(state) == (
+        f"t = 52: signal scale √ᾱ_t = {math.sqrt(abar):.4f}, "
+        f"noise scale √(1−ᾱ_t) = {math.sqrt(1 - abar):.4f}"
     )
-    # The shipped (flipped) image is the state's canvas.
+    assert nz.readout_text(nz.noising_state(0)).startswith(
+        "t = 0: signal scale √ᾱ_t = 1.0000, noise scale √(1−ᾱ_t) = 0.0000")
+
+
+# --- the ipywidgets front end -------------------------------------------------------
+
+
+def test_ipywidgets_slider_redraws_the_same_artists(ipympl):
+    lab = nz.ipywidgets_explorer(t=20)
+    control = lab.widget.children[0]
+    artists_before = [ax.get_children() for ax in lab.figure.axes]
+    image_before = lab.figure.axes[0].images[0]
+    figures_before = plt.get_fignums()
+    control.value = 120  # runs the slider callback
+    state = nz.noising_state(120)
+    assert [ax.get_children() for ax in lab.figure.axes] == artists_before
+    assert lab.figure.axes[0].images[0] is image_before
+    assert plt.get_fignums() == figures_before
+    np.testing.assert_allclose(image_before.get_array(), state.canvas)
+    assert lab.figure.axes[0].get_title() == nz.readout_text(state)
+    drawn = lab.update(t=7)
+    assert drawn.t == 7
+    np.testing.assert_allclose(image_before.get_array(), drawn.canvas)
+
+
+def test_the_standalone_figure_moves_its_markers():
+    drawing = nz.NoisingFigure(t=20)
+    markers = drawing.markers
+    state = drawing.update(120)
+    assert drawing.markers is markers
+    np.testing.assert_allclose(markers.get_ydata(),
+                               [state.signal_scale, state.noise_scale])
+
+
+# --- the Bokeh front end, in the browser --------------------------------------------
+
+
+def test_bokeh_layout_ships_the_state():
+    from bokeh.models import CustomJS, Slider
+
+    layout = nz.bokeh_explorer(t=30)
+    control = layout.select_one({"type": Slider})
+    assert (control.start, control.end, control.value) == (0, 200, 30)
+    assert control.title == "t, the diffusion step"
+    readout = layout.select_one({"name": "readout"})
+    assert readout.text == nz.readout_text(nz.noising_state(30))
+    callback = control.js_property_callbacks["change:value"][0]
+    assert isinstance(callback, CustomJS)
+    assert callback.args["alpha_bars"][0] == 1.0
+    assert len(callback.args["alpha_bars"]) == 201
     shipped = np.array(layout.select_one({"name": "images"}).data["image"][0])
-    assert np.allclose(np.flipud(shipped), noising.noising_state(30).canvas)
-    html = noising.bokeh_html(layout)
-    assert "<script" in html and "toFixed(4)" in html
+    np.testing.assert_allclose(np.flipud(shipped), nz.noising_state(30).canvas)
+    assert "<script" in bokeh_html(layout)
 
 
 @pytest.mark.browser
-def test_bokeh_slider_redraws_in_the_browser(offline_page, tmp_path):
-    """Move the static page's slider by keyboard: the readout and every pixel follow
-    noising_state (the CustomJS mirrors it), with no JavaScript error."""
-    from pathlib import Path
-
-    from bokeh.util.paths import bokehjs_path
-
-    js = Path(bokehjs_path()) / "js"
-    scripts = "".join(
-        f'<script src="{(js / name).as_uri()}"></script>'
-        for name in ("bokeh.min.js", "bokeh-widgets.min.js")
-    )
-    page_file = tmp_path / "noising.html"
-    body = noising.bokeh_html(noising.bokeh_explorer(t=40))
-    page_file.write_text(f"<html><head>{scripts}</head><body>{body}</body></html>")
-    page = offline_page.open(page_file)
-    page.wait_for_selector(".noUi-handle", timeout=20_000)
-    page.locator(".noUi-handle").first.focus()
-    for _ in range(10):
-        page.keyboard.press("ArrowRight")
-    shown = page.evaluate(
-        """() => {const d = Bokeh.documents[0];
-        return {t: d.get_model_by_name('t_slider').value,
-                text: d.get_model_by_name('readout').text,
-                image: Array.from(d.get_model_by_name('images').data.image[0])}}"""
-    )
-    assert shown["t"] == 50
-    state = noising.noising_state(50)
-    assert shown["text"] == state.readout
-    image = np.flipud(np.array(shown["image"]).reshape(state.canvas.shape))
-    assert np.allclose(image, state.canvas, atol=1e-12)
-    assert offline_page.console_errors == [] and offline_page.page_errors == []
-    assert offline_page.external_requests == []
+def test_keyboard_moves_the_slider_the_readout_and_every_pixel(offline_page, tmp_path):
+    page = open_explorer(offline_page, tmp_path, nz.bokeh_explorer(t=40), "noising")
+    press(page, 0, "ArrowRight", 12)  # t 40 -> 52, where the two scales cross
+    assert model_value(page, "t_slider", "value") == 52
+    state = nz.noising_state(52)
+    assert model_value(page, "readout", "text") == nz.readout_text(state)
+    image = page.evaluate(
+        "() => Array.from(Bokeh.documents[0].get_model_by_name('images')"
+        ".data.image[0])")
+    image = np.flipud(np.array(image).reshape(state.canvas.shape))
+    np.testing.assert_allclose(image, state.canvas, atol=1e-12)
+    press(page, 0, "ArrowLeft", 52)  # down to t = 0: the clean digits
+    assert model_value(page, "readout", "text") == nz.readout_text(
+        nz.noising_state(0))
+    assert_clean(offline_page)

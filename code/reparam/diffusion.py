@@ -12,7 +12,7 @@ Forward process with fixed variances :math:`\beta_t`, as in Ho, Jain & Abbeel
     I\bigr),
 
 with :math:`\alpha_t = 1-\beta_t` and :math:`\bar\alpha_t = \prod_{s\le t}\alpha_s`.
-The second form is reparameterized,
+The second form is a sampling identity,
 :math:`x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon`
 (:func:`q_sample`): any :math:`x_t` in one draw. The posterior of one step back is
 
@@ -25,33 +25,44 @@ The second form is reparameterized,
 
 (:func:`q_posterior`), and in terms of the noise,
 :math:`\tilde\mu_t = (x_t - \beta_t\varepsilon/\sqrt{1-\bar\alpha_t})/\sqrt{\alpha_t}`
-(:func:`posterior_mean_from_noise`). The reverse model
-:math:`p_\theta(x_{t-1}\mid x_t) = \mathcal N(\mu_\theta(x_t, t), \tilde\beta_t I)`
-uses that form with a network :math:`\varepsilon_\theta` (:class:`NoisePredictor`) in
-place of :math:`\varepsilon`; it is trained on Ho et al.'s :math:`L_\text{simple}`
-(:func:`simple_loss`, :func:`train`) and sampled by ancestral sampling (:func:`sample`).
-The network may instead output :math:`\hat x_0` (``prediction="x0"``); the implied noise
-is then :math:`\varepsilon_\theta = (x_t-\sqrt{\bar\alpha_t}\hat x_0)/
-\sqrt{1-\bar\alpha_t}` and the same regression is reweighted over t
-(:func:`simple_loss`).
+(:func:`posterior_mean_from_noise`). The minimiser of the noise regression is
+:math:`\mathbb E[\varepsilon\mid x_t] = -\sqrt{1-\bar\alpha_t}\,\nabla\log q_t(x_t)`
+(:func:`score_from_noise`).
+
+The reverse model :math:`p_\theta(x_{t-1}\mid x_t) = \mathcal N(\tilde\mu_t(\hat x_0,
+x_t), \tilde\beta_t I)` uses a network whose output is the noise (``"epsilon"``), the
+clean image (``"x0"``) or the velocity
+:math:`v = \sqrt{\bar\alpha_t}\,\varepsilon - \sqrt{1-\bar\alpha_t}\,x_0` (``"v"``,
+Salimans & Ho 2022); each gives an estimate :math:`\hat x_0` (:func:`predicted_x0`).
+:func:`train` fits several networks side by side (:class:`DenoiserEnsemble`: one
+batched matrix product per layer for all of them), each with its own initialisation,
+minibatches, steps and noise, and keeps exponential moving averages of their weights at
+chosen steps; :func:`sample` runs ancestral sampling. The yardsticks of the chapter
+live here too: the best linear denoiser (:class:`LinearDenoiser`), a Gaussian fitted
+to the training images (:func:`gaussian_baseline`), the squared maximum mean
+discrepancy (:func:`mmd_squared`) and a memorisation statistic
+(:func:`memorisation_gap`). Likelihoods are in :mod:`reparam.likelihood`.
 
 Time steps ``t`` are 1-based, as in the papers: ``schedule.alpha_bars[t - 1]`` is
-:math:`\bar\alpha_t`, and :math:`\bar\alpha_0 = 1`.
+:math:`\bar\alpha_t`, and :math:`\bar\alpha_0 = 1`. Randomness enters only through
+explicit generators (``torch.Generator`` or ``numpy.random.Generator``).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from .data import IMAGE_PIXELS, default_device
+from ._validation import as_real_scalar, check_count
+from .data import GREY_LEVELS, IMAGE_PIXELS
 
 __all__ = [
     "Schedule",
@@ -63,19 +74,26 @@ __all__ = [
     "q_sample",
     "q_posterior",
     "posterior_mean_from_noise",
+    "score_from_noise",
     "elbo_weights",
     "timestep_embedding",
     "PREDICTIONS",
-    "NoisePredictor",
     "predicted_x0",
-    "simple_loss",
-    "TrainingHistory",
+    "prediction_target",
+    "DenoiserEnsemble",
+    "MemberSpec",
+    "TrainingRun",
     "train",
+    "objective_losses",
     "sample",
+    "x0_errors",
+    "LinearDenoiser",
     "gaussian_baseline",
     "median_bandwidth",
     "mmd_squared",
     "nearest_distances",
+    "quantize",
+    "memorisation_gap",
 ]
 
 
@@ -298,15 +316,38 @@ def posterior_mean_from_noise(
     return (xt - beta / (1 - alpha_bar).sqrt() * noise) / (1 - beta).sqrt()
 
 
-def elbo_weights(schedule: Schedule) -> torch.Tensor:
-    r"""The weights :math:`c_t` of :math:`L_{t-1} =
-    c_t\lVert\varepsilon-\varepsilon_\theta\rVert^2`.
+def score_from_noise(
+    noise_prediction: torch.Tensor, t, schedule: Schedule
+) -> torch.Tensor:
+    r"""The score :math:`\nabla_{x_t}\log q_t(x_t)` implied by a noise prediction:
+    :math:`-\hat\varepsilon/\sqrt{1-\bar\alpha_t}`.
 
-    For a reverse variance :math:`\sigma_t^2 = \tilde\beta_t`,
-    :math:`c_t = \beta_t^2 / (2\sigma_t^2\alpha_t(1-\bar\alpha_t))
-    = \beta_t / (2\alpha_t(1-\bar\alpha_{t-1}))`. Returned for t = 2..T (shape (T-1,),
-    float64); at t = 1 the posterior variance is 0 and the term is a decoder likelihood
-    instead.
+    Exact for the minimiser of the noise regression,
+    :math:`\hat\varepsilon = \mathbb E[\varepsilon\mid x_t]
+    = -\sqrt{1-\bar\alpha_t}\,\nabla\log q_t(x_t)` (Vincent 2011; Song & Ermon 2019).
+    ``t`` follows :func:`q_sample`: an int in 1..T or an integer tensor of shape
+    (batch,).
+    """
+    schedule = _check_schedule(schedule)
+    noise_prediction = check_pixels(noise_prediction, "noise_prediction", pixels=None)
+    t = _check_t(t, schedule, noise_prediction.shape[0])
+    alpha_bar = _at(schedule.alpha_bars, t, noise_prediction)
+    return -noise_prediction / (1.0 - alpha_bar).sqrt()
+
+
+def elbo_weights(schedule: Schedule) -> torch.Tensor:
+    r"""The weights :math:`c_t` in :math:`L_{t-1} = \mathbb E_{x_0,\varepsilon}\bigl[
+    c_t\lVert\varepsilon-\varepsilon_\theta\rVert^2\bigr] + C_t`, for
+    :math:`\sigma_t^2 = \tilde\beta_t`.
+
+    :math:`L_{t-1}` is a term of the negative ELBO (Ho et al.'s eq. 8 and 12). With a
+    reverse variance :math:`\sigma_t^2`,
+    :math:`c_t = \beta_t^2 / (2\sigma_t^2\alpha_t(1-\bar\alpha_t))` and
+    :math:`C_t = \tfrac d2(\tilde\beta_t/\sigma_t^2 - 1 - \log(\tilde\beta_t/
+    \sigma_t^2))`, which vanishes exactly when :math:`\sigma_t^2 = \tilde\beta_t`; then
+    :math:`c_t = \beta_t / (2\alpha_t(1-\bar\alpha_{t-1}))`. Returned for t = 2..T
+    (shape (T-1,), float64); at t = 1 the posterior variance is 0 and the term is a
+    decoder likelihood instead.
     """
     schedule = _check_schedule(schedule)
     if schedule.T < 2:
@@ -323,21 +364,21 @@ def elbo_weights(schedule: Schedule) -> torch.Tensor:
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, T: int) -> torch.Tensor:
-    """Sinusoidal features of t (shape (batch, dim)), as in transformers and DDPMs.
+    """Sinusoidal features of t (shape ``t.shape + (dim,)``), as in DDPMs.
 
     Frequencies run geometrically from 1 to 1/T radians per step, so the fastest feature
     still changes by at most one radian from one t to the next (no aliasing).
     """
-    if dim < 2 or dim % 2:
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2 or dim % 2:
         raise ValueError(f"dim must be an even integer >= 2, got {dim}")
     frequencies = torch.exp(
         -torch.linspace(0.0, math.log(max(T, 2)), dim // 2, device=t.device)
     )
-    angles = t.to(torch.float32)[:, None] * frequencies[None, :]
-    return torch.cat([angles.sin(), angles.cos()], dim=1)
+    angles = t.to(torch.float32)[..., None] * frequencies
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
-PREDICTIONS = ("epsilon", "x0")
+PREDICTIONS = ("epsilon", "x0", "v")
 
 
 def _check_prediction(prediction) -> str:
@@ -346,253 +387,475 @@ def _check_prediction(prediction) -> str:
     return prediction
 
 
-class NoisePredictor(nn.Module):
-    r""":math:`\varepsilon_\theta(x_t, t)`: an MLP on the pixels and a time embedding.
+def _row(values: torch.Tensor, k: int) -> torch.Tensor:
+    """Member k's slice of a tensor whose first dimension is K or 1 (shared)."""
+    return values[k if values.shape[0] > 1 else 0]
 
-    The time embedding enters the first layer (concatenated with the pixels) and is
-    added, through its own linear map, to every hidden layer, so each layer knows the
-    noise level. With ``prediction="x0"`` the same network outputs :math:`\hat x_0`
-    instead, from which the noise estimate follows (:func:`predicted_x0` converts).
-    """
 
-    def __init__(
-        self,
-        T: int,
-        hidden: int = 256,
-        layers: int = 3,
-        time_dim: int = 32,
-        pixels: int = IMAGE_PIXELS,
-        prediction: str = "epsilon",
-    ):
-        super().__init__()
-        self.prediction = _check_prediction(prediction)
-        for name, value in (
-            ("T", T),
-            ("hidden", hidden),
-            ("layers", layers),
-            ("time_dim", time_dim),
-            ("pixels", pixels),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        self.T, self.time_dim, self.pixels = T, time_dim, pixels
-        widths = [pixels + time_dim] + [hidden] * layers
-        self.linears = nn.ModuleList(
-            nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=False)
-        )
-        self.time_maps = nn.ModuleList(
-            nn.Linear(time_dim, hidden) for _ in range(layers)
-        )
-        self.out = nn.Linear(hidden, pixels)
+def _output_to_x0(kinds: Sequence[int], output, xt, alpha_bar) -> torch.Tensor:
+    """x0_hat per member from outputs (K, rows, d); ``xt`` and ``alpha_bar`` have a
+    first dimension of K or 1 (shared by every member)."""
+    signal, noise = alpha_bar.sqrt(), (1.0 - alpha_bar).sqrt()
+    x0 = torch.empty_like(output)
+    for k, kind in enumerate(kinds):
+        x, s, n = _row(xt, k), _row(signal, k), _row(noise, k)
+        if PREDICTIONS[kind] == "epsilon":
+            x0[k] = (x - n * output[k]) / s
+        elif PREDICTIONS[kind] == "x0":
+            x0[k] = output[k]
+        else:
+            x0[k] = s * x - n * output[k]
+    return x0
 
-    def forward(self, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        embedding = timestep_embedding(t, self.time_dim, self.T)
-        h = torch.cat([xt, embedding], dim=1)
-        for linear, time_map in zip(self.linears, self.time_maps, strict=False):
-            h = nn.functional.silu(linear(h) + time_map(embedding))
-        return self.out(h)
+
+def _targets(kinds: Sequence[int], x0, noise, alpha_bar) -> torch.Tensor:
+    """The regression target per member: the noise, x0 or v, shape (K, rows, d)."""
+    signal, noise_scale = alpha_bar.sqrt(), (1.0 - alpha_bar).sqrt()
+    K = len(kinds)
+    target = torch.empty((K, *noise.shape[1:]), dtype=noise.dtype, device=noise.device)
+    for k, kind in enumerate(kinds):
+        eps, clean = _row(noise, k), _row(x0, k)
+        if PREDICTIONS[kind] == "epsilon":
+            target[k] = eps
+        elif PREDICTIONS[kind] == "x0":
+            target[k] = clean
+        else:
+            target[k] = _row(signal, k) * eps - _row(noise_scale, k) * clean
+    return target
 
 
 def predicted_x0(
     output: torch.Tensor, xt: torch.Tensor, t, schedule: Schedule, prediction: str
 ) -> torch.Tensor:
-    r"""The network's estimate of :math:`x_0` from its ``output`` at :math:`(x_t, t)`.
+    r"""The estimate of :math:`x_0` implied by a network ``output`` at :math:`(x_t, t)`.
 
-    For ``prediction="epsilon"`` it inverts :func:`q_sample`,
-    :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\varepsilon_\theta)/
-    \sqrt{\bar\alpha_t}`; for ``"x0"`` the output is :math:`\hat x_0` itself.
+    ``"epsilon"`` inverts :func:`q_sample`, :math:`\hat x_0 = (x_t -
+    \sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}`; for ``"x0"`` the
+    output is :math:`\hat x_0`; for ``"v"``, :math:`\hat x_0 = \sqrt{\bar\alpha_t}\,x_t
+    - \sqrt{1-\bar\alpha_t}\,\hat v`.
     """
+    xt, output, alpha_bar, kinds = _one_member(xt, "xt", output, "output", t,
+                                               schedule, prediction)
+    return _output_to_x0(kinds, output[None], xt[None], alpha_bar[None])[0]
+
+
+def prediction_target(
+    x0: torch.Tensor, noise: torch.Tensor, t, schedule: Schedule, prediction: str
+) -> torch.Tensor:
+    r"""What a network with output ``prediction`` is trained to output at
+    :math:`x_t` = :func:`q_sample` (x0, t, schedule, noise): the noise
+    :math:`\varepsilon`, :math:`x_0`, or :math:`v = \sqrt{\bar\alpha_t}\,\varepsilon -
+    \sqrt{1-\bar\alpha_t}\,x_0`."""
+    x0, noise, alpha_bar, kinds = _one_member(x0, "x0", noise, "noise", t, schedule,
+                                              prediction)
+    return _targets(kinds, x0[None], noise[None], alpha_bar[None])[0]
+
+
+def _one_member(first, first_name: str, second, second_name: str, t,
+                schedule: Schedule, prediction: str):
+    """Checked (first, second, alpha_bar at t, [kind]) for one network's tensors."""
     schedule = _check_schedule(schedule)
     prediction = _check_prediction(prediction)
-    xt = check_pixels(xt, "xt", pixels=None)
-    if not isinstance(output, torch.Tensor) or output.shape != xt.shape:
-        raise ValueError(f"output must be a tensor of xt's shape {tuple(xt.shape)}")
-    t = _check_t(t, schedule, xt.shape[0])
-    if prediction == "x0":
-        return output
-    alpha_bar = _at(schedule.alpha_bars, t, xt)
-    return (xt - (1 - alpha_bar).sqrt() * output) / alpha_bar.sqrt()
+    first = check_pixels(first, first_name, pixels=None)
+    if not isinstance(second, torch.Tensor) or second.shape != first.shape:
+        raise ValueError(f"{second_name} must be a tensor of {first_name}'s shape "
+                         f"{tuple(first.shape)}")
+    t = _check_t(t, schedule, first.shape[0])
+    alpha_bar = _at(schedule.alpha_bars, t, first)
+    return first, second, alpha_bar, [PREDICTIONS.index(prediction)]
 
 
-def _draw_t(batch: int, T: int, generator: torch.Generator, device) -> torch.Tensor:
-    return torch.randint(1, T + 1, (batch,), generator=generator, device=device)
+# --------------------------------------------------------------------
 
 
-def simple_loss(
-    model: NoisePredictor,
-    x0: torch.Tensor,
-    schedule: Schedule,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    r"""Ho et al.'s :math:`L_\text{simple}`: mean of
-    :math:`\lVert\varepsilon-\varepsilon_\theta(x_t,t)\rVert^2/d`.
+def _uniform(shape, fan_in: int, generator: torch.Generator) -> nn.Parameter:
+    """PyTorch's default initialisation of a linear layer's weights and biases,
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from ``generator`` only."""
+    bound = 1.0 / math.sqrt(fan_in)
+    values = torch.rand(shape, generator=generator) * (2 * bound) - bound
+    return nn.Parameter(values)
 
-    One t uniform on 1..T and one :math:`\varepsilon\sim\mathcal N(0,I)` per image;
-    :math:`x_t` comes from :func:`q_sample`, so no gradient flows through it. For a
-    model with ``prediction="x0"`` the loss is the mean of
-    :math:`\lVert x_0-\hat x_0\rVert^2/d
-    = \frac{1-\bar\alpha_t}{\bar\alpha_t}\lVert\varepsilon-\varepsilon_\theta\rVert^2/d`
-    with the implied :math:`\varepsilon_\theta`: the same regression on the noise,
-    weighted over t by the inverse signal-to-noise ratio.
+
+class DenoiserEnsemble(nn.Module):
+    r"""K networks :math:`(x_t, t) \mapsto` output of one shape, evaluated together.
+
+    Each member is an MLP on the pixels and a sinusoidal embedding of t: the embedding
+    enters the first layer (concatenated with the pixels) and is added, through its own
+    linear map, to every hidden layer, so each layer knows the noise level. The
+    members' weights are stacked along a first dimension of size K, so one batched
+    matrix product per layer (``torch.baddbmm``) evaluates all of them; they share no
+    parameter. ``predictions[k]`` says what member k outputs (:data:`PREDICTIONS`).
+    The weights are drawn from ``generator`` (PyTorch's default initialisation).
+
+    ``forward(xt, t)`` takes (K, batch, pixels) and (K, batch), each member on its own
+    rows, or one (batch, pixels) and (batch,) shared by every member; it returns
+    (K, batch, pixels).
     """
-    x0 = check_pixels(x0, "x0", model.pixels)
-    if schedule.T != model.T:
-        raise ValueError(
-            f"schedule has T = {schedule.T} but the model was built for T = {model.T}"
+
+    def __init__(
+        self,
+        T: int,
+        predictions: Sequence[str],
+        hidden: int = 128,
+        layers: int = 3,
+        time_dim: int = 32,
+        pixels: int = IMAGE_PIXELS,
+        *,
+        generator: torch.Generator,
+    ):
+        super().__init__()
+        if isinstance(predictions, str):
+            raise TypeError("predictions must be a sequence of strings, not one string")
+        predictions = tuple(_check_prediction(p) for p in predictions)
+        if not predictions:
+            raise ValueError("predictions must name at least one member")
+        for name, value in (("T", T), ("hidden", hidden), ("layers", layers),
+                            ("pixels", pixels)):
+            check_count(value, name)
+        check_count(time_dim, "time_dim", 2)
+        if time_dim % 2:
+            raise ValueError(f"time_dim must be even, got {time_dim}")
+        _check_generator(generator)
+        self.T, self.time_dim, self.pixels = T, time_dim, pixels
+        self.predictions = predictions
+        K = len(predictions)
+        widths = [pixels + time_dim] + [hidden] * layers
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        self.time_weights, self.time_biases = nn.ParameterList(), nn.ParameterList()
+        for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
+            self.weights.append(_uniform((K, fan_in, fan_out), fan_in, generator))
+            self.biases.append(_uniform((K, 1, fan_out), fan_in, generator))
+            self.time_weights.append(_uniform((K, time_dim, fan_out), time_dim,
+                                              generator))
+            self.time_biases.append(_uniform((K, 1, fan_out), time_dim, generator))
+        self.out_weight = _uniform((K, hidden, pixels), hidden, generator)
+        self.out_bias = _uniform((K, 1, pixels), hidden, generator)
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    @property
+    def kinds(self) -> list[int]:
+        """Each member's output as an index into :data:`PREDICTIONS`."""
+        return [PREDICTIONS.index(p) for p in self.predictions]
+
+    def subset(self, indices: Sequence[int]) -> DenoiserEnsemble:
+        """A copy holding only the members at ``indices``, in that order."""
+        indices = [int(i) for i in indices]
+        chosen = copy.deepcopy(self)
+        chosen.predictions = tuple(self.predictions[i] for i in indices)
+        with torch.no_grad():
+            for parameter in chosen.parameters():
+                parameter.data = parameter.data[indices].clone()
+        return chosen
+
+    def forward(self, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        K = len(self)
+        if xt.ndim == 2:
+            xt, t = xt.expand(K, *xt.shape), t.expand(K, *t.shape)
+        embedding = timestep_embedding(t, self.time_dim, self.T)
+        h = torch.cat([xt.to(self.out_weight.dtype), embedding], dim=-1)
+        for weight, bias, time_weight, time_bias in zip(
+            self.weights, self.biases, self.time_weights, self.time_biases,
+            strict=True,
+        ):
+            h = nn.functional.silu(torch.baddbmm(bias, h, weight)
+                                   + torch.baddbmm(time_bias, embedding, time_weight))
+        return torch.baddbmm(self.out_bias, h, self.out_weight)
+
+    def predict_x0(self, xt: torch.Tensor, t, schedule: Schedule) -> torch.Tensor:
+        r"""Every member's :math:`\hat x_0` (K, batch, pixels) at one shared ``xt``
+        (batch, pixels) and ``t`` (an int or an integer tensor of shape (batch,))."""
+        schedule = _check_schedule(schedule)
+        xt = check_pixels(xt, "xt", self.pixels)
+        t = _check_t(t, schedule, xt.shape[0])
+        steps = torch.full((xt.shape[0],), t) if isinstance(t, int) else t
+        output = self(xt, steps.to(xt.device))
+        alpha_bar = _at(schedule.alpha_bars, t, output[0])
+        return _output_to_x0(self.kinds, output, xt[None].to(output.dtype),
+                             alpha_bar[None])
+
+
+class _StackedAdam:
+    """Adam (Kingma & Ba 2015) for stacked members, one learning rate per member.
+
+    The update of torch.optim.Adam with its defaults (betas 0.9 and 0.999, eps 1e-8),
+    with the learning rate a tensor over the first (member) dimension: member k moves
+    exactly as torch.optim.Adam would move it alone with ``learning_rates[k]``.
+    """
+
+    def __init__(self, parameters, learning_rates: torch.Tensor,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.parameters = list(parameters)
+        self.rates = learning_rates
+        self.betas, self.eps, self.steps = betas, eps, 0
+        self.first = [torch.zeros_like(p) for p in self.parameters]
+        self.second = [torch.zeros_like(p) for p in self.parameters]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        beta1, beta2 = self.betas
+        correction1, correction2 = 1 - beta1**self.steps, 1 - beta2**self.steps
+        for p, first, second in zip(self.parameters, self.first, self.second,
+                                    strict=True):
+            first.lerp_(p.grad, 1 - beta1)
+            second.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+            denominator = second.sqrt().div_(math.sqrt(correction2)).add_(self.eps)
+            rate = self.rates.reshape(-1, *([1] * (p.ndim - 1)))
+            p.addcdiv_(first * rate, denominator, value=-1 / correction1)
+
+
+def _check_generator(generator) -> torch.Generator:
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator, got {type(generator).__name__}"
         )
-    t = _draw_t(x0.shape[0], schedule.T, generator, x0.device)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-    xt = q_sample(x0, t, schedule, noise)
-    target = x0 if getattr(model, "prediction", "epsilon") == "x0" else noise
-    return (model(xt, t) - target).pow(2).mean()
+    return generator
 
 
-@dataclass
-class TrainingHistory:
-    """The loss of every Adam step and the wall time of training."""
+def _check_ensemble(model) -> DenoiserEnsemble:
+    if not isinstance(model, DenoiserEnsemble):
+        raise TypeError(
+            f"model must be a DenoiserEnsemble, got {type(model).__name__}"
+        )
+    return model
 
-    losses: list[float] = field(default_factory=list)
-    seconds: float = 0.0
+
+def _with_parameters(ensemble: DenoiserEnsemble, values) -> DenoiserEnsemble:
+    """A copy of ``ensemble`` (in eval mode) holding ``values`` as its parameters."""
+    twin = copy.deepcopy(ensemble).eval()
+    with torch.no_grad():
+        for parameter, value in zip(twin.parameters(), values, strict=True):
+            parameter.copy_(value)
+    return twin
+
+
+# --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """One network of a training run: its output and its Adam learning rate.
+
+    ``replicate`` only labels runs of the same setting (their randomness differs
+    because each member draws its own initialisation, minibatches, t and noise).
+    """
+
+    prediction: str
+    learning_rate: float
+    replicate: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What :func:`train` returns.
+
+    ``models[(step, decay)]`` is the ensemble of every member's exponential moving
+    average of the weights with that ``decay`` after ``step`` Adam steps (decay 0 is
+    the trained weights themselves); ``losses[s, k]`` is member k's training loss at
+    step s + 1.
+    """
+
+    specs: tuple[MemberSpec, ...]
+    steps: tuple[int, ...]
+    ema_decays: tuple[float, ...]
+    models: dict
+    losses: torch.Tensor
+    seconds: float
+
+    def model(self, step: int, decay: float) -> DenoiserEnsemble:
+        return self.models[(step, decay)]
+
+
+def _check_specs(specs) -> tuple[MemberSpec, ...]:
+    specs = tuple(specs)
+    if not specs or not all(isinstance(s, MemberSpec) for s in specs):
+        raise TypeError("specs must be a non-empty sequence of MemberSpec")
+    for spec in specs:
+        _check_prediction(spec.prediction)
+        rate = as_real_scalar(spec.learning_rate, "learning_rate")
+        if rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {rate}")
+    return specs
+
+
+def _check_images(images, name: str = "images") -> torch.Tensor:
+    images = check_pixels(images, name)
+    if bool((images < -1).any()) or bool((images > 1).any()):
+        raise ValueError(f"{name} must be scaled to [-1, 1] (see load_scaled_digits)")
+    return images
 
 
 def train(
     images: torch.Tensor,
     schedule: Schedule,
+    specs: Sequence[MemberSpec],
     *,
-    steps: int = 3000,
-    batch_size: int = 128,
-    learning_rate: float = 2e-3,
-    hidden: int = 256,
+    steps: int,
+    checkpoints: Sequence[int] | None = None,
+    batch_size: int = 64,
+    hidden: int = 128,
     layers: int = 3,
-    seed: int = 0,
-    device: torch.device | None = None,
-    progress: Callable[[str], None] | None = print,
-    progress_every: int = 500,
-    ema_decay: float = 0.995,
-    prediction: str = "epsilon",
-) -> tuple[NoisePredictor, TrainingHistory]:
-    """Train a :class:`NoisePredictor` with Adam on :func:`simple_loss`.
+    ema_decays: Sequence[float] = (0.0,),
+    device: torch.device | str | None = None,
+    generator: torch.Generator,
+) -> TrainingRun:
+    r"""Train one network per spec with Adam, all side by side (one
+    :class:`DenoiserEnsemble`).
 
-    Seeded: the same arguments give the same model on the same device. ``progress``
-    (default ``print``, i.e. stdout) receives a line every ``progress_every`` steps;
-    pass ``None`` for silence. The learning rate decays linearly to a tenth over the
-    run. The returned model holds an exponential moving average of the weights (decay
-    ``ema_decay`` per step); the recorded losses are those of the trained weights at
-    each step. ``prediction`` ("epsilon" or "x0") is what the network outputs (see
-    :func:`simple_loss`).
+    Each step draws, for every member separately, ``batch_size`` training images (with
+    replacement), a step :math:`t` uniform on 1..T and noise :math:`\varepsilon` per
+    image; :math:`x_t` comes from :func:`q_sample`, so no gradient flows through it.
+    Member k minimises the mean squared error of its output against its target
+    (:func:`prediction_target`): Ho et al.'s :math:`L_\text{simple}` for
+    ``"epsilon"``. The members share no parameter and Adam treats each coordinate on
+    its own, so training them together is the same as training them one by one; only
+    the arithmetic is batched. The learning rate is constant. Each exponential moving
+    average of the weights (one per decay d in ``ema_decays``) starts at the weights
+    after the first step and then moves a fraction 1 - d of the way to the new
+    weights after each step; at every step in ``checkpoints`` (default: the last) a
+    copy of each is kept. Every random draw comes from ``generator``.
     """
-    prediction = _check_prediction(prediction)
-    images = check_pixels(images, "images")
-    if bool((images < -1).any()) or bool((images > 1).any()):
-        raise ValueError("images must be scaled to [-1, 1] (see load_scaled_digits)")
-    for name, value in (
-        ("steps", steps),
-        ("batch_size", batch_size),
-        ("progress_every", progress_every),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not 0.0 <= ema_decay < 1.0:
-        raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay}")
-    device = device or default_device()
-    torch.manual_seed(seed)  # parameter initialisation
-    model = NoisePredictor(schedule.T, hidden, layers, prediction=prediction).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    decay = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 1.0 - 0.9 * step / steps
-    )
+    schedule = _check_schedule(schedule)
+    images = _check_images(images)
+    specs = _check_specs(specs)
+    steps = check_count(steps, "steps")
+    batch_size = check_count(batch_size, "batch_size")
+    saved_steps = tuple(sorted({check_count(s, "checkpoints") for s in
+                                (checkpoints or (steps,))}))
+    if saved_steps[-1] > steps:
+        raise ValueError(f"checkpoints must lie in 1..{steps}, got {saved_steps}")
+    decays = tuple(as_real_scalar(d, "ema_decays") for d in ema_decays)
+    if not decays or not all(0.0 <= d < 1.0 for d in decays):
+        raise ValueError(f"ema_decays must lie in [0, 1), got {decays}")
+    _check_generator(generator)
+    ensemble = DenoiserEnsemble(schedule.T, [s.prediction for s in specs], hidden,
+                                layers, generator=generator).to(device)
+    parameters = list(ensemble.parameters())
+    optimizer = _StackedAdam(parameters, torch.tensor(
+        [float(s.learning_rate) for s in specs], device=parameters[0].device))
+    # Exponential moving averages of the weights, one copy per decay.
+    averages = {decay: [p.detach().clone() for p in parameters] for decay in decays}
+    K, n, pixels = len(specs), len(images), images.shape[1]
+    kinds = ensemble.kinds
     images = images.to(device)
-    generator = torch.Generator(device=device).manual_seed(seed + 1)
-    batch_generator = torch.Generator().manual_seed(seed + 2)
-    # An exponential moving average of the weights is the model returned: it averages
-    # out the last steps' gradient noise (Ho et al. do the same).
-    average = torch.optim.swa_utils.AveragedModel(
-        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay)
-    )
-    history = TrainingHistory()
+    losses = torch.empty(steps, K)
+    models = {}
     start = time.perf_counter()
     for step in range(1, steps + 1):
-        batch = torch.randint(0, len(images), (batch_size,), generator=batch_generator)
-        loss = simple_loss(model, images[batch.to(device)], schedule, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        rows = torch.randint(0, n, (K * batch_size,), generator=generator)
+        t = torch.randint(1, schedule.T + 1, (K * batch_size,), generator=generator)
+        noise = torch.randn(K * batch_size, pixels, generator=generator)
+        x0, t, noise = images[rows.to(images.device)], t.to(device), noise.to(device)
+        xt = q_sample(x0, t, schedule, noise)
+        alpha_bar = _at(schedule.alpha_bars, t, xt).reshape(K, batch_size, 1)
+        shape = (K, batch_size, pixels)
+        target = _targets(kinds, x0.reshape(shape), noise.reshape(shape), alpha_bar)
+        output = ensemble(xt.reshape(shape), t.reshape(K, batch_size))
+        per_member = (output - target).pow(2).mean(dim=(1, 2))
+        for p in parameters:
+            p.grad = None
+        per_member.sum().backward()  # member k's gradient is that of its own loss
         optimizer.step()
-        decay.step()
-        average.update_parameters(model)
-        history.losses.append(loss.item())
-        if progress is not None and (step % progress_every == 0 or step == steps):
-            recent = np.mean(history.losses[-progress_every:])
-            progress(
-                f"step {step}/{steps}: mean loss {recent:.4f} "
-                f"({time.perf_counter() - start:.1f} s)"
-            )
-    history.seconds = time.perf_counter() - start
-    return average.module.eval(), history
+        with torch.no_grad():  # the averages start at the weights after step 1
+            for decay, average in averages.items():
+                for a, p in zip(average, parameters, strict=True):
+                    a.lerp_(p, 1.0 - decay if step > 1 else 1.0)
+        losses[step - 1] = per_member.detach().cpu()
+        if step in saved_steps:
+            for decay, average in averages.items():
+                models[(step, decay)] = _with_parameters(ensemble, average)
+    return TrainingRun(specs, saved_steps, decays, models, losses,
+                       time.perf_counter() - start)
 
 
-def _mean_from_x0(xt: torch.Tensor, x0: torch.Tensor, t: int, schedule: Schedule):
-    """The posterior mean of q(x_{t-1} | x_t, x0) at an estimate of x0."""
+@torch.no_grad()
+def objective_losses(
+    model, images: torch.Tensor, schedule: Schedule, *, draws: int = 4,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Each member's training objective on held-out ``images``, shape (K,).
+
+    ``draws`` pairs (t, noise) per image, the same pairs for every member (common
+    random numbers, so that members are compared on the same draws).
+    """
+    ensemble = _check_ensemble(model)
+    schedule = _check_schedule(schedule)
+    images = _check_images(images)
+    draws = check_count(draws, "draws")
+    _check_generator(generator)
+    x0 = images.repeat(draws, 1)
+    t = torch.randint(1, schedule.T + 1, (len(x0),), generator=generator)
+    noise = torch.randn(x0.shape, generator=generator)
+    device = next(ensemble.parameters()).device
+    x0, t, noise = x0.to(device), t.to(device), noise.to(device)
+    xt = q_sample(x0, t, schedule, noise)
+    alpha_bar = _at(schedule.alpha_bars, t, xt)[None]
+    target = _targets(ensemble.kinds, x0[None], noise[None], alpha_bar)
+    return (ensemble(xt, t) - target).pow(2).mean(dim=(1, 2)).cpu()
+
+
+def _posterior_mean_from_x0(x0, xt, t: int, schedule: Schedule) -> torch.Tensor:
+    """The mean of q(x_{t-1} | x_t, x0) at an estimate of x0, any leading shape."""
     if t == 1:
         return x0  # abar_0 = 1: the posterior mean at t = 1 is x0 itself
-    return q_posterior(x0, xt, t, schedule)[0]
+    beta = float(schedule.betas[t - 1])
+    alpha_bar, alpha_bar_prev = (float(schedule.alpha_bars[t - 1]),
+                                 float(schedule.alpha_bars_prev[t - 1]))
+    return (math.sqrt(alpha_bar_prev) * beta / (1 - alpha_bar) * x0
+            + math.sqrt(1 - beta) * (1 - alpha_bar_prev) / (1 - alpha_bar) * xt)
 
 
 @torch.no_grad()
 def sample(
-    model: NoisePredictor,
+    model,
     schedule: Schedule,
     n: int,
-    seed: int = 0,
+    *,
+    clip: bool = True,
     keep: Sequence[int] = (),
-    clip_denoised: bool = True,
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     r"""Ancestral sampling: :math:`x_T\sim\mathcal N(0,I)`, then
-    :math:`x_{t-1} = \mu_\theta(x_t,t) + \sqrt{\tilde\beta_t}\,z` for t = T..1 (no
-    noise at t = 1).
+    :math:`x_{t-1} = \tilde\mu_t(\hat x_0, x_t) + \sqrt{\tilde\beta_t}\,z` for
+    t = T..1, with no noise at t = 1.
 
-    With ``clip_denoised`` (the default, as in Ho et al.'s released code) the mean is
-    :math:`\tilde\mu_t(\hat x_0, x_t)` of :func:`q_posterior` at the network's estimate
-    :math:`\hat x_0` (:func:`predicted_x0`) clipped to [-1, 1]; for an
-    :math:`\varepsilon`-predicting model without clipping it is exactly the
-    :math:`\varepsilon`-form :func:`posterior_mean_from_noise`. The model's
-    ``prediction`` attribute (default "epsilon") says what its output is.
-
-    Deterministic given ``seed``: it draws only from its own generator. Returns ``x_0``
-    (shape (n, 64), not clipped) and ``{t: x_t}`` for every t in ``keep`` (0..T).
+    :math:`\hat x_0` is the network's estimate (:func:`predicted_x0`), clipped to
+    [-1, 1] when ``clip`` is true (as in Ho et al.'s released code); without clipping,
+    for an epsilon network, :math:`\tilde\mu_t(\hat x_0, x_t)` equals the
+    :math:`\varepsilon`-form :func:`posterior_mean_from_noise`. Every member of an
+    ensemble draws its own ``n`` samples. Returns ``x_0`` (K, n, pixels), not
+    clipped, and
+    ``{t: x_t}`` for every t in ``keep`` (0..T). All draws come from ``generator``.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if schedule.T != model.T:
-        raise ValueError(
-            f"schedule has T = {schedule.T} but the model was built for T = {model.T}"
-        )
+    ensemble = _check_ensemble(model)
+    schedule = _check_schedule(schedule)
+    n = check_count(n, "n")
+    if not isinstance(clip, bool):
+        raise TypeError(f"clip must be a bool, got {type(clip).__name__}")
+    if schedule.T != ensemble.T:
+        raise ValueError(f"schedule has T = {schedule.T} but the model was built for "
+                         f"T = {ensemble.T}")
     keep = set(keep)
-    if any(
-        isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= schedule.T
-        for k in keep
-    ):
-        raise ValueError(
-            f"keep must hold integers in 0..{schedule.T}, got {sorted(keep)}"
-        )
-    prediction = _check_prediction(getattr(model, "prediction", "epsilon"))
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    x = torch.randn((n, model.pixels), generator=generator, device=device)
+    if any(isinstance(k, bool) or not isinstance(k, numbers.Integral)
+           or not 0 <= k <= schedule.T for k in keep):
+        raise ValueError(f"keep must hold integers in 0..{schedule.T}, got {keep}")
+    _check_generator(generator)
+    K, device = len(ensemble), next(ensemble.parameters()).device
+    x = torch.randn((K, n, ensemble.pixels), generator=generator).to(device)
     kept = {schedule.T: x.clone()} if schedule.T in keep else {}
-    sigmas = schedule.posterior_variances.sqrt()
+    sigmas = schedule.posterior_variances.sqrt().tolist()
     for t in range(schedule.T, 0, -1):
-        steps = torch.full((n,), t, device=device, dtype=torch.long)
-        output = model(x, steps)
-        if prediction == "epsilon" and not clip_denoised:
-            mean = posterior_mean_from_noise(x, output, t, schedule)
-        else:
-            x0 = predicted_x0(output, x, t, schedule, prediction)
-            if clip_denoised:
-                x0 = x0.clamp(-1.0, 1.0)
-            mean = _mean_from_x0(x, x0, t, schedule)
+        output = ensemble(x, torch.full((K, n), t, device=device))
+        alpha_bar = torch.tensor(float(schedule.alpha_bars[t - 1]))
+        x0 = _output_to_x0(ensemble.kinds, output, x, alpha_bar[None])
+        if clip:
+            x0 = x0.clamp(-1.0, 1.0)
+        mean = _posterior_mean_from_x0(x0, x, t, schedule)
         if t > 1:
-            z = torch.randn(x.shape, generator=generator, device=device)
-            x = mean + float(sigmas[t - 1]) * z
+            z = torch.randn((K, n, ensemble.pixels), generator=generator).to(device)
+            x = mean + sigmas[t - 1] * z
         else:
             x = mean
         if t - 1 in keep:
@@ -600,24 +863,99 @@ def sample(
     return x, kept
 
 
+@torch.no_grad()
+def x0_errors(
+    predict: Callable[[torch.Tensor, int], torch.Tensor],
+    images: torch.Tensor,
+    schedule: Schedule,
+    steps: Sequence[int],
+    *,
+    clip: bool = True,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    r"""Mean squared error per pixel of :math:`\hat x_0` at each t in ``steps``.
+
+    ``predict(xt, t)`` maps a batch :math:`x_t` (n, pixels) at one step t to
+    :math:`\hat x_0`, of shape (n, pixels) or (K, n, pixels) (e.g.
+    ``lambda xt, t: ensemble.predict_x0(xt, t, schedule)``). The noise is drawn once
+    per t, so every predictor passed with the same generator seed sees the same
+    :math:`x_t`. Returns shape (len(steps),) or (K, len(steps)).
+    """
+    schedule = _check_schedule(schedule)
+    images = _check_images(images)
+    _check_generator(generator)
+    errors = []
+    for t in steps:
+        t = _check_t(t, schedule, len(images))
+        noise = torch.randn(images.shape, generator=generator)
+        estimate = predict(q_sample(images, t, schedule, noise), t)
+        if clip:
+            estimate = estimate.clamp(-1.0, 1.0)
+        errors.append((estimate.cpu() - images).pow(2).mean(dim=(-2, -1)))
+    return torch.stack(errors, dim=-1)
+
+
+class LinearDenoiser:
+    r"""The best affine estimate of :math:`x_0` from
+    :math:`x_t = \alpha x_0 + \sigma\varepsilon`, for data with the given images' mean
+    :math:`m` and covariance :math:`\Sigma` (maximum likelihood, float64).
+
+    :math:`\hat x_0 = m + \alpha\Sigma(\alpha^2\Sigma + \sigma^2 I)^{-1}(x_t - \alpha
+    m)`, with :math:`\alpha^2 = \mathrm{SNR}/(1+\mathrm{SNR})` and :math:`\sigma^2 =
+    1/(1+\mathrm{SNR})` (variance preserving; the DDPM's :math:`\mathrm{SNR} =
+    \bar\alpha_t/(1-\bar\alpha_t)`). It is :math:`\mathbb E[x_0\mid x_t]` when
+    :math:`x_0` is Gaussian, and its expected squared error, which depends only on the
+    two moments, is :math:`\sum_i \lambda_i/(1+\mathrm{SNR}\,\lambda_i)` over the
+    eigenvalues :math:`\lambda_i` of :math:`\Sigma` (:meth:`expected_error`).
+    """
+
+    def __init__(self, images: torch.Tensor):
+        images = check_pixels(images, "images", pixels=None).double().cpu()
+        if len(images) < 2:
+            raise ValueError("images needs at least 2 rows")
+        self.mean = images.mean(0)
+        centred = images - self.mean
+        covariance = centred.T @ centred / len(images)
+        eigenvalues, self.eigenvectors = torch.linalg.eigh(covariance)
+        self.eigenvalues = eigenvalues.clamp(min=0.0)  # rounding can leave -1e-17
+
+    def __call__(self, xt: torch.Tensor, snr) -> torch.Tensor:
+        """:math:`\\hat x_0` for rows ``xt`` at signal-to-noise ratio ``snr`` (a
+        number or a tensor broadcasting against (n, 1))."""
+        snr = torch.as_tensor(snr, dtype=torch.float64)
+        alpha2, sigma2 = snr / (1 + snr), 1 / (1 + snr)
+        alpha = alpha2.sqrt()
+        coordinates = (xt.double() - alpha * self.mean) @ self.eigenvectors
+        gain = alpha * self.eigenvalues / (alpha2 * self.eigenvalues + sigma2)
+        return self.mean + (gain * coordinates) @ self.eigenvectors.T
+
+    def expected_error(self, snr) -> torch.Tensor:
+        r""":math:`\mathbb E\lVert x_0-\hat x_0\rVert^2 = \sum_i \lambda_i/(1 +
+        \mathrm{SNR}\,\lambda_i)` (summed over pixels)."""
+        snr = torch.as_tensor(snr, dtype=torch.float64)
+        return (self.eigenvalues / (1 + snr[..., None] * self.eigenvalues)).sum(-1)
+
+
 # --------------------------------------------------------------------
 
 
 def gaussian_baseline(
-    train_images: torch.Tensor, n: int, seed: int = 0
+    train_images: torch.Tensor, n: int, rng: np.random.Generator
 ) -> torch.Tensor:
     """n draws of N(mean, covariance) fitted to ``train_images`` (the baseline).
 
     The pixel covariance is singular (border pixels that never carry ink), so the draw
     uses an eigendecomposition, which handles a positive semi-definite covariance.
     """
-    images = (
-        check_pixels(train_images, "train_images", pixels=None).double().cpu().numpy()
-    )
+    images = check_pixels(train_images, "train_images", pixels=None)
+    n = check_count(n, "n")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng must be a numpy.random.Generator, got {type(rng).__name__}"
+        )
+    images = images.double().cpu().numpy()
     mean, covariance = images.mean(0), np.cov(images, rowvar=False)
-    draws = np.random.default_rng(seed).multivariate_normal(
-        mean, covariance, size=n, method="eigh"
-    )
+    draws = rng.multivariate_normal(mean, covariance, size=n, method="eigh")
     return torch.tensor(draws, dtype=torch.float32)
 
 
@@ -642,7 +980,7 @@ def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
 
     Gretton et al. (2012), eq. (3): the means of k(x, x') and k(y, y') over distinct
     pairs minus twice the mean of k(x, y). Zero in expectation when x and y share a
-    distribution.
+    distribution (so an estimate can be negative).
     """
     x = check_pixels(x, "x", pixels=None)
     y = check_pixels(y, "y", pixels=None)
@@ -652,12 +990,9 @@ def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
         )
     if len(x) < 2 or len(y) < 2:
         raise ValueError("x and y need at least 2 rows each")
-    if not (
-        isinstance(bandwidth, numbers.Real)
-        and math.isfinite(bandwidth)
-        and bandwidth > 0
-    ):
-        raise ValueError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
+    bandwidth = as_real_scalar(bandwidth, "bandwidth")
+    if bandwidth <= 0:
+        raise ValueError(f"bandwidth must be > 0, got {bandwidth}")
 
     def kernel(a, b):
         return torch.exp(-_squared_distances(a, b) / (2 * bandwidth**2))
@@ -678,3 +1013,42 @@ def nearest_distances(queries: torch.Tensor, references: torch.Tensor) -> torch.
     queries = check_pixels(queries, "queries", pixels=None)
     references = check_pixels(references, "references", pixels=None)
     return torch.cdist(queries.double(), references.double()).min(1).values
+
+
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """Round pixels on [-1, 1] to the nearest of the digits' 17 grey levels p/8 - 1
+    (values outside [-1, 1] are clipped first)."""
+    images = check_pixels(images, "images", pixels=None)
+    steps = (GREY_LEVELS - 1) // 2  # 8 steps per unit: p / 8 - 1
+    return torch.round((images.clamp(-1.0, 1.0) + 1.0) * steps) / steps - 1.0
+
+
+def memorisation_gap(
+    queries: torch.Tensor,
+    train_images: torch.Tensor,
+    test_images: torch.Tensor,
+    *,
+    generator: torch.Generator,
+) -> float:
+    """How much closer ``queries`` lie to the training images than to fresh ones.
+
+    The median distance from a query to its nearest test image, minus the median
+    distance to its nearest image in a random subset of the training images of the
+    test set's size (averaged over the disjoint subsets of one random permutation from
+    ``generator``). Equal-sized reference sets make the two medians comparable; a
+    generator that had learned only the distribution would give a gap near that of
+    fresh real digits used as queries.
+    """
+    queries = check_pixels(queries, "queries", pixels=None)
+    train_images = check_pixels(train_images, "train_images", pixels=None)
+    test_images = check_pixels(test_images, "test_images", pixels=None)
+    _check_generator(generator)
+    size = len(test_images)
+    if len(train_images) < size:
+        raise ValueError("train_images must hold at least as many rows as test_images")
+    order = torch.randperm(len(train_images), generator=generator)
+    subsets = order[: len(order) // size * size].reshape(-1, size)
+    to_train = np.mean([float(nearest_distances(queries, train_images[rows]).median())
+                        for rows in subsets])
+    to_test = float(nearest_distances(queries, test_images).median())
+    return to_test - float(to_train)

@@ -3,13 +3,14 @@ to T.
 
 Two panels: a few test digits noised in one shot,
 :math:`x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon`, with the
-SAME fixed :math:`\varepsilon` at every t (so the reader watches one path, not fresh
+same fixed :math:`\varepsilon` at every t (so the reader watches one path, not fresh
 noise), and the signal and noise scales :math:`\sqrt{\bar\alpha_t}` and
-:math:`\sqrt{1-\bar\alpha_t}` over t with a marker at the current t. The schedule is the
+:math:`\sqrt{1-\bar\alpha_t}` over t with markers at the current t. The schedule is the
 chapter's (:func:`reparam.diffusion.book_schedule`).
 
-- :func:`noising_state`: everything drawn for one t (pure, tested).
-- :class:`MatplotlibNoising` + :func:`ipywidgets_explorer`: Jupyter (``make lab``).
+- :func:`noising_state` -> :class:`NoisingState`: everything drawn for one t (pure).
+- :func:`readout_text`: the line of numbers printed with the figure.
+- :class:`NoisingFigure` + :func:`ipywidgets_explorer`: Jupyter (``make lab``).
 - :func:`bokeh_explorer`: the static website; its ``CustomJS`` evaluates the same
   formula in the browser from the shipped :math:`x_0`, :math:`\varepsilon` and
   :math:`\bar\alpha_t`.
@@ -18,29 +19,32 @@ chapter's (:func:`reparam.diffusion.book_schedule`).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from ._bokeh import bokeh_html
+from ..data import image_grid
+from ._bokeh import bokeh_figure, explorer_column, js_fixed, readout_div, slider
+from ._widgets import WidgetExplorer, live_figure
 
 __all__ = [
     "NoisingState",
     "noising_state",
     "readout_text",
-    "MatplotlibNoising",
+    "NoisingFigure",
     "ipywidgets_explorer",
     "bokeh_explorer",
-    "bokeh_html",
     "DIGITS",
     "NOISE_SEED",
+    "GUTTER",
 ]
 
 DIGITS = (0, 3, 5, 8)  # the first test image of each of these classes is shown
 NOISE_SEED = 8
-SIDE = 8
-GUTTER = 0.15  # the tile gutters' grey level on the [0, 1] display scale
+GUTTER = 0.15  # the tiles' gutter grey on the [0, 1] display scale (image_grid's)
+FIGURE_SIZE = (6.4, 4.6)
 
 
 @dataclass(frozen=True)
@@ -56,88 +60,65 @@ class NoisingState:
     curve_t: np.ndarray  # 0..T
     curve_signal: np.ndarray
     curve_noise: np.ndarray
-    readout: str
 
 
 @lru_cache(maxsize=1)
 def _fixed_inputs():
-    """(schedule, x0 (k, 64) float64, eps (k, 64) float64): loaded once."""
-    import torch
-
+    """(alpha_bars with abar_0 = 1 prepended, x0 (k, 64), eps (k, 64)), float64."""
     from ..data import load_scaled_digits
     from ..diffusion import book_schedule
 
     data = load_scaled_digits()
-    rows = [
-        int(np.flatnonzero(data.test_labels.numpy() == digit)[0]) for digit in DIGITS
-    ]
-    x0 = data.test_images[rows].to(torch.float64).numpy()
+    labels = data.test_labels.numpy()
+    rows = [int(np.flatnonzero(labels == digit)[0]) for digit in DIGITS]
+    x0 = data.test_images[rows].double().numpy()
     eps = np.random.default_rng(NOISE_SEED).standard_normal(x0.shape)
-    return book_schedule(), x0, eps
-
-
-def _scales(alpha_bar: float) -> tuple[float, float]:
-    return math.sqrt(alpha_bar), math.sqrt(1.0 - alpha_bar)
-
-
-def readout_text(t: int, signal_scale: float) -> str:
-    """The numeric readout; the browser builds the same string with ``toFixed(4)``."""
-    return f"t = {t}: √ᾱ_t = {signal_scale:.4f}"
-
-
-def _tiles(values: np.ndarray, fill: float) -> np.ndarray:
-    """(k, 64) images side by side in one (8, 9k - 1) array, gutters set to ``fill``."""
-    k = values.shape[0]
-    canvas = np.full((SIDE, k * (SIDE + 1) - 1), fill, dtype=float)
-    for i, image in enumerate(values):
-        canvas[:, i * (SIDE + 1) : i * (SIDE + 1) + SIDE] = image.reshape(SIDE, SIDE)
-    return canvas
-
-
-def _gutter_mask(k: int) -> np.ndarray:
-    return _tiles(np.zeros((k, SIDE * SIDE)), 1.0).astype(bool)
+    alpha_bars = np.concatenate([[1.0], book_schedule().alpha_bars.numpy()])
+    return alpha_bars, x0, eps
 
 
 def noising_state(t: int) -> NoisingState:
     """The noised digits and the scale curves at step t (0 = the clean digits, up to
     T)."""
-    schedule, x0, eps = _fixed_inputs()
-    T = schedule.T
-    if isinstance(t, bool) or not isinstance(t, (int, np.integer)):
+    alpha_bars, x0, eps = _fixed_inputs()
+    T = len(alpha_bars) - 1
+    if isinstance(t, bool) or not isinstance(t, numbers.Integral):
         raise TypeError(f"t must be an integer, got {type(t).__name__} ({t!r})")
     if not 0 <= t <= T:
         raise ValueError(f"t must lie in 0..{T}, got {t}")
     t = int(t)
-    alpha_bars = np.concatenate([[1.0], schedule.alpha_bars.numpy()])  # abar_0 = 1
-    signal, noise = _scales(float(alpha_bars[t]))
+    signal, noise = math.sqrt(alpha_bars[t]), math.sqrt(1.0 - alpha_bars[t])
     images = signal * x0 + noise * eps
-    canvas = _tiles((images + 1.0) / 2.0, GUTTER)
     return NoisingState(
         t=t,
         T=T,
         signal_scale=signal,
         noise_scale=noise,
         images=images,
-        canvas=canvas,
+        canvas=image_grid((images + 1.0) / 2.0, rows=1, gutter=GUTTER),
         curve_t=np.arange(T + 1),
         curve_signal=np.sqrt(alpha_bars),
         curve_noise=np.sqrt(1.0 - alpha_bars),
-        readout=readout_text(t, signal),
     )
 
 
-class MatplotlibNoising:
-    """A matplotlib figure whose artists :meth:`update` changes in place (no new
-    figure)."""
+def readout_text(state: NoisingState) -> str:
+    """The readout under the website's slider (the page's JavaScript writes it too)."""
+    return (
+        f"t = {state.t}: signal scale √ᾱ_t = {js_fixed(state.signal_scale, 4)}, "
+        f"noise scale √(1−ᾱ_t) = {js_fixed(state.noise_scale, 4)}"
+    )
+
+
+class NoisingFigure:
+    """A matplotlib figure whose artists :meth:`update` changes in place."""
 
     def __init__(self, t: int = 50, figure=None):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        from ..style import MAX_WIDTH_IN
-
         if figure is None:
-            figure = Figure(figsize=(MAX_WIDTH_IN, 4.6))
+            figure = Figure(figsize=FIGURE_SIZE)
             FigureCanvasAgg(figure)
         self.figure = figure
         state = noising_state(t)
@@ -146,18 +127,10 @@ class MatplotlibNoising:
         )
         self.image = self.ax_images.imshow(state.canvas, cmap="gray_r", vmin=0, vmax=1)
         self.ax_images.axis("off")
-        self.ax_curves.plot(
-            state.curve_t,
-            state.curve_signal,
-            color="C0",
-            label=r"signal $\sqrt{\bar\alpha_t}$",
-        )
-        self.ax_curves.plot(
-            state.curve_t,
-            state.curve_noise,
-            color="C1",
-            label=r"noise $\sqrt{1-\bar\alpha_t}$",
-        )
+        self.ax_curves.plot(state.curve_t, state.curve_signal, color="C0",
+                            label=r"signal $\sqrt{\bar\alpha_t}$")
+        self.ax_curves.plot(state.curve_t, state.curve_noise, color="C1",
+                            label=r"noise $\sqrt{1-\bar\alpha_t}$")
         (self.markers,) = self.ax_curves.plot(
             [t, t], [state.signal_scale, state.noise_scale], "o", color="black"
         )
@@ -165,54 +138,49 @@ class MatplotlibNoising:
         self.ax_curves.set_xlabel("t")
         self.ax_curves.set_ylabel("scale")
         self.ax_curves.legend(loc="center right")
-        self.title = self.ax_images.set_title(state.readout)
+        self.title = self.ax_images.set_title(readout_text(state), fontsize="small")
         figure.tight_layout()
 
     def update(self, t: int) -> NoisingState:
-        """The slider callback: new pixel data, markers and readout; then a redraw
-        request."""
-        state = noising_state(t)
-        self.image.set_data(state.canvas)
-        self.markers.set_data([t, t], [state.signal_scale, state.noise_scale])
-        self.cursor.set_xdata([t, t])
-        self.title.set_text(state.readout)
+        """The slider callback: move every artist, then ask the canvas for a redraw."""
+        state = self.move_artists(t)
         self.figure.canvas.draw_idle()
         return state
 
+    def move_artists(self, t: int) -> NoisingState:
+        """Change the existing artists' data to step t; draws nothing."""
+        state = noising_state(t)
+        self.image.set_data(state.canvas)
+        self.markers.set_data([state.t, state.t],
+                              [state.signal_scale, state.noise_scale])
+        self.cursor.set_xdata([state.t, state.t])
+        self.title.set_text(readout_text(state))
+        return state
 
-def ipywidgets_explorer(t: int = 50):
-    """An IntSlider for t driving a live (ipympl) :class:`MatplotlibNoising`.
 
-    Needs a Jupyter front end (``make lab``); returns ``(widget, explorer)``.
+def ipywidgets_explorer(t: int = 50) -> WidgetExplorer:
+    """An IntSlider for t driving a live (ipympl) :class:`NoisingFigure`.
+
+    Needs a Jupyter front end (``make lab``).
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
-    from ..style import MAX_WIDTH_IN
+    figure = live_figure(FIGURE_SIZE)
+    drawing = NoisingFigure(t, figure=figure)
+    control = widgets.IntSlider(value=t, min=0, max=noising_state(0).T, step=1,
+                                description="t, the step")
 
-    with plt.ioff():
-        figure = plt.figure(figsize=(MAX_WIDTH_IN, 4.6))
-    explorer = MatplotlibNoising(t, figure=figure)
-    slider = widgets.IntSlider(
-        value=t,
-        min=0,
-        max=explorer_T(),
-        step=1,
-        description="t, the step",
-        continuous_update=True,
-    )
-    slider.observe(lambda change: explorer.update(change["new"]), names="value")
-    return widgets.VBox([slider, figure.canvas]), explorer
+    def update(t: int) -> NoisingState:
+        return drawing.update(t)
+
+    control.observe(lambda change: update(change["new"]), names="value")
+    return WidgetExplorer(widgets.VBox([control, figure.canvas]), update, figure)
 
 
-def explorer_T() -> int:
-    """T of the explorer's schedule."""
-    return _fixed_inputs()[0].T
-
-
-# Mirrors noising_state: same x0, eps and abar; gutters keep their grey.
+# Mirrors noising_state and readout_text: same x0, eps and abar; gutters keep their
+# grey.
 _BOKEH_CALLBACK = """
-const t = slider.value;
+const t = t_slider.value;
 const ab = alpha_bars[t];
 const s = Math.sqrt(ab), n = Math.sqrt(1 - ab);
 // Rewrite the shipped image (flat, row-major, already upside down) in place.
@@ -223,117 +191,68 @@ for (let k = 0; k < img.length; k++) {
 images.change.emit();
 markers.data = {t: [t, t], y: [s, n]};
 cursor.location = t;
-readout.text = `t = ${t}: √ᾱ_t = ${s.toFixed(4)}`;
+readout.text = "t = " + t + ": signal scale √ᾱ_t = " + s.toFixed(4) +
+  ", noise scale √(1−ᾱ_t) = " + n.toFixed(4);
 """
 
 
 def bokeh_explorer(t: int = 50):
     """The explorer as a Bokeh layout whose slider works in a static page (no
-    kernel)."""
-    from bokeh.layouts import column
-    from bokeh.models import (
-        ColumnDataSource,
-        CustomJS,
-        Div,
-        Legend,
-        LinearColorMapper,
-        Slider,
-        Span,
-    )
+    kernel), built from the shared helpers of :mod:`._bokeh`."""
+    from bokeh.models import ColumnDataSource, CustomJS, Legend, LinearColorMapper, Span
     from bokeh.palettes import Greys256
-    from bokeh.plotting import figure
 
-    schedule, x0, eps = _fixed_inputs()
+    alpha_bars, x0, eps = _fixed_inputs()
     state = noising_state(t)
-    k = x0.shape[0]
     # Bokeh draws an image's first row at the bottom: ship every canvas upside down.
-    x0_canvas = np.flipud(_tiles(x0, 0.0))
-    eps_canvas = np.flipud(_tiles(eps, 0.0))
-    mask = np.flipud(_gutter_mask(k))
-    width, height = x0_canvas.shape[1], SIDE
+    x0_canvas = np.flipud(image_grid(x0, rows=1, gutter=0.0))
+    eps_canvas = np.flipud(image_grid(eps, rows=1, gutter=0.0))
+    mask = np.flipud(image_grid(np.zeros_like(x0), rows=1, gutter=1.0)).astype(bool)
+    height, width = x0_canvas.shape
     images = ColumnDataSource(
-        {
-            "image": [np.ascontiguousarray(np.flipud(state.canvas))],
-            "x": [0],
-            "y": [0],
-            "dw": [width],
-            "dh": [height],
-        },
+        {"image": [np.ascontiguousarray(np.flipud(state.canvas))], "x": [0], "y": [0],
+         "dw": [width], "dh": [height]},
         name="images",
     )
+    p_images = bokeh_figure("digits noised by q(x_t | x_0), the same ε at every t",
+                            height=150, x_range=(0, width), y_range=(0, height),
+                            tools="", toolbar_location=None)
     mapper = LinearColorMapper(palette=list(reversed(Greys256)), low=0.0, high=1.0)
-    p_images = figure(
-        height=150,
-        sizing_mode="stretch_width",
-        x_range=(0, width),
-        y_range=(0, height),
-        tools="",
-        toolbar_location=None,
-        title="digits noised by q(x_t | x_0), same ε at every t",
-    )
-    p_images.image(
-        image="image",
-        x="x",
-        y="y",
-        dw="dw",
-        dh="dh",
-        source=images,
-        color_mapper=mapper,
-    )
+    p_images.image(image="image", x="x", y="y", dw="dw", dh="dh", source=images,
+                   color_mapper=mapper)
     p_images.axis.visible = False
     p_images.grid.visible = False
 
-    p_curves = figure(
-        height=260,
-        sizing_mode="stretch_width",
-        x_range=(0, state.T),
-        y_range=(0, 1.05),
-        tools="",
-        toolbar_location=None,
-        title="signal and noise scales",
-    )
+    p_curves = bokeh_figure("signal and noise scales", height=260,
+                            x_range=(0, state.T), y_range=(0, 1.05), tools="",
+                            toolbar_location=None)
     curves = ColumnDataSource(
         {"t": state.curve_t, "signal": state.curve_signal, "noise": state.curve_noise}
     )
-    signal_line = p_curves.line(
-        "t", "signal", source=curves, color="#1f77b4", line_width=2
-    )
-    noise_line = p_curves.line(
-        "t", "noise", source=curves, color="#ff7f0e", line_width=2
-    )
+    signal_line = p_curves.line("t", "signal", source=curves, color="#1f77b4",
+                                line_width=2)
+    noise_line = p_curves.line("t", "noise", source=curves, color="#ff7f0e",
+                               line_width=2)
     markers = ColumnDataSource(
-        {"t": [t, t], "y": [state.signal_scale, state.noise_scale]}, name="markers"
+        {"t": [state.t, state.t], "y": [state.signal_scale, state.noise_scale]},
+        name="markers",
     )
     p_curves.scatter("t", "y", source=markers, color="black", size=9)
-    cursor = Span(location=t, dimension="height", line_color="grey", name="cursor")
+    cursor = Span(location=state.t, dimension="height", line_color="grey",
+                  name="cursor")
     p_curves.add_layout(cursor)
-    p_curves.add_layout(
-        Legend(
-            items=[
-                ("√ᾱ_t (signal)", [signal_line]),
-                ("√(1−ᾱ_t) (noise)", [noise_line]),
-            ],
-            location="center_right",
-        )
-    )
+    p_curves.add_layout(Legend(items=[("√ᾱ_t (signal)", [signal_line]),
+                                      ("√(1−ᾱ_t) (noise)", [noise_line])],
+                               location="center_right"))
     p_curves.xaxis.axis_label = "t"
     p_curves.yaxis.axis_label = "scale"
 
-    slider = Slider(
-        start=0,
-        end=state.T,
-        value=t,
-        step=1,
-        title="t, the diffusion step",
-        name="t_slider",
-        sizing_mode="stretch_width",
-    )
-    readout = Div(text=state.readout, name="readout")
-    alpha_bars = [1.0] + schedule.alpha_bars.tolist()
+    t_slider = slider("t_slider", "t, the diffusion step", 0, state.T, state.t, 1)
+    readout = readout_div(readout_text(state), "readout")
     callback = CustomJS(
         args=dict(
-            slider=slider,
-            alpha_bars=alpha_bars,
+            t_slider=t_slider,
+            alpha_bars=alpha_bars.tolist(),
             x0=x0_canvas.ravel().tolist(),
             eps=eps_canvas.ravel().tolist(),
             mask=mask.ravel().astype(int).tolist(),
@@ -342,12 +261,8 @@ def bokeh_explorer(t: int = 50):
             markers=markers,
             cursor=cursor,
             readout=readout,
-            dw=width,
-            dh=height,
         ),
         code=_BOKEH_CALLBACK,
     )
-    slider.js_on_change("value", callback)
-    return column(
-        slider, readout, p_images, p_curves, sizing_mode="stretch_width", max_width=640
-    )
+    t_slider.js_on_change("value", callback)
+    return explorer_column(t_slider, readout, p_images, p_curves)

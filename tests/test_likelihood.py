@@ -1,0 +1,215 @@
+"""reparam.likelihood against independent references: SciPy's normal CDF,
+torch.distributions (Normal, Binomial, kl_divergence), explicit loops and Monte Carlo.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats as st
+import torch
+from torch.distributions import Binomial, Normal, kl_divergence
+
+from reparam import diffusion as d
+from reparam import likelihood as lk
+from reparam.data import load_scaled_digits
+
+SCHEDULE = d.linear_schedule(20, 5e-3, 0.4)
+LEVELS = torch.arange(17, dtype=torch.float64) / 8 - 1
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_bits_per_dimension():
+    assert math.isclose(lk.bits_per_dimension(64 * math.log(2)), 1.0)
+    assert math.isclose(lk.bits_per_dimension(math.log(17), pixels=1), math.log2(17))
+    with pytest.raises(TypeError):
+        lk.bits_per_dimension(1.0, pixels=2.0)
+
+
+@pytest.mark.parametrize("mean, scale", [(0.1, 0.05), (-0.93, 0.3), (5.0, 0.02)])
+def test_discretized_decoder_against_scipy_and_sums_to_one(mean, scale):
+    log_p = lk.discretized_gaussian_log_likelihood(
+        LEVELS[:, None], torch.full((17, 1), mean), scale)[:, 0]
+    edges = np.concatenate([[-np.inf], (LEVELS[:-1] + 1 / 16).numpy(), [np.inf]])
+    lower, upper = edges[:-1], edges[1:]
+    # SciPy's survival function keeps the right tail's digits (1 - cdf would not).
+    right = st.norm.sf(lower, mean, scale) - st.norm.sf(upper, mean, scale)
+    left = st.norm.cdf(upper, mean, scale) - st.norm.cdf(lower, mean, scale)
+    expected = np.where(LEVELS.numpy() > mean, right, left)
+    # Far in a tail the mass is tiny but its logarithm stays finite and right.
+    assert bool(torch.isfinite(log_p).all())
+    seen = expected > 1e-300
+    np.testing.assert_allclose(log_p.numpy()[seen], np.log(expected[seen]),
+                               rtol=1e-7, atol=1e-10)
+    assert math.isclose(float(torch.logsumexp(log_p, 0)), 0.0, abs_tol=1e-9)
+
+
+def test_discretized_decoder_refuses_other_values():
+    with pytest.raises(ValueError, match="17 grey levels"):
+        lk.discretized_gaussian_log_likelihood(torch.tensor([[0.05]]),
+                                               torch.zeros(1, 1), 0.1)
+    with pytest.raises(ValueError, match="scale must be finite and > 0"):
+        lk.discretized_gaussian_log_likelihood(LEVELS[None], torch.zeros(1, 17), 0.0)
+
+
+class _Exact(d.DenoiserEnsemble):
+    """x0_hat = ``target`` for every input: exact for a one-image data set."""
+
+    def __init__(self, target):
+        super().__init__(SCHEDULE.T, ["x0"], 4, 1, generator=_gen())
+        self.register_buffer("target", target)
+
+    def forward(self, xt, t):
+        return self.target.expand(len(self), *xt.shape[-2:])
+
+
+def test_negative_elbo_of_an_exact_model_is_its_prior_and_decoder_terms():
+    image = LEVELS[::4].repeat(13)[:64][None]  # one image of grey levels
+    result = lk.ddpm_negative_elbo(_Exact(image.float()), image, SCHEDULE,
+                                   generator=_gen(1))
+    assert torch.allclose(result.diffusion, torch.zeros(1, 1, dtype=torch.float64),
+                          atol=1e-9)
+    # L_T against torch's KL of N(sqrt(abar_T) x0, 1 - abar_T) from N(0, 1).
+    abar = SCHEDULE.alpha_bars[-1]
+    prior = kl_divergence(Normal(abar.sqrt() * image, (1 - abar).sqrt()),
+                          Normal(0.0, 1.0)).sum()
+    assert math.isclose(float(result.prior[0]), float(prior), rel_tol=1e-10)
+    # L_0: the mass of each pixel's own bin, for the decoder's standard deviation.
+    scale = math.sqrt(float(SCHEDULE.posterior_variances[1]))
+    mass = st.norm.cdf(1 / 16 / scale) - st.norm.cdf(-1 / 16 / scale)
+    inner = int(((image > -1) & (image < 1)).sum())  # the end bins are half-lines
+    edge_mass = st.norm.cdf(1 / 16 / scale)
+    expected = -(inner * math.log(mass) + (64 - inner) * math.log(edge_mass))
+    assert math.isclose(float(result.decoder[0, 0]), expected, rel_tol=1e-9)
+    assert torch.allclose(result.total, result.prior + result.diffusion
+                          + result.decoder)
+
+
+def test_negative_elbo_terms_replayed_with_torch_kl_divergence():
+    """Each L_{t-1} = KL(q(x_{t-1}|x_t,x0) || N(mu~(x0_hat, x_t), beta~_t)) for the
+    model's clipped x0_hat, summed over t = 2..T at the same draws of x_t."""
+    images = load_scaled_digits().test_images[:3].double()
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "v"], 8, 1, generator=_gen(2))
+    result = lk.ddpm_negative_elbo(model, images, SCHEDULE, chunk=7,
+                                   generator=_gen(3))
+    replay, expected = _gen(3), torch.zeros(2, 3, dtype=torch.float64)
+    for first in range(2, SCHEDULE.T + 1, 7):
+        steps = torch.arange(first, min(first + 7, SCHEDULE.T + 1))
+        noise = torch.randn(len(steps) * 3, 64, generator=replay, dtype=torch.float64)
+        for i, t in enumerate(steps.tolist()):
+            xt = d.q_sample(images, t, SCHEDULE, noise[3 * i: 3 * i + 3])
+            true_mean, variance = d.q_posterior(images, xt, t, SCHEDULE)
+            with torch.no_grad():
+                x0_hat = model.predict_x0(xt.float(), t, SCHEDULE).double()
+            for k in range(2):
+                model_mean, _ = d.q_posterior(x0_hat[k].clamp(-1, 1), xt, t, SCHEDULE)
+                kl = kl_divergence(Normal(true_mean, variance.sqrt()),
+                                   Normal(model_mean, variance.sqrt())).sum(-1)
+                expected[k] += kl
+    assert torch.allclose(result.diffusion, expected, rtol=1e-6)
+    assert bool((result.decoder > 0).all())
+
+
+def test_clipping_can_only_lower_the_kl_terms():
+    """Clipping x0_hat to [-1, 1] moves it towards every x0 in [-1, 1], coordinate by
+    coordinate, and the posterior mean is increasing in x0: each KL term can only
+    fall. (Not so the decoder: the end bins are half-lines, and an x0_hat beyond -1
+    puts more mass on the bin of -1 than -1 itself does.)"""
+    images = load_scaled_digits().test_images[:4]
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon"], 8, 1, generator=_gen(5))
+    clipped = lk.ddpm_negative_elbo(model, images, SCHEDULE, clip=True,
+                                    generator=_gen(6))
+    raw = lk.ddpm_negative_elbo(model, images, SCHEDULE, clip=False, generator=_gen(6))
+    assert bool((clipped.diffusion <= raw.diffusion + 1e-9).all())
+    assert bool((clipped.diffusion < raw.diffusion).any())
+
+
+def test_negative_elbo_refuses_bad_input():
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["x0"], 4, 1, generator=_gen())
+    with pytest.raises(ValueError, match="17 grey levels"):
+        lk.ddpm_negative_elbo(model, torch.full((2, 64), 0.3), SCHEDULE,
+                              generator=_gen())
+    with pytest.raises(TypeError, match="DenoiserEnsemble"):
+        lk.ddpm_negative_elbo(torch.nn.Linear(2, 2), LEVELS[None].repeat(1, 4)[:, :64],
+                              SCHEDULE, generator=_gen())
+    with pytest.raises(TypeError, match="clip must be a bool"):
+        lk.ddpm_negative_elbo(model, torch.zeros(1, 64), SCHEDULE, clip=1,
+                              generator=_gen())
+
+
+def _two_pixel_levels(n, generator):
+    """Correlated two-pixel images on the 17 levels."""
+    base = torch.randn(n, 1, generator=generator, dtype=torch.float64)
+    both = torch.cat([base, 0.6 * base + 0.8 * torch.randn(n, 1, generator=generator,
+                                                            dtype=torch.float64)], 1)
+    return d.quantize(0.4 * both)
+
+
+def test_dequantized_gaussian_against_monte_carlo_and_the_exact_bin_mass():
+    generator = _gen(7)
+    train, test = _two_pixel_levels(400, generator), _two_pixel_levels(5, generator)
+    bound = lk.dequantized_gaussian_nats(train, test)
+    mean = train.mean(0)
+    cov = torch.cov(train.T, correction=0) + torch.eye(2) / 64 / 12
+    density = torch.distributions.MultivariateNormal(mean, cov)
+    u = (torch.rand(200_000, 1, 2, generator=generator, dtype=torch.float64) - 0.5) / 8
+    monte_carlo = -(density.log_prob(test + u).mean(0) + 2 * math.log(1 / 8))
+    assert torch.allclose(bound, monte_carlo, atol=5e-3)
+    # A bound: never below -log of the exact mass of the bin (SciPy's bivariate CDF).
+    gaussian = st.multivariate_normal(mean.numpy(), cov.numpy())
+    for x, value in zip(test.numpy(), bound.tolist(), strict=True):
+        lo, hi = x - 1 / 16, x + 1 / 16
+        mass = (gaussian.cdf(hi) - gaussian.cdf([lo[0], hi[1]])
+                - gaussian.cdf([hi[0], lo[1]]) + gaussian.cdf(lo))
+        assert value >= -math.log(mass) - 1e-6
+
+
+def test_independent_pixels_by_explicit_counting():
+    train = d.quantize(torch.tensor([[-1.0, 0.5], [-1.0, 0.25], [1.0, 0.5]]))
+    test = torch.tensor([[-1.0, 0.5], [0.0, 1.0]])
+    got = lk.independent_pixels_nats(train, test)
+    # Pixel 0: level -1 twice, 1 once; pixel 1: 0.5 twice, 0.25 once; plus one count
+    # for each of the 17 levels, so 20 in all per pixel.
+    expected = [-math.log(3 / 20) - math.log(3 / 20), -2 * math.log(1 / 20)]
+    assert torch.allclose(got, torch.tensor(expected, dtype=torch.float64))
+
+
+def test_binomial_decoder_against_torch_binomial():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = lk.BinomialVAE(latent_dim=2, hidden=8)
+    images = load_scaled_digits().test_images[:5]
+    ink = (images + 1) / 2
+    z = torch.randn(3, 5, 2, generator=_gen(1))
+    with torch.no_grad():
+        got = model.log_likelihood(ink, z)
+        logits = model.decode_logits(z)
+    expected = Binomial(16, logits=logits).log_prob(ink * 16).sum(-1)
+    assert torch.allclose(got, expected, atol=1e-4)
+
+
+def test_vae_training_is_seeded_and_lowers_the_validation_bound():
+    data = load_scaled_digits(validation_fraction=0.2)
+    state = torch.get_rng_state()
+    options = dict(epochs=4, checkpoints=(1, 4), latent_dim=4, hidden=32,
+                   batch_size=128)
+    first = lk.train_binomial_vae(data.train_images, data.validation_images,
+                                  generator=_gen(2), **options)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.randn(5)
+    second = lk.train_binomial_vae(data.train_images, data.validation_images,
+                                   generator=_gen(2), **options)
+    assert first.validation_nats == second.validation_nats
+    assert first.epochs == (1, 4)
+    assert first.validation_nats[1] < first.validation_nats[0]
+    nats = lk.binomial_vae_negative_elbo(first.models[1], data.test_images,
+                                         generator=_gen(3))
+    assert nats.shape == (len(data.test_images),) and bool((nats > 0).all())
+    with pytest.raises(ValueError, match="checkpoints must lie in 1..4"):
+        lk.train_binomial_vae(data.train_images, data.validation_images,
+                              generator=_gen(2), **{**options, "checkpoints": (5,)})
