@@ -18,6 +18,9 @@ Submodules, one idea each:
 - :mod:`.vae`: a small variational autoencoder trained with either estimator.
 - :mod:`.flows`: normalizing flows (affine coupling) and the tanh-squashed Gaussian.
 - :mod:`.diffusion`: a small denoising diffusion model (DDPM) on the same digits.
+- :mod:`.likelihood`: likelihoods on the 17 grey levels: the DDPM's bound with a
+  discretized decoder, a dequantized Gaussian, independent pixels, a Binomial VAE.
+- :mod:`.learned_schedule`: a noise schedule learned through the trick (as in VDM).
 - :mod:`.explorers`: the interactive figures, one module each (ipywidgets and Bokeh).
 - :mod:`.style`: the book's matplotlib style (figures legible on a phone).
 - :mod:`.book`: what a chapter's check cells print (receipts) and glue.
@@ -68,6 +71,8 @@ __all__ = [
     "graphs",
     "implicit",
     "jumps",
+    "learned_schedule",
+    "likelihood",
     "sgd",
     "style",
     "vae",
