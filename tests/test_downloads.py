@@ -18,6 +18,7 @@ import bookbuild
 import nbformat
 import pytest
 import yaml
+from bs4 import BeautifulSoup
 
 pytestmark = pytest.mark.book
 SHORT_CHAPTER = "02_seeing_the_map"
@@ -93,4 +94,5 @@ def test_the_title_page_citation_agrees_with_citation_cff(built_book):
     assert f'version = "{citation["version"]}"' in pyproject
     assert "CC BY-SA 4.0" in page and (bookbuild.ROOT / "LICENSE-TEXT").exists()
     html = (built_book / "chapters" / "index.html").read_text(encoding="utf-8")
-    assert "@book{reparambook2026," in html
+    block = BeautifulSoup(html, "html.parser").select_one("div.highlight-bibtex")
+    assert block is not None and "@book{reparambook2026," in block.get_text()
