@@ -101,6 +101,38 @@ def test_samples_follow_the_density(maps, index):
         assert abs(observed - p) < 5 * math.sqrt(max(p * (1 - p), 1e-4) / n)
 
 
+@pytest.mark.parametrize("index", range(5))
+def test_band_is_two_standard_errors_of_a_bar_around_scipys_bin_mass(maps, index):
+    spec = maps[index]
+    for theta in (spec.theta_range[0], spec.theta_default, spec.theta_range[1]):
+        state = pf.pushforward_state(spec, theta)
+        law = REFERENCES[index](theta)
+        p = np.diff(law.cdf(state.bin_edges))
+        assert np.all(np.abs(state.bin_mass - p) < 1e-6)
+        assert state.bin_mass.sum() == pytest.approx(state.window_mass, abs=1e-12)
+        n, width = len(state.samples), state.bin_edges[1] - state.bin_edges[0]
+        se = np.sqrt(p * (1 - p) / n) / width  # a bar's height: a count / (n width)
+        np.testing.assert_allclose(state.band_high, p / width + 2 * se, atol=1e-5)
+        np.testing.assert_allclose(state.band_low, np.maximum(p / width - 2 * se, 0),
+                                   atol=1e-5)
+
+
+def test_about_one_bar_in_twenty_strays_outside_the_band(maps):
+    # Over every map at three settings, bars with a bin mass above 1e-3: a band of +-1
+    # standard error would hold about 68 % of them, one of +-3 about 99.7 %.
+    inside = total = 0
+    for spec in maps:
+        for theta in (spec.theta_range[0], spec.theta_default, spec.theta_range[1]):
+            state = pf.pushforward_state(spec, theta)
+            counted = state.bin_mass > 1e-3
+            held = (state.histogram >= state.band_low) & (
+                state.histogram <= state.band_high)
+            inside += held[counted].sum()
+            total += counted.sum()
+    assert total > 300
+    assert 0.88 < inside / total < 0.99
+
+
 def test_javascript_is_printed_from_the_expressions(maps):
     h, f = pf.map_javascript(maps[3])
     assert h == "-Math.log(u)/t"
@@ -183,6 +215,10 @@ def test_ipywidgets_controls_redraw_the_same_artists(ipympl, maps):
     np.testing.assert_array_equal(curve.get_ydata(), state.density)
     heights = [bar.get_height() for bar in axes.patches[: pf.BINS]]
     np.testing.assert_array_equal(heights, state.histogram)
+    band = axes.patches[pf.BINS: 2 * pf.BINS]  # the grey band, behind the bars
+    np.testing.assert_array_equal([b.get_y() for b in band], state.band_low)
+    np.testing.assert_allclose([b.get_y() + b.get_height() for b in band],
+                               state.band_high, rtol=1e-14)
     assert axes.get_xlim() == state.window
     drawn = lab.update(index=4, theta=1.5)
     assert (drawn.label, drawn.theta) == (maps[4].label, 1.5)
@@ -236,4 +272,8 @@ def test_every_map_matches_python_after_the_keyboard_moves_its_slider(offline_pa
         np.testing.assert_allclose(
             np.asarray(bars["top"], dtype=float), state.histogram, rtol=0, atol=1e-12
         )
+        band = model_value(page, "pushforward_band", "data")
+        for side, expected in (("bottom", state.band_low), ("top", state.band_high)):
+            np.testing.assert_allclose(np.asarray(band[side], dtype=float), expected,
+                                       rtol=1e-9, atol=1e-12)
     assert_clean(offline_page)

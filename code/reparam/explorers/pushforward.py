@@ -13,6 +13,11 @@ The readout states the parameter and two numbers computed the same way in Python
 plotted window (midpoint rule on a fine grid) and the share of the pushed samples that
 land in that window.
 
+A grey band behind the bars shows how far a bar may stray by chance: for each bin, the
+height the derived density predicts, :math:`p_b/w`, plus and minus two standard errors
+of a bar's height, :math:`2\sqrt{p_b(1-p_b)/n}/w`, where :math:`p_b` is the bin's mass
+under the derived density, :math:`w` the bin width and :math:`n` the number of draws.
+
 - :class:`PushforwardFigure` + :func:`ipywidgets_explorer`: for Jupyter (``make lab``);
   the menu and slider move the existing bars and curve.
 - :func:`bokeh_explorer`: for the static website; a ``CustomJS`` callback recomputes the
@@ -63,7 +68,10 @@ BINS = 40
 # exactly at a jump (an edge of the support), so its error stays below 1e-3 for these
 # densities.
 MASS_CELLS = 20000
+CELLS_PER_BIN = MASS_CELLS // BINS  # the same cells give each bin's mass
 N_DRAWS = 4000
+BAND_SE = 2.0  # the band's half-width, in standard errors of a bar's height
+BAND_LABEL = "±2 standard errors of a bar"
 FIGSIZE = (6.4, 4.0)  # the matplotlib figure of make lab
 # Fixed base draws (seeded), so the histogram moves with the slider instead of
 # re-sampling.
@@ -231,6 +239,10 @@ class PushforwardState:
     ``window_mass`` is the derived density's mass in ``window`` (midpoint rule on
     ``MASS_CELLS`` cells); ``window_share`` is the share of the pushed samples that
     land in it; ``histogram`` is their density histogram on ``BINS`` equal bins.
+    ``bin_mass`` is each bin's mass under the derived density (the same midpoint
+    cells, ``CELLS_PER_BIN`` to a bin); ``band_low`` and ``band_high`` are the height
+    it predicts for each bar, minus and plus ``BAND_SE`` standard errors of that
+    height (the lower end cut at zero).
     """
 
     label: str
@@ -244,6 +256,9 @@ class PushforwardState:
     histogram: np.ndarray
     window_mass: float
     window_share: float
+    bin_mass: np.ndarray
+    band_low: np.ndarray
+    band_high: np.ndarray
 
 
 def _evaluate(f, points: np.ndarray, theta: float) -> np.ndarray:
@@ -279,7 +294,11 @@ def pushforward_state(spec: PushforwardMap, theta: float) -> PushforwardState:
     histogram = np.bincount(index[inside], minlength=BINS) / (len(samples) * width)
     cell = (high - low) / MASS_CELLS
     midpoints = low + cell * (np.arange(MASS_CELLS) + 0.5)
-    mass = float(np.sum(_evaluate(f, midpoints, theta)) * cell)
+    at_midpoints = _evaluate(f, midpoints, theta)
+    mass = float(np.sum(at_midpoints) * cell)
+    bin_mass = at_midpoints.reshape(BINS, CELLS_PER_BIN).sum(axis=1) * cell
+    expected = bin_mass / width
+    se = np.sqrt(np.clip(bin_mass * (1 - bin_mass), 0, None) / len(samples)) / width
     return PushforwardState(
         label=spec.label,
         theta_name=spec.theta_name,
@@ -292,6 +311,9 @@ def pushforward_state(spec: PushforwardMap, theta: float) -> PushforwardState:
         histogram=histogram,
         window_mass=mass,
         window_share=float(np.mean(inside)),
+        bin_mass=bin_mass,
+        band_low=np.maximum(expected - BAND_SE * se, 0.0),
+        band_high=expected + BAND_SE * se,
     )
 
 
@@ -335,6 +357,12 @@ class PushforwardFigure:
             width=state.bin_edges[1] - state.bin_edges[0], align="edge", alpha=0.5,
             label="pushed samples",
         )
+        width = state.bin_edges[1] - state.bin_edges[0]
+        self.band = self.axes.bar(
+            state.bin_edges[:-1], state.band_high - state.band_low,
+            bottom=state.band_low, width=width, align="edge", color="grey",
+            alpha=0.3, lw=0, label=BAND_LABEL, zorder=0.5,  # behind the bars
+        )
         (self.curve,) = self.axes.plot(
             state.y_grid, state.density, color="black", label="derived density"
         )
@@ -358,10 +386,17 @@ class PushforwardFigure:
             bar.set_x(left)
             bar.set_width(width)
             bar.set_height(height)
+        for band, left, low, high in zip(self.band, state.bin_edges[:-1],
+                                         state.band_low, state.band_high, strict=True):
+            band.set_x(left)
+            band.set_width(width)
+            band.set_y(low)
+            band.set_height(high - low)
         self.curve.set_data(state.y_grid, state.density)
         self.axes.set_xlim(*state.window)
         finite = state.density[np.isfinite(state.density)]
-        self.axes.set_ylim(0, 1.1 * max(state.histogram.max(), finite.max()))
+        top = max(state.histogram.max(), finite.max(), state.band_high.max())
+        self.axes.set_ylim(0, 1.1 * top)
         self.axes.set_title(f"{state.label}, {readout_parameter(state)}")
         return state
 
@@ -453,8 +488,20 @@ bars.data = {left: left, right: right,
 curve.data = {y: y, density: dens};
 const cell = (high - low) / C;
 let mass = 0;
-for (let j = 0; j < C; j++) { mass += m.f(low + cell * (j + 0.5), t); }
+const binMass = new Array(B).fill(0);
+for (let j = 0; j < C; j++) {
+  const value = m.f(low + cell * (j + 0.5), t);
+  mass += value;
+  binMass[Math.floor(j / (C / B))] += value;
+}
 mass *= cell;
+// The band: the height the derived density predicts for each bar, +-k standard errors.
+const expected = binMass.map((p) => p * cell / width);
+const se = binMass.map((p) => Math.sqrt(Math.max(p * cell * (1 - p * cell), 0) /
+                                          draws.length) / width);
+band.data = {left: left, right: right,
+             bottom: expected.map((e, b) => Math.max(e - k * se[b], 0)),
+             top: expected.map((e, b) => e + k * se[b])};
 x_range.start = low; x_range.end = high;
 readout.text = m.name + " = " + t.toFixed(2) + ": in the window from " + low + " to " +
   high + ", the derived density has mass " + mass.toFixed(3) +
@@ -498,10 +545,19 @@ def bokeh_explorer(maps: list[PushforwardMap] | None = None, index: int = 0):
     curve = ColumnDataSource(
         {"y": state.y_grid, "density": state.density}, name="pushforward_density"
     )
+    band = ColumnDataSource(
+        {"left": edges[:-1], "right": edges[1:], "bottom": state.band_low,
+         "top": state.band_high},
+        name="pushforward_band",
+    )
     x_range = Range1d(*spec.window)
     plot = bokeh_figure(
         "pushed samples and the derived density", height=300, x_range=x_range,
         tools="pan,wheel_zoom,reset", x_axis_label="y", y_axis_label="density",
+    )
+    plot.quad(
+        left="left", right="right", bottom="bottom", top="top", source=band,
+        fill_color="grey", fill_alpha=0.3, line_color=None, legend_label=BAND_LABEL,
     )
     plot.quad(
         left="left", right="right", bottom="zero", top="top", source=bars,
@@ -522,7 +578,8 @@ def bokeh_explorer(maps: list[PushforwardMap] | None = None, index: int = 0):
     readout = readout_div(readout_text(state), "pushforward_readout")
     callback = CustomJS(
         args=dict(
-            menu=menu, slider=theta_slider, bars=bars, curve=curve, readout=readout,
+            menu=menu, slider=theta_slider, bars=bars, curve=curve, band=band,
+            readout=readout, k=BAND_SE,
             x_range=x_range, normal=BASE_DRAWS["normal"].tolist(),
             uniform=BASE_DRAWS["uniform"].tolist(), G=GRID_POINTS, B=BINS,
             C=MASS_CELLS,
