@@ -204,3 +204,44 @@ absolute = GaussianCost(
 )
 
 ALL_COSTS = (square, gaussian_bump, cosine, step, absolute)
+
+
+def cantor(x: torch.Tensor, depth: int = 40) -> torch.Tensor:
+    r"""The Cantor function :math:`C`, elementwise: 0 below 0, 1 above 1.
+
+    On :math:`[0, 1]` it reads the ternary digits :math:`d_1, d_2, \dots` of
+    :math:`x` up to the first digit 1 and returns :math:`\sum_i (d_i/2)\,2^{-i}`, with
+    that digit 1 counted as :math:`2^{-i}` and nothing after it. :math:`C` is continuous
+    and nondecreasing, and constant on each open interval removed in building the
+    Cantor set, which together have length 1: so :math:`C' = 0` almost everywhere, yet
+    :math:`C` climbs from 0 to 1. It is the distribution function of the Cantor law,
+    :math:`C(x) = P(Y \le x)` for :math:`Y = \sum_i 2b_i 3^{-i}` with fair bits
+    :math:`b_i`.
+
+    The result is built from the digits alone (``floor``), so autograd sees no path
+    from ``x`` to it: the pathwise gradient through it is zero, which is the true
+    derivative everywhere off the Cantor set. ``depth`` digits are read; float64 holds
+    about 34 ternary digits, so the default reads them all.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must have a floating dtype, got {x.dtype}")
+    if bool(torch.isnan(x).any()):
+        raise ValueError("x contains NaN")  # C(-inf) = 0 and C(inf) = 1 are fine
+    from ._validation import check_count  # appended function: keeps the header as is
+
+    depth = check_count(depth, "depth")
+    rest = x.detach().clamp(0.0, 1.0)
+    value = torch.zeros_like(rest)
+    reading = torch.ones_like(rest, dtype=torch.bool)  # no digit 1 seen yet
+    weight = 0.5
+    for _ in range(depth):
+        rest = 3.0 * rest
+        digit = torch.floor(rest).clamp(max=2.0)  # x = 1 reads 0.222... in base 3
+        rest = rest - digit
+        value = value + weight * (reading & (digit > 0.5)).to(value.dtype)
+        reading = reading & (digit != 1.0)
+        weight /= 2.0
+    # x >= 1 reads 0.222... forever: its value is 1, which depth digits miss by 2^-depth
+    return torch.where(x.detach() >= 1.0, torch.ones_like(value), value)

@@ -14,9 +14,10 @@ and cosines):
 The running estimate after :math:`m` draws is :math:`\bar g_m = \frac1m\sum_{i\le m}
 f'(x_i)`, unbiased with standard deviation :math:`\sqrt{V/m}`. The figure draws a few
 independent runs of it against :math:`m` (log axis) inside the *funnel*
-:math:`g \pm 2\sqrt{V/m}`, drawn around the exact value: the band a run should stay in
-about 95 % of the time. The readout states, at the chosen :math:`n`, the exact value,
-:math:`V`, the funnel, how many runs are inside it, the largest :math:`|z|` with
+:math:`g \pm 2\sqrt{V/m}`, drawn around the exact value: at any one large :math:`m`,
+about 95 % of independent runs lie inside it (a single run's path leaves it now and
+then). The readout states, at the chosen :math:`n`, the exact value, :math:`V`, the
+funnel, how many runs are inside it, the largest :math:`|z|` with
 :math:`z = (\bar g_n - g)/\sqrt{V/n}`, and the share of the paths' points
 :math:`(\text{run}, m \le n)` inside the funnel.
 
