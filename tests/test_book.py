@@ -34,3 +34,18 @@ def test_glue_numbers_glues_each_value_under_its_own_name(monkeypatch):
     monkeypatch.setattr("myst_nb.glue", glue)
     book.glue_numbers(ch0_a=1, ch0_b=2.5)
     assert glued == [("ch0_a", 1, False), ("ch0_b", 2.5, False)]
+
+
+def test_glue_numbers_turns_array_scalars_into_python_numbers(monkeypatch):
+    import numpy as np
+    import torch
+
+    glued = {}
+    monkeypatch.setattr("myst_nb.glue",
+                        lambda name, value, display: glued.__setitem__(name, value))
+    book.glue_numbers(a=np.float64(0.5), b=np.int64(3), c=torch.tensor(2.5),
+                      d=np.array([1, 2]))
+    assert glued["a"] == 0.5 and type(glued["a"]) is float
+    assert glued["b"] == 3 and type(glued["b"]) is int
+    assert glued["c"] == 2.5 and type(glued["c"]) is float
+    assert type(glued["d"]) is np.ndarray  # not a scalar: left as it is

@@ -53,4 +53,8 @@ def glue_numbers(**values) -> None:
     from myst_nb import glue
 
     for name, value in values.items():
+        # A NumPy or torch scalar becomes a Python number, which every format spec of
+        # {glue:text} accepts (the build fails on one it cannot format).
+        if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+            value = value.item()
         glue(name, value, display=False)
