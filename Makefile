@@ -8,8 +8,9 @@ HTML   := _build/html/index.html
 BOOK_SOURCES := _config.yml _toc.yml $(shell find chapters code -type f \
                   ! -path '*/__pycache__/*' ! -path '*/.ipynb_checkpoints/*' \
                   ! -path '*.egg-info/*' 2>/dev/null)
-# The build itself, its settings, its two steps and its execution cache (emptied when the
-# reparam package or the requirements change) are in code/bookbuild.py.
+# The build itself, its settings, its three steps and its execution cache (emptied when
+# the reparam package, the requirements or the installed packages change) are in
+# code/bookbuild.py.
 # ipykernel logs a notice at every kernel start that its (local, loopback) TCP sockets are not
 # encrypted; it buries real messages in the build log. This IPython configuration (read by
 # every kernel of this .venv) drops exactly that record; every other kernel log record, and
@@ -53,10 +54,14 @@ $(VENV)/.installed: $(VENV)/.python-ok requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -r requirements.txt
 	@touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt tests/fetch_axe_core.py
+AXE_CORE := $(VENV)/share/axe-core/axe.min.js
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt $(AXE_CORE)
 	$(BIN)/python -m pip install -r requirements-test.txt
-	$(BIN)/python tests/fetch_axe_core.py $(VENV)/share/axe-core/axe.min.js
 	@touch $@
+
+# axe-core for the accessibility tests, from the npm registry, checked against its hash.
+$(AXE_CORE): tests/fetch_axe_core.py $(VENV)/.python-ok
+	$(BIN)/python tests/fetch_axe_core.py $@
 
 $(KERNEL_CONFIG): Makefile $(VENV)/.python-ok
 	@mkdir -p $(dir $@)

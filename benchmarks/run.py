@@ -36,7 +36,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 RESULTS = ROOT / "benchmarks" / "results.json"
 
 
@@ -197,32 +197,6 @@ def executed_since(copy: Path, since: float) -> list[str]:
     ]
 
 
-def glued_timings(copy: Path) -> dict:
-    """Training/sampling times a chapter glues itself (names like ch8_..._seconds)."""
-    import ast
-
-    import nbformat
-
-    found = {}
-    for path in sorted(
-        (copy / "_build" / "jupyter_execute" / "chapters").glob("*.ipynb")
-    ):
-        for cell in nbformat.read(path, as_version=4).cells:
-            for output in cell.get("outputs", []):
-                name = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
-                text = output.get("data", {}).get(
-                    "application/papermill.record/text/plain"
-                )
-                if text and ("seconds" in name or name.endswith("_time")):
-                    try:
-                        found.setdefault(path.stem, {})[name] = float(
-                            ast.literal_eval(text)
-                        )
-                    except (ValueError, SyntaxError, TypeError):
-                        pass
-    return found
-
-
 def bench_book(copy: Path, run_tests: bool) -> dict:
     chapter = copy / "chapters" / f"{EDITED_CHAPTER}.ipynb"
     log("clean `make book` (every chapter executed, in parallel, empty cache)...")
@@ -240,8 +214,7 @@ def bench_book(copy: Path, run_tests: bool) -> dict:
     before_code = time.time()
     code, _, _ = make(copy, "book")
     code_executed = executed_since(copy, before_code)
-    # The goal is the edited chapter's execution as this build recorded it (in an
-    # ordinary kernel, imports included; the clean build's warm kernels skip those).
+    # The goal is the edited chapter's execution as this build recorded it.
     code_edit_execution = execution_times(copy).get(EDITED_CHAPTER) or 0
     results = {
         "clean_build_seconds": clean,
@@ -259,7 +232,6 @@ def bench_book(copy: Path, run_tests: bool) -> dict:
             "recorded by the clean build's cache, chapters running in parallel"
         ),
         "slowest_chapter": max(chapters, key=lambda k: chapters[k] or 0),
-        "glued_timings": glued_timings(copy),
         "machinery_lines": machinery_lines(copy),
     }
     log("the budgeted chapters, each alone on one core...")
@@ -675,6 +647,9 @@ def main() -> int:
                         help="skip measurements that need Chromium")
     args = parser.parse_args()
     browser = not args.skip_browser and CHROMIUM.exists()
+    if not browser:
+        log("no Chromium (or --skip-browser): the first paint and the page slider "
+            "are not measured")
     results = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),

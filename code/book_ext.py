@@ -1,16 +1,8 @@
-"""The book's Sphinx extension (``_config.yml``: ``local_extensions``). Its jobs:
-
-1. **BokehJS from the site itself** (never a CDN), copied to ``_static/bokeh/`` and
-   loaded, deferred, only by pages with an explorer.
-2. **Nothing an offline page cannot use**: thebe (it needs a remote kernel; the live
-   book is ``make lab``) and the saved ipywidgets state.
-3. **A fast first paint on a slow phone**: every script deferred but the few bytes
-   inline scripts need; the theme's 1.5 MB ``fontawesome.js`` dropped (its icons come
-   from the theme's icon font either way); sphinx-design only where it is used.
-4. **Screen readers**: alt text from captions; roles and names that say what the page
-   shows (``book_static/`` has the CSS and JS for Bokeh's controls and phones).
-5. **Downloads that run**: a chapter's download button gives the executed notebook.
-"""
+"""The book's Sphinx extension (``local_extensions`` in ``_config.yml``): BokehJS from
+the site itself, only where an explorer needs it; no thebe or saved widget state (an
+offline page cannot use them); no script blocking the first paint (all deferred, the
+1.5 MB ``fontawesome.js`` dropped: the icon font draws the icons); alt text, roles and
+names for screen readers (and ``book_static/``); executed notebooks as downloads."""
 
 from __future__ import annotations
 
@@ -26,16 +18,13 @@ WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
 FONTAWESOME = re.compile(r'\s*<script defer src="[^"]*/fontawesome\.js[^"]*"></script>')
 BLOCKING_SEARCH = re.compile(r'<script src="([^"]*(?:searchtools|language_data|'
                              r'searchindex)\.js)">')
-# Attributes that make a screen reader announce something else than the page shows:
-# sphinxcontrib-bibtex's deprecated role "doc-biblioentry" (axe:
-# aria-required-children), and myst-nb's folded-cell toggle named "Toggle hidden
-# content" while it shows "Show code cell source" (axe: label-content-name-mismatch).
+# What a screen reader would announce wrongly (axe: aria-required-children; and
+# label-content-name-mismatch, as the toggle shows "Show code cell source").
 BODY_FIXES = (('role="doc-biblioentry"', 'role="listitem"'),
               ('<summary aria-label="Toggle hidden content">', "<summary>"))
 
 
-def bokeh_js_files() -> list[str]:
-    """Paths, relative to ``_static``, of the BokehJS bundles a plot page needs."""
+def bokeh_js_files() -> list[str]:  # relative to _static
     import bokeh
 
     return [f"bokeh/{name}-{bokeh.__version__}.min.js" for name in BOKEH_BUNDLES]
@@ -45,12 +34,9 @@ def _filename(asset) -> str:
     return str(getattr(asset, "filename", asset) or "")
 
 
-def _keep(asset, body: str) -> bool:
+def _keep(asset) -> bool:
     name, attributes = _filename(asset), getattr(asset, "attributes", {})
-    unused_design = (("sphinx-design" in name or "design-tabs" in name)
-                     and not re.search(r'class="[^"]*\bsd-', body))
-    return not (unused_design or "thebe" in name
-                or "THEBE_JS_URL" in (attributes.get("body") or "")
+    return not ("thebe" in name or "THEBE_JS_URL" in (attributes.get("body") or "")
                 or attributes.get("type") == WIDGET_STATE_TYPE)
 
 
@@ -72,9 +58,9 @@ def _prepare_page(app, pagename, templatename, context, doctree) -> None:
             app.add_js_file(relative, loading_method="defer")
     if "script_files" in context:
         context["script_files"] = [_deferred(s) for s in context["script_files"]
-                                   if _keep(s, body)]
+                                   if _keep(s)]
     if "css_files" in context:
-        context["css_files"] = [c for c in context["css_files"] if _keep(c, body)]
+        context["css_files"] = [c for c in context["css_files"] if _keep(c)]
 
 
 def _give_images_alt_text(app, doctree, docname) -> None:
@@ -117,8 +103,7 @@ def _finish_site(app, exception) -> None:
 
 
 def setup(app):
-    # myst-nb draws its folded cells for the html builder only; the PDF is printed
-    # from a singlehtml build.
+    # myst-nb draws folded cells for html only; make pdf prints a singlehtml build.
     from myst_nb import sphinx_ as nb
 
     app.add_node(nb.HideCodeCellNode, override=True,

@@ -1,108 +1,120 @@
-"""The book's build settings and its build, in one place: ``make book`` runs
-``python code/bookbuild.py`` (``--pdf`` for ``make pdf``), and the tests import it.
-
-1. Execute the chapters missing from the execution cache, in parallel, with
-   jupyter-cache's own worker; settings from ``_config.yml``. A failed chapter is not
-   cached. The cache keys a chapter on its code cells; it is emptied when what else
-   the outputs depend on changes: the ``reparam`` package or the requirements.
-2. ``jupyter-book build --all -W -n --keep-going``: every page read again, outputs
-   from the cache; an uncached chapter executes again and fails the build, and so does
-   any warning, on every build, not only the first.
-3. The site's downloads: the ``reparam`` wheel and the pinned requirements.
-"""
+"""The book's build settings and its build (``make book``, ``make pdf``; the tests
+import it): (1) execute in parallel the chapters the execution cache lacks (settings
+from ``_config.yml``; a failure stops the build with its traceback); (2) build strictly
+from the cache: any warning fails every build; (3) write the site's downloads."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 STRICT_FLAGS = ["--all", "-W", "-n", "--keep-going"]
-# One math-library thread per kernel: one kernel runs per core, and more threads than
-# cores slow every kernel down. Every build uses it, so a glued number does not depend
-# on how the build was scheduled (floating-point sums depend on the thread count).
+CACHE = Path("_build", ".jupyter_cache")  # myst-nb's place, under a build's output
+# One math-library thread per kernel (one kernel per core), in every build: a glued
+# number must not depend on the scheduling (sums depend on the thread count).
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "OPENBLAS_NUM_THREADS": "1"}
 
 
 def chapter_notebooks(book: Path = ROOT) -> list[Path]:
-    """The book's notebooks, in the order of its table of contents (``_toc.yml``)."""
+    """The book's notebooks in ``_toc.yml``'s order (its other entries are pages)."""
     toc = yaml.safe_load((book / "_toc.yml").read_text())
     entries = toc.get("chapters", []) + [
         chapter for part in toc.get("parts", []) for chapter in part["chapters"]]
-    paths = [book / f"{entry['file']}.ipynb" for entry in entries]
-    return [path for path in paths if path.exists()]
+    for entry in entries:
+        if not any((book / f"{entry['file']}{s}").exists() for s in (".ipynb", ".md")):
+            raise ValueError(f"_toc.yml: {entry['file']} matches no .ipynb or .md file")
+    return [book / f"{e['file']}.ipynb" for e in entries
+            if (book / f"{e['file']}.ipynb").exists()]
 
 
 def package_fingerprint(book: Path = ROOT) -> str:
-    """A hash of what the cache key cannot see: ``code/reparam`` and requirements."""
-    digest = hashlib.sha256()
-    files = sorted((book / "code" / "reparam").rglob("*.py"))
-    for path in [*files, book / "requirements.txt"]:
+    """A hash of what the cache key cannot see: ``code/reparam``, the requirements and
+    every installed package's version."""
+    digest = hashlib.sha256(sys.version.encode())
+    for path in [*sorted((book / "code" / "reparam").rglob("*.py")),
+                 book / "requirements.txt", book / "pyproject.toml"]:
         if path.exists():
             digest.update(path.relative_to(book).as_posix().encode())
             digest.update(path.read_bytes())
-    return digest.hexdigest()
+    installed = sorted(f"{d.metadata['Name']}=={d.version}"
+                       for d in importlib.metadata.distributions())
+    return digest.hexdigest() + hashlib.sha256(str(installed).encode()).hexdigest()
 
 
-def empty_stale_cache(book: Path, cache_path: Path) -> None:
-    """Empty the cache if it was filled with another package or requirements."""
-    stamp = cache_path / "package-fingerprint"
-    fingerprint = package_fingerprint(book)
-    if stamp.exists() and stamp.read_text() != fingerprint:
-        shutil.rmtree(cache_path)
-    cache_path.mkdir(parents=True, exist_ok=True)
+def empty_stale_cache(book: Path, cache: Path) -> None:
+    """Empty the cache unless it was filled with this package and these packages."""
+    stamp, fingerprint = cache / "package-fingerprint", package_fingerprint(book)
+    if cache.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+        shutil.rmtree(cache)
+    cache.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
 
 
-def execute_uncached(book: Path, cache_path: Path) -> list[str]:
+def _set_environment(environment: dict) -> None:  # in each pool process, at start
+    os.environ.update(environment)
+
+
+def execute_uncached(book: Path, cache: Path, env: dict | None = None) -> dict:
     """Step 1: execute the chapters missing from the cache, in parallel, the last
-    chapters (they train models, the longest) first; returns those that failed."""
+    chapters (they train models, the longest) first; returns the failed ones, each
+    with its traceback. ``env``: more environment for the kernels."""
     from jupyter_cache import get_cache
     from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 
-    os.environ.update(KERNEL_ENV)  # the kernels inherit it
-    empty_stale_cache(book, cache_path)
-    cache = get_cache(str(cache_path))
-    for record in cache.list_project_records():
-        cache.remove_nb_from_project(record.pk)
+    empty_stale_cache(book, cache)
+    store = get_cache(str(cache))
+    for record in store.list_project_records():
+        store.remove_nb_from_project(record.pk)
     for path in reversed(chapter_notebooks(book)):
-        cache.add_nb_to_project(str(path))
+        store.add_nb_to_project(str(path))
     settings = yaml.safe_load((book / "_config.yml").read_text())["execute"]
-    jobs = [ProcessData(record.pk, record.uri, cache, settings["timeout"],
-                        settings["allow_errors"]) for record in cache.list_unexecuted()]
-    # jupyter-cache's own worker, in a pool of one process per core. chunksize=1 hands
-    # the next chapter to whichever kernel is free (the executor's own pool.map would
-    # hand them out in pairs, so the two longest chapters could share one core).
-    with multiprocessing.Pool() as pool:
+    jobs = [ProcessData(record.pk, record.uri, store, settings["timeout"],
+                        settings["allow_errors"]) for record in store.list_unexecuted()]
+    if not jobs:
+        return {}
+    processes = min(len(jobs), os.cpu_count() or 1)
+    print(f"bookbuild: executing {len(jobs)} chapter(s) on {processes} process(es)")
+    # jupyter-cache's own worker; its kernels inherit the pool processes' environment.
+    # chunksize=1 hands the next chapter to whichever process is free.
+    context = multiprocessing.get_context("spawn")
+    environment = {**os.environ, **KERNEL_ENV, **(env or {})}
+    with context.Pool(processes, _set_environment, (environment,)) as pool:
         results = pool.map(ExecutionWorkerLocalMProc(), jobs, chunksize=1)
-    return [uri for status, uri in results if status != 0]
+    return {uri: store.get_project_record(uri).traceback
+            for status, uri in results if status != 0}
 
 
-def write_downloads(book: Path, html: Path) -> None:
-    """Step 3: ``html/downloads/``: the package's wheel (built again only when the
-    package changed) and requirements.txt without the editable install of the repo."""
-    downloads = html / "downloads"
-    stamp = downloads / "package-fingerprint"
-    fingerprint = package_fingerprint(book) + (book / "pyproject.toml").read_text()
+def write_downloads(book: Path, output: Path) -> None:
+    """Step 3: ``html/downloads/``: the wheel (from a clean copy) and the pins."""
+    downloads = output / "_build" / "html" / "downloads"
+    stamp = output / "_build" / "downloads-fingerprint"
+    fingerprint = package_fingerprint(book)
     if not stamp.exists() or stamp.read_text() != fingerprint:
         shutil.rmtree(downloads, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                        "--no-build-isolation", "-w", str(downloads), str(book)],
-                       check=True, capture_output=True)
+        with tempfile.TemporaryDirectory() as copy:
+            for name in ("pyproject.toml", "README.md", "code/reparam"):
+                (shutil.copytree if (book / name).is_dir() else shutil.copy)(
+                    book / name, Path(copy) / name)
+            subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                            "--no-build-isolation", "-w", str(downloads), copy],
+                           check=True)
         stamp.write_text(fingerprint)
-    pins = (book / "requirements.txt").read_text().splitlines()
-    (downloads / "requirements.txt").write_text("".join(f"{line}\n" for line in pins
-                                                        if line.strip() != "-e ."))
+    pins = (book / "requirements.txt").read_text().split("\n# The book's helper")[0]
+    (downloads / "requirements.txt").write_text(pins.rstrip() + "\n")
 
 
 def jupyter_book(book: Path, output: Path | None, *options: str,
@@ -117,15 +129,14 @@ def jupyter_book(book: Path, output: Path | None, *options: str,
 def build(book: Path = ROOT, output: Path | None = None,
           capture: bool = False) -> subprocess.CompletedProcess:
     """The three steps; ``capture``: return the logs instead of printing them."""
-    failed = execute_uncached(book, (output or book) / "_build" / ".jupyter_cache")
-    note = "".join(f"failed, not cached: {uri}\n" for uri in failed)
+    failed = execute_uncached(book, (output or book) / CACHE)
+    if failed:  # its traceback, without executing it again in step 2
+        log = "".join(f"bookbuild: {uri} failed:\n{tb}\n" for uri, tb in failed.items())
+        print("" if capture else log, end="", file=sys.stderr)
+        return subprocess.CompletedProcess([], 1, "", log)
     result = jupyter_book(book, output, capture=capture)
-    if capture:
-        result.stderr = note + result.stderr
-    else:
-        print(note, end="", file=sys.stderr)
     if result.returncode == 0 and (book / "code" / "reparam").is_dir():
-        write_downloads(book, (output or book) / "_build" / "html")
+        write_downloads(book, output or book)
     return result
 
 
@@ -135,20 +146,21 @@ def print_pdf(book: Path = ROOT, output: Path | None = None) -> Path:
     from playwright.sync_api import sync_playwright
 
     build_dir = (output or book) / "_build"
-    if execute_uncached(book, build_dir / ".jupyter_cache"):
-        raise RuntimeError("a chapter failed: run make book to see which")
-    jupyter_book(book, output, "--builder", "singlehtml").check_returncode()
+    failed = execute_uncached(book, (output or book) / CACHE)
+    if failed or jupyter_book(book, output, "--builder", "singlehtml").returncode:
+        raise SystemExit(f"make pdf: the single-page build failed {list(failed)}")
     pdf, single = build_dir / "pdf" / "book.pdf", build_dir / "singlehtml"
     # The page's links are relative to the site's root, not to chapters/.
     shutil.copyfile(single / "chapters" / "index.html", single / "book.html")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
         # As wide as the printed column, so that each explorer lays out to the paper.
         page = browser.new_page(viewport={"width": 660, "height": 900})
         page.goto((single / "book.html").as_uri())
         page.evaluate("() => MathJax.startup.promise")  # every formula typeset
         page.wait_for_function("() => [...document.querySelectorAll('[data-root-id]')]"
                                ".every(root => root.firstElementChild?.shadowRoot)")
+        # sphinx-togglebutton opens every solution on "beforeprint".
         page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
         page.pdf(path=str(pdf), format="A4", print_background=True, outline=True,
                  margin={side: "18mm" for side in ("top", "bottom", "left", "right")})
@@ -160,7 +172,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Build the book strictly.")
     parser.add_argument("--output", type=Path, help="build into OUTPUT/_build")
     parser.add_argument("--pdf", action="store_true", help="the book as one PDF")
-    arguments = parser.parse_args()
-    if arguments.pdf:
-        sys.exit(print(print_pdf(ROOT, arguments.output)))
-    sys.exit(build(ROOT, arguments.output).returncode)
+    options = parser.parse_args()
+    if options.pdf:
+        print(print_pdf(ROOT, options.output))
+    else:
+        sys.exit(build(ROOT, options.output).returncode)

@@ -26,8 +26,8 @@ REQUIRE_BROWSER = os.environ.get("REPARAM_REQUIRE_BROWSER") == "1"
 
 
 def cache_folder(output: Path) -> Path:
-    """Where a build into ``output`` keeps its execution cache (myst-nb's default)."""
-    return output / "_build" / ".jupyter_cache"
+    """Where a build into ``output`` keeps its execution cache."""
+    return output / bookbuild.CACHE
 
 
 def build_book(source: Path, output: Path) -> subprocess.CompletedProcess:
@@ -128,14 +128,6 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: bool(BOOK_FIXTURES & set(item.fixturenames)))
 
 
-@pytest.fixture(scope="session")
-def executed_notebooks(built_book) -> Path:
-    """The notebooks as the build executed them (outputs and glued values included)."""
-    folder = built_book.parent / "jupyter_execute" / "chapters"
-    assert folder.is_dir(), f"no executed notebooks in {folder}"
-    return folder
-
-
 def _browser_unavailable_reason() -> str | None:
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
         return (f"Chromium not found at {CHROMIUM} "
@@ -147,15 +139,20 @@ def _browser_unavailable_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+def require_browser() -> None:
+    """Skip the test without Chromium, or fail it where browser tests are required."""
     reason = _browser_unavailable_reason()
     if reason:
         if REQUIRE_BROWSER:
             pytest.fail("browser tests are required here (REPARAM_REQUIRE_BROWSER=1) "
                         f"but {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     executable = CHROMIUM if CHROMIUM.exists() else Path(shutil.which("chromium"))

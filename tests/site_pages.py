@@ -61,6 +61,9 @@ def axe_violations(page, impacts=("critical", "serious")) -> list[dict]:
     tokens are left out of the color-contrast rule only."""
     from axe_playwright_python.sync_playwright import Axe
 
+    if not AXE_CORE.exists():
+        raise FileNotFoundError(f"no axe-core at {AXE_CORE}: run `make "
+                                ".venv/.installed-test` (tests/fetch_axe_core.py)")
     axe = Axe.from_file(AXE_CORE)
     violations = "violations"
     others = axe.run(page, options={"resultTypes": [violations],

@@ -33,9 +33,11 @@ def test_every_toc_entry_has_a_page(built_book):
         assert page.exists(), f"{entry} from _toc.yml has no page {page}"
 
 
-def test_the_test_build_executed_every_chapter(built_book):
+def test_step_one_executed_every_chapter_and_step_two_none(built_book):
     # The session's build started from an empty cache: every chapter must have been
-    # executed by it, i.e. have a cache record created after the build started.
+    # executed by step 1 (a cache record created after the build started), and the
+    # strict build (step 2) must have taken every chapter from the cache: if step 1
+    # silently did nothing, myst-nb would execute them all one by one, and pass.
     started = build_started(built_book)
     if started is None:
         pytest.skip("REPARAM_BUILT_BOOK: testing a build made earlier")
@@ -45,6 +47,9 @@ def test_the_test_build_executed_every_chapter(built_book):
         # jupyter-cache stores UTC; SQLite drops the time zone.
         created = record.created.replace(tzinfo=dt.UTC).timestamp()
         assert created >= started - 1, path.name
+        log = (built_book.parents[1] / "build.log").read_text()
+        assert f"{path}: Using cached notebook" in log, path.name
+    assert "Executing notebook" not in log
 
 
 ERROR_MARKERS = [

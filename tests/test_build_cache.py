@@ -93,3 +93,26 @@ def test_a_package_or_requirements_edit_empties_the_cache(tmp_path):
         bookbuild.empty_stale_cache(book, cache)
         assert kept.exists() != emptied, path
         kept.write_text("a cached execution")
+
+
+def test_an_unstamped_cache_or_other_installed_packages_empty_it(tmp_path,
+                                                                 monkeypatch):
+    # A cache made without bookbuild (no stamp: which package filled it?) is emptied,
+    # and so is one filled while other versions of the packages were installed.
+    book, cache = tmp_path / "book", tmp_path / "cache"
+    book.mkdir()
+    cache.mkdir()
+    (cache / "executed.db").write_text("a cached execution")
+    bookbuild.empty_stale_cache(book, cache)
+    assert not (cache / "executed.db").exists()
+    (cache / "executed.db").write_text("a cached execution")
+    bookbuild.empty_stale_cache(book, cache)
+    assert (cache / "executed.db").exists()  # same package, same installation: kept
+
+    class Upgraded:
+        metadata, version = {"Name": "numpy"}, "9.9.9"
+
+    monkeypatch.setattr(bookbuild.importlib.metadata, "distributions",
+                        lambda: [Upgraded()])
+    bookbuild.empty_stale_cache(book, cache)
+    assert not (cache / "executed.db").exists()

@@ -79,11 +79,9 @@ def execute_with_other_global_state(book: Path, folder: Path) -> Path:
     profile = folder / "ipython" / "profile_default"
     profile.mkdir(parents=True)
     (profile / "ipython_kernel_config.py").write_text(OTHER_GLOBAL_STATE)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("IPYTHONDIR", str(folder / "ipython"))
-        patch.setenv("PYTHONHASHSEED", "12345")
-        failed = bookbuild.execute_uncached(book, folder / "cache")
-    assert failed == [], f"failed in the second execution: {failed}"
+    other = {"IPYTHONDIR": str(folder / "ipython"), "PYTHONHASHSEED": "12345"}
+    failed = bookbuild.execute_uncached(book, folder / "cache", env=other)
+    assert failed == {}, f"failed in the second execution: {failed}"
     return folder / "cache"
 
 
@@ -148,7 +146,7 @@ def test_the_other_global_state_changes_an_unseeded_draw(tmp_path):
     notebook.metadata = nbformat.read(bookbuild.chapter_notebooks()[0], 4).metadata
     nbformat.write(notebook, book / "chapters" / "draw.ipynb")
     plain = tmp_path / "plain"
-    assert bookbuild.execute_uncached(book, plain) == []
+    assert bookbuild.execute_uncached(book, plain) == {}
     other = execute_with_other_global_state(book, tmp_path / "other")
     first = glued_from_cache(book, plain)["draw"]
     second = glued_from_cache(book, other)["draw"]

@@ -13,9 +13,11 @@ import sys
 import bookbuild
 import nbformat
 import pytest
-from conftest import once_per_session
+from conftest import once_per_session, require_browser
+from myst_nb.core.variables import format_plain_text
 from pypdf import PdfReader
 from test_chapters import glued_from_cache
+from test_math_rendering import LEFT_AS_TEX_JS
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
@@ -23,9 +25,10 @@ GLUE_TEXT = re.compile(r"\{glue:text\}`([A-Za-z0-9_]+)(?::([^`]*))?`")
 
 
 @pytest.fixture(scope="session")
-def pdf_text(built_book, browser, tmp_path_factory) -> list[str]:
+def pdf_text(built_book, tmp_path_factory) -> list[str]:
     """The text of each page of the PDF printed from the session's build."""
     output = built_book.parents[1]
+    require_browser()  # make pdf prints with Chromium
 
     def make(folder):
         # `make pdf` itself (a process of its own: Playwright's sync API cannot run
@@ -54,26 +57,32 @@ def glued_numbers_in_prose(path) -> list[tuple[str, str]]:
 
 
 def printed(value, spec: str) -> str:
-    return format(value, spec) if spec else str(value)
+    """The value as ``{glue:text}`key:spec``` prints it (myst-nb's own formatting)."""
+    return format_plain_text(repr(value), spec)
 
 
 def test_every_chapter_is_in_the_pdf_in_order_with_a_glued_number(pdf_text, built_book):
-    text = " ".join(pdf_text)
     glued = glued_from_cache(bookbuild.ROOT, built_book.parent / ".jupyter_cache")
-    previous = 0
-    for path in bookbuild.chapter_notebooks():
+    chapters = bookbuild.chapter_notebooks()
+    starts = []
+    for path in chapters:
         heading = nbformat.read(path, as_version=4).cells[0].source
         title = next(line[2:] for line in heading.splitlines() if line.startswith("# "))
         # Each chapter starts a page, after the one before it.
-        starts = [i for i, page in enumerate(pdf_text) if page.startswith(title)]
-        assert starts and starts[0] > previous, f"{path.stem}: no page starts {title!r}"
-        previous = starts[0]
-        # The first glued number with at least three digits (a "6" proves nothing).
+        pages = [i for i, page in enumerate(pdf_text) if page.startswith(title)]
+        assert pages and pages[0] > max(starts, default=0), f"no page starts {title!r}"
+        starts.append(pages[0])
+    for path, start, end in zip(chapters, starts, [*starts[1:], len(pdf_text)],
+                                strict=True):
+        # The first glued number with at least three digits (a "6" proves nothing),
+        # looked for in the chapter's own pages.
         values = glued[path.stem]
-        key, spec = next((k, s) for k, s in glued_numbers_in_prose(path)
-                         if sum(c.isdigit() for c in printed(values[k], s)) >= 3)
-        number = printed(values[key], spec)
-        assert number in text, f"{path.stem}: {key} = {number} not in the PDF"
+        found = next(((k, s) for k, s in glued_numbers_in_prose(path)
+                      if sum(c.isdigit() for c in printed(values[k], s)) >= 3), None)
+        assert found, f"{path.stem} glues no number of three digits or more"
+        number = printed(values[found[0]], found[1])
+        chapter_text = " ".join(pdf_text[start:end])
+        assert number in chapter_text, f"{path.stem}: {found[0]} = {number} not shown"
 
 
 def test_the_pdf_has_its_front_and_back_matter_and_no_tex_source(pdf_text):
@@ -86,3 +95,11 @@ def test_the_pdf_has_its_front_and_back_matter_and_no_tex_source(pdf_text):
     # was not typeset.
     assert not re.search(r"\\\(|\\\)|\\\[|\\\]", text)
     assert len(pdf_text) >= 10 * len(bookbuild.chapter_notebooks())
+
+
+def test_the_printed_page_has_every_formula_typeset(pdf_text, built_book, offline_page):
+    # The page make pdf printed, as the printer saw it (see test_math_rendering.py).
+    printed_page = built_book.parents[1] / "_build" / "singlehtml" / "book.html"
+    found = offline_page.open(printed_page).evaluate(LEFT_AS_TEX_JS)
+    assert found["tex"] == [] and found["errors"] == 0
+    assert found["typeset"] >= 100
