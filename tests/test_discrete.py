@@ -11,7 +11,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import integrate, stats
+from scipy import optimize as scipy_optimize
 from torch.distributions import Categorical, RelaxedOneHotCategorical
 
 from reparam import discrete
@@ -1041,3 +1042,250 @@ def test_straight_through_and_gumbel_softmax_means_part_for_a_nonlinear_cost():
     linear_st = discrete.straight_through_moments(F[:3], theta, 1.0).mean
     relaxed = discrete.relaxed_objective(F[:3], theta, 1.0).gradient
     assert torch.allclose(linear_st, relaxed, atol=1e-15)
+
+
+# --- choosing REBAR's eta -------------------------------------------------------------
+
+
+def test_rebar_rows_are_linear_in_eta_on_the_same_noise():
+    # best_rebar_eta relies on it: row(eta) = row(0) - eta * (row(0) - row(1)).
+    at = {eta: discrete.rebar_grad(F, THETA, 500, temperature=0.7, eta=eta,
+                                   generator=torch.Generator().manual_seed(35))
+          for eta in (0.0, 1.0, 1.37)}
+    assert torch.allclose(at[1.37], at[0.0] - 1.37 * (at[0.0] - at[1.0]),
+                          rtol=0, atol=1e-12)
+
+
+def test_best_rebar_eta_minimizes_the_variance_on_its_draws():
+    choice = discrete.best_rebar_eta(F, THETA, 5000, torch.Generator().manual_seed(8),
+                                     temperature=0.7)
+    assert isinstance(choice, discrete.RebarChoice)
+
+    def variance_at(eta):  # the same draws: rebar_grad draws the same noise first
+        rows = discrete.rebar_grad(F, THETA, 5000, temperature=0.7, eta=eta,
+                                   generator=torch.Generator().manual_seed(8))
+        return discrete.per_draw_variance(rows).value
+
+    assert abs(variance_at(choice.eta) - choice.variance) < 1e-12
+    found = scipy_optimize.minimize_scalar(variance_at, bracket=(0.0, 2.0))
+    assert abs(found.x - choice.eta) < 1e-4
+    assert variance_at(choice.eta + 0.1) > choice.variance
+    assert variance_at(choice.eta - 0.1) > choice.variance
+
+
+def test_best_rebar_eta_bad_input():
+    with pytest.raises(ValueError, match="n"):
+        discrete.best_rebar_eta(F, THETA, 1, temperature=0.5)
+    with pytest.raises(ValueError, match="temperature"):
+        discrete.best_rebar_eta(F, THETA, 10, temperature=0.0)
+    with pytest.raises(TypeError, match="generator"):
+        discrete.best_rebar_eta(F, THETA, 10, np.random.default_rng(0), temperature=1.0)
+
+
+# --- the per-draw variance and its standard error -------------------------------------
+
+
+def test_per_draw_variance_is_the_trace_of_the_sample_covariance():
+    rows = discrete.score_function_grad(F, THETA, 1000,
+                                        torch.Generator().manual_seed(2))
+    spread = discrete.per_draw_variance(rows)
+    assert isinstance(spread, discrete.PerDrawVariance)
+    assert abs(spread.value - float(torch.cov(rows.T).trace())) < 1e-14
+
+
+def test_per_draw_variance_error_counts_correlated_coordinates():
+    # Rows (a, -a): the trace is 2 var(a), so its standard error is twice that of
+    # var(a); adding the two coordinates' errors in quadrature would give sqrt(2) times.
+    a = torch.randn(4000, dtype=F64, generator=torch.Generator().manual_seed(3)) ** 3
+    spread = discrete.per_draw_variance(torch.stack([a, -a], dim=1))
+    single = float(((a - a.mean()) ** 2).std()) / 4000**0.5
+    assert abs(spread.standard_error - 2 * single) < 1e-14
+    assert abs(spread.value - 2 * float(a.var())) < 1e-12
+
+
+def test_per_draw_variance_error_matches_the_spread_over_repeats():
+    values, errors = [], []
+    for seed in range(300):
+        rows = discrete.score_function_grad(F, THETA, 400,
+                                            torch.Generator().manual_seed(seed))
+        spread = discrete.per_draw_variance(rows)
+        values.append(spread.value)
+        errors.append(spread.standard_error)
+    # The standard deviation of the estimates over repeats, against the mean error
+    # (its own sampling error over 300 repeats is about 4%).
+    assert abs(np.std(values, ddof=1) / np.mean(errors) - 1) < 0.15
+    exact = discrete.score_function_variance(F, THETA)
+    assert abs(np.mean(values) - exact) < 4 * np.std(values, ddof=1) / 300**0.5
+
+
+def test_per_draw_variance_bad_input():
+    with pytest.raises(TypeError, match="rows"):
+        discrete.per_draw_variance([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(ValueError, match="rows"):
+        discrete.per_draw_variance(torch.ones(1, 3, dtype=F64))
+    with pytest.raises(ValueError, match="rows"):
+        discrete.per_draw_variance(torch.ones(5, dtype=F64))
+
+
+# --- the Concrete density -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("temperature", [0.2, 0.7, 1.0, 2.5])
+def test_concrete_log_density_equals_torch_log_prob(temperature):
+    law = RelaxedOneHotCategorical(torch.tensor(temperature, dtype=F64), logits=THETA)
+    points = law.sample((500,))
+    points = points[(points > 0).all(1)]  # torch may round an entry to 0 at low tau
+    ours = discrete.concrete_log_density(points, THETA, temperature)
+    assert torch.allclose(ours, law.log_prob(points), rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("temperature", [0.4, 1.0, 3.0])
+def test_concrete_density_of_two_categories_integrates_to_one(temperature):
+    theta = torch.tensor([0.3, -0.4], dtype=F64)
+
+    def density(s1):
+        point = torch.tensor([[s1, 1.0 - s1]], dtype=F64)
+        return math.exp(float(discrete.concrete_log_density(point, theta,
+                                                            temperature)[0]))
+
+    total, _ = integrate.quad(density, 0.0, 1.0, points=[0.5], limit=200)
+    assert abs(total - 1.0) < 1e-6
+
+
+def test_concrete_density_of_three_categories_integrates_to_one():
+    # At tau = 2 the density is bounded on the triangle, so dblquad converges.
+    def density(s2, s1):
+        point = torch.tensor([[s1, s2, 1.0 - s1 - s2]], dtype=F64)
+        return math.exp(float(discrete.concrete_log_density(point, THETA[:3], 2.0)[0]))
+
+    total, _ = integrate.dblquad(density, 0.0, 1.0, 0.0, lambda s1: 1.0 - s1,
+                                 epsabs=1e-8)
+    assert abs(total - 1.0) < 1e-5
+
+
+def test_concrete_log_density_bad_input():
+    inside = torch.tensor([[0.2, 0.3, 0.5]], dtype=F64)
+    with pytest.raises(ValueError, match="positive"):
+        discrete.concrete_log_density(torch.tensor([[0.0, 0.5, 0.5]], dtype=F64),
+                                      THETA[:3], 1.0)
+    with pytest.raises(ValueError, match="finite"):
+        discrete.concrete_log_density(inside, [0.0, -math.inf, 1.0], 1.0)
+    with pytest.raises(ValueError, match="relaxed"):
+        discrete.concrete_log_density(inside, THETA, 1.0)  # K = 3 rows, K = 4 logits
+    with pytest.raises(ValueError, match="temperature"):
+        discrete.concrete_log_density(inside, THETA[:3], -1.0)
+    with pytest.raises(TypeError, match="relaxed"):
+        discrete.concrete_log_density([[0.2, 0.3, 0.5]], THETA[:3], 1.0)
+
+
+# --- SGD runs side by side ------------------------------------------------------------
+
+SGD_OPTIONS = {
+    "exact": {},
+    "leave-one-out": {},
+    "gumbel-softmax": {"temperature": 0.8},
+    "rebar": {"temperature": 1.5, "eta": 0.9},
+}
+
+
+def _one_run_loop(estimator, steps, seed, batch=6, lr=0.4, decay=0.05):
+    generator, theta = torch.Generator().manual_seed(seed), THETA.clone()
+    path = [theta]
+    for _ in range(steps):
+        if estimator == "exact":
+            gradient = discrete.exact_grad(F, theta)
+        elif estimator == "leave-one-out":
+            gradient = discrete.score_function_grad(
+                F, theta, batch, generator, baseline="leave-one-out").mean(0)
+        elif estimator == "gumbel-softmax":
+            gradient = discrete.gumbel_softmax_grad(F, theta, 0.8, batch,
+                                                    generator).mean(0)
+        else:
+            gradient = discrete.rebar_grad(F, theta, batch, temperature=1.5, eta=0.9,
+                                           generator=generator).mean(0)
+        theta = theta - lr * (gradient + decay * theta)
+        path.append(theta)
+    return torch.stack(path)
+
+
+@pytest.mark.parametrize("estimator", SGD_OPTIONS)
+def test_one_sgd_run_is_the_loop_over_the_one_run_estimators(estimator):
+    paths = discrete.sgd_paths(F, THETA, 1, 30, torch.Generator().manual_seed(4),
+                               estimator=estimator, batch=6, learning_rate=0.4,
+                               weight_decay=0.05, **SGD_OPTIONS[estimator])
+    assert paths.shape == (1, 31, 4) and paths.dtype == F64
+    assert torch.allclose(paths[0], _one_run_loop(estimator, 30, 4), rtol=0,
+                          atol=1e-12)
+
+
+@pytest.mark.parametrize("estimator", ["exact", "leave-one-out", "gumbel-softmax"])
+def test_the_first_run_of_several_starts_with_the_one_run_draws(estimator):
+    # (REBAR draws all runs' Gumbel noise before their uniforms, so its first run does
+    # not start with the one-run draws; the test of the step's mean covers it.)
+    one = discrete.sgd_paths(F, THETA, 1, 1, torch.Generator().manual_seed(5),
+                             estimator=estimator, batch=6, learning_rate=0.4,
+                             **SGD_OPTIONS[estimator])
+    several = discrete.sgd_paths(F, THETA, 3, 1, torch.Generator().manual_seed(5),
+                                 estimator=estimator, batch=6, learning_rate=0.4,
+                                 **SGD_OPTIONS[estimator])
+    assert torch.allclose(several[0], one[0], rtol=0, atol=1e-14)
+    if estimator != "exact":  # the other runs draw other noise
+        assert not torch.allclose(several[1], several[0])
+
+
+@pytest.mark.parametrize("estimator, target", [
+    ("leave-one-out", "exact"), ("rebar", "exact"), ("gumbel-softmax", "relaxed")])
+def test_each_run_takes_a_step_with_the_estimators_mean(estimator, target):
+    # One step of 4000 runs: the runs' gradients are 4000 independent batch means, whose
+    # mean is the estimator's mean (the exact or the relaxed gradient).
+    runs, lr = 4000, 0.5
+    paths = discrete.sgd_paths(F, THETA, runs, 1, torch.Generator().manual_seed(6),
+                               estimator=estimator, batch=3, learning_rate=lr,
+                               **SGD_OPTIONS[estimator])
+    gradients = (THETA - paths[:, 1]) / lr
+    expected = (discrete.exact_grad(F, THETA) if target == "exact" else
+                discrete.relaxed_objective(F, THETA, 0.8).gradient)
+    assert summarize(gradients).within(expected, TOLERANCE_SE)
+    if target == "relaxed":  # and not the exact gradient: the test can tell them apart
+        assert not summarize(gradients).within(discrete.exact_grad(F, THETA),
+                                               TOLERANCE_SE)
+
+
+def test_exact_sgd_paths_converge_to_the_penalized_optimum():
+    paths = discrete.sgd_paths(F, THETA, 2, 3000, estimator="exact", batch=1,
+                               learning_rate=0.5, weight_decay=0.1)
+    end = paths[0, -1]
+    assert torch.equal(paths[0], paths[1])  # no draws: every run is the same
+    assert float((discrete.exact_grad(F, end) + 0.1 * end).norm()) < 1e-10
+
+
+def test_sgd_paths_are_deterministic_given_the_generator():
+    def run(seed):
+        return discrete.sgd_paths(F, THETA, 4, 10, torch.Generator().manual_seed(seed),
+                                  estimator="rebar", batch=4, learning_rate=0.3,
+                                  temperature=1.0, eta=1.0)
+
+    first = run(9)
+    torch.rand(11)  # the global generator moves
+    assert torch.equal(first, run(9)) and not torch.equal(first, run(10))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"estimator": "adam"}, ValueError, "estimator"),
+    ({"estimator": 3}, TypeError, "estimator"),
+    ({"estimator": "gumbel-softmax"}, ValueError, "temperature"),
+    ({"estimator": "rebar", "temperature": 1.0}, ValueError, "eta"),
+    ({"estimator": "leave-one-out", "batch": 1}, ValueError, "batch"),
+    ({"estimator": "exact", "learning_rate": 0.0}, ValueError, "learning_rate"),
+    ({"estimator": "exact", "weight_decay": -0.1}, ValueError, "weight_decay"),
+    ({"estimator": "exact", "runs": 0}, ValueError, "runs"),
+    ({"estimator": "exact", "steps": 2.0}, TypeError, "steps"),
+    ({"estimator": "exact", "logits": [0.0, -math.inf, 1.0, 0.0]}, ValueError,
+     "finite"),
+    ({"estimator": "gumbel-softmax", "temperature": -1.0}, ValueError, "temperature"),
+])
+def test_sgd_paths_bad_input(kwargs, error, message):
+    arguments = {"f_values": F, "logits": THETA, "runs": 2, "steps": 3, "batch": 4,
+                 "learning_rate": 0.1} | kwargs
+    with pytest.raises(error, match=message):
+        discrete.sgd_paths(**arguments)

@@ -195,6 +195,17 @@ def test_ipywidgets_sliders_redraw_the_same_artists(ipympl):
     assert np.allclose(markers[r"softmax($\theta$)"], drawn.probability_point)
 
 
+def test_ipywidgets_temperature_slider_steps_log10_tau_as_the_chapter_assumes(ipympl):
+    # Chapter 6 checks the exact mean along the values this slider can take.
+    tau_slider = simplex.ipywidgets_explorer((1.0, 0.0, -1.0), 0.5).widget.children[0]
+    tau_slider = tau_slider.children[0]
+    assert tau_slider.step == simplex.LOG_TEMPERATURE_STEP and tau_slider.base == 10
+    assert np.allclose(10 ** np.array([tau_slider.min, tau_slider.max]),
+                       simplex.TEMPERATURE_RANGE)
+    steps = (tau_slider.max - tau_slider.min) / tau_slider.step
+    assert abs(steps - round(steps)) < 1e-9  # the grid ends at both ends of the range
+
+
 def test_bokeh_layout_has_titled_sliders_and_the_python_readout():
     from bokeh.models import Div, Slider
 
@@ -204,6 +215,9 @@ def test_bokeh_layout_has_titled_sliders_and_the_python_readout():
                       "θ2, the logit of category 2", "θ3, the logit of category 3"}
     (div,) = layout.select({"type": Div})
     assert div.text == readout_text(simplex_state((1.0, 0.0, -1.0), 0.5))
+    (tau_slider,) = layout.select({"type": Slider, "title": "τ, the temperature"})
+    assert tau_slider.step == simplex.TEMPERATURE_STEP
+    assert (tau_slider.start, tau_slider.end) == simplex.TEMPERATURE_RANGE
 
 
 # --- the Bokeh front end, in the browser --------------------------------------------

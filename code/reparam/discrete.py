@@ -20,13 +20,13 @@ clamped to :math:`[\epsilon, 1-\epsilon]` and Gumbel(0, 1) variables :math:`G =
   :math:`\operatorname{Cat}(p)`, but a piecewise-constant function of :math:`\theta`;
 - Gumbel-softmax / Concrete: :math:`s = \operatorname{softmax}((\theta + G)/\tau)` lies
   inside the simplex and is differentiable; for a cost :math:`g(y)` the estimate is
-  :math:`\nabla_\theta g(s) = J_s^\top\nabla g(s)` with the softmax Jacobian
-  :math:`J_s = (\operatorname{diag}s - ss^\top)/\tau`, which is
-  :math:`\tfrac1\tau\, s\odot(f - s\cdot f)` for the linear cost
+  :math:`\nabla_\theta g(s) = D_s\nabla g(s)` with the softmax Jacobian
+  :math:`D_s = \partial s/\partial\theta = (\operatorname{diag}s - ss^\top)/\tau`,
+  which is :math:`\tfrac1\tau\, s\odot(f - s\cdot f)` for the linear cost
   :math:`g(y) = y\cdot f`;
 - straight-through (Jang et al.'s Gumbel form of Bengio et al.'s estimator): the
   forward value is the one-hot :math:`e_z`, the backward pass the relaxed one
-  (``hard - soft.detach() + soft``), so the estimate is :math:`J_s^\top\nabla g(e_z)`;
+  (``hard - soft.detach() + soft``), so the estimate is :math:`D_s\nabla g(e_z)`;
 - score function: :math:`(f_z - b)\,\nabla_\theta\log p_z = (f_z - b)(e_z - p)`;
 - REBAR (Tucker et al. 2017; RELAX, Grathwohl et al. 2018, with the relaxed cost as its
   control variate): the score function with a control variate built from the
@@ -84,6 +84,7 @@ __all__ = [
     "gumbel_max_sample",
     "gumbel_softmax_sample",
     "straight_through_sample",
+    "concrete_log_density",
     "conditional_gumbel_sample",
     "gumbel_softmax_grad",
     "gumbel_softmax_grad_at",
@@ -91,6 +92,11 @@ __all__ = [
     "score_function_grad",
     "score_function_grad_at",
     "rebar_grad",
+    "best_rebar_eta",
+    "RebarChoice",
+    "PerDrawVariance",
+    "per_draw_variance",
+    "sgd_paths",
     "relaxed_expectation",
     "relaxed_objective",
     "gumbel_softmax_moments",
@@ -109,6 +115,22 @@ class RelaxedObjective(NamedTuple):
 
     value: torch.Tensor
     gradient: torch.Tensor
+
+
+class RebarChoice(NamedTuple):
+    """REBAR's variance-minimizing ``eta`` on given draws and the per-draw variance
+    (trace of the covariance) there."""
+
+    eta: float
+    variance: float
+
+
+class PerDrawVariance(NamedTuple):
+    """The per-draw variance of rows (the trace of their covariance) and its standard
+    error."""
+
+    value: float
+    standard_error: float
 
 
 class EstimatorMoments(NamedTuple):
@@ -434,6 +456,39 @@ def gumbel_softmax_sample(
     return _relaxed(theta + gumbels, tau)
 
 
+def concrete_log_density(
+    relaxed: torch.Tensor, logits: Any, temperature: Any
+) -> torch.Tensor:
+    r"""Log-density of the Concrete (Gumbel-softmax) law at rows ``relaxed``,
+    ``(n, K)``, on the open simplex: ``(n,)`` float64 (Maddison, Mnih & Teh 2017).
+
+    With :math:`\alpha_k = e^{\theta_k}`, the density of :math:`(s_1, \dots, s_{K-1})`
+    (and :math:`s_K = 1 - \sum_{k<K} s_k`) is
+
+    .. math::
+
+        p_\tau(s) = (K-1)!\;\tau^{K-1}\prod_{k=1}^K
+        \frac{\alpha_k s_k^{-\tau-1}}{\sum_i \alpha_i s_i^{-\tau}},
+
+    the same function as ``RelaxedOneHotCategorical(temperature,
+    logits=logits).log_prob``. Rows must be positive; the logits finite.
+    """
+    theta = _check_logits(logits)
+    if not bool(torch.isfinite(theta).all()):
+        raise ValueError("logits must be finite for the Concrete density")
+    tau = _check_temperature(temperature)
+    relaxed = _check_relaxed(relaxed, theta.shape[0]).to(DTYPE)
+    if not bool((relaxed > 0).all()):
+        raise ValueError("relaxed must have positive entries (the open simplex)")
+    k = theta.shape[0]
+    log_s = relaxed.log()
+    return (
+        math.lgamma(k) + (k - 1) * math.log(tau)
+        + (theta - (tau + 1.0) * log_s).sum(1)
+        - k * torch.logsumexp(theta - tau * log_s, dim=1)
+    )
+
+
 def straight_through_sample(relaxed: torch.Tensor) -> torch.Tensor:
     r"""Rows :math:`y = e_z - \operatorname{sg}(s) + s` with :math:`z = \arg\max_k
     s_k`.
@@ -451,14 +506,15 @@ def straight_through_sample(relaxed: torch.Tensor) -> torch.Tensor:
 def _conditional_perturbed(
     log_p: torch.Tensor, indices: torch.Tensor, uniforms: torch.Tensor
 ) -> torch.Tensor:
-    r"""Perturbed log-probabilities :math:`\tilde z = \log p + G` drawn given that
+    r"""Perturbed log-probabilities :math:`\tilde x = \log p + G` drawn given that
     their argmax is ``indices``, differentiable in ``log_p`` (Tucker et al. 2017).
 
     The maximum of :math:`\log p_k + G_k` is Gumbel(0, 1), independent of which k
-    wins: :math:`\tilde z_b = -\log(-\log v_b)`. Every other entry is Gumbel(log p_i)
-    truncated below :math:`\tilde z_b`; inverting its CDF :math:`\exp(-p_i e^{-x})`
-    divided by its value at :math:`\tilde z_b` gives :math:`\tilde z_i = -\log(-\log
-    v_i/p_i - \log v_b)`.
+    wins: :math:`\tilde x_z = -\log(-\log v_z)` for the winner :math:`z`. Every other
+    entry is Gumbel(log p_i) conditioned to lie below :math:`\tilde x_z`
+    (right-truncated there); inverting its CDF :math:`\exp(-p_i e^{-x})` divided by
+    its value at :math:`\tilde x_z` gives :math:`\tilde x_i = -\log(-\log v_i/p_i -
+    \log v_z)`.
     """
     winner = torch.nn.functional.one_hot(indices, log_p.shape[1]).bool()
     log_v = uniforms.log()
@@ -471,7 +527,7 @@ def conditional_gumbel_sample(
     logits: Any, indices: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     r"""``(n, K)`` perturbed log-probabilities :math:`\log p + G` conditioned on their
-    argmax being ``indices`` (int64, ``(n,)``): the :math:`\tilde z` of REBAR.
+    argmax being ``indices`` (int64, ``(n,)``): the :math:`\tilde x` of REBAR.
 
     Same law as :math:`\log p + G` restricted to the draws whose argmax is
     ``indices[i]``. Categories with logit :math:`-\infty` get :math:`-\infty`.
@@ -562,7 +618,7 @@ def straight_through_grad(
     :math:`y_i = e_{z_i} - \operatorname{sg}(s_i) + s_i` with :math:`z_i = \arg\max
     s_i`: the forward value is the one-hot draw (so :math:`g(y_i) = g(e_{z_i})`, an
     exact sample of the cost), the backward pass the relaxed one, so row ``i`` is
-    :math:`J_{s_i}^\top\nabla g(e_{z_i})`. For the linear cost :math:`\nabla g = f`
+    :math:`D_{s_i}\nabla g(e_{z_i})`. For the linear cost :math:`\nabla g = f`
     everywhere and the rows equal the Gumbel-softmax rows draw for draw; for a cost not
     linear in :math:`y` they differ. Computed by autograd through the straight-through
     graph, as a network would.
@@ -629,56 +685,242 @@ def rebar_grad(
 ) -> torch.Tensor:
     r"""``(n, K)`` per-sample REBAR estimates of :math:`\nabla J` (Tucker et al. 2017).
 
-    With :math:`z = \log p + G`, :math:`b = \arg\max z`, :math:`\tilde z` drawn given
-    :math:`b` (:func:`conditional_gumbel_sample`, reparameterized in :math:`\theta`),
-    :math:`\sigma(x) = \operatorname{softmax}(x/\tau)` and the control variate
-    :math:`c(x) = \eta\, g(\sigma(x))`, row ``i`` is
+    With :math:`x = \log p + G`, :math:`z = \arg\max_k x_k` (the category drawn),
+    :math:`\tilde x` drawn given :math:`z` (:func:`conditional_gumbel_sample`,
+    reparameterized in :math:`\theta`), :math:`\sigma(v) =
+    \operatorname{softmax}(v/\tau)` and the control variate :math:`c(v) = \eta\,
+    g(\sigma(v))`, row ``i`` is
 
     .. math::
 
-        \bigl(g(e_b) - c(\tilde z)\bigr)\nabla_\theta\log p_b
-        + \nabla_\theta c(z) - \nabla_\theta c(\tilde z).
+        \bigl(g(e_z) - c(\tilde x)\bigr)\nabla_\theta\log p_z
+        + \nabla_\theta c(x) - \nabla_\theta c(\tilde x).
 
-    Unbiased for every :math:`\tau` and :math:`\eta`: :math:`\mathbb E[\nabla c(z)] =
-    \nabla\mathbb E[c(z)] = \nabla\,\mathbb E_b\mathbb E_{\tilde z\mid b}[c(\tilde z)]
-    = \mathbb E[c(\tilde z)\nabla\log p_b + \nabla c(\tilde z)]`, so the two control
+    Unbiased for every :math:`\tau` and :math:`\eta`: :math:`\mathbb E[\nabla c(x)] =
+    \nabla\mathbb E[c(x)] = \nabla\,\mathbb E_z\mathbb E_{\tilde x\mid z}[c(\tilde x)]
+    = \mathbb E[c(\tilde x)\nabla\log p_z + \nabla c(\tilde x)]`, so the three control
     terms cancel in the mean. RELAX (Grathwohl et al. 2018) is the same estimator with
     a learned :math:`c`. ``eta = 0`` gives the score function without baseline, on the
     same Gumbel-max draws as :func:`score_function_grad` with the same generator.
-    Masked (-inf) logits get zero gradient.
+    Masked (-inf) logits get zero gradient. :func:`best_rebar_eta` chooses ``eta``.
     """
+    eta = as_real_scalar(eta, "eta")
+    return _rebar_draws(cost, logits, n, temperature, generator)(eta)
+
+
+def _rebar_draws(
+    cost: Cost, logits: Any, n: int, temperature: Any,
+    generator: torch.Generator | None,
+) -> Callable[[float], torch.Tensor]:
+    """Check the arguments, draw REBAR's noise once, and return ``eta -> rows`` on that
+    noise. Masked (-inf) categories are left out of the computation and get zero
+    columns."""
     theta = _check_logits(logits)
     k = theta.shape[0]
     g, _ = _cost_function(cost, k)
     n = check_count(n, "n")
     tau = _check_temperature(temperature)
-    eta = as_real_scalar(eta, "eta")
     check_generator(generator)
     gumbels = draw_gumbel(n, k, generator)
     uniforms = _draw_uniform(n, k, generator)
     support = torch.isfinite(theta)
-    width = int(support.sum())
 
     def embed(rows: torch.Tensor) -> torch.Tensor:
         full = rows.new_zeros((rows.shape[0], k))
         return full.masked_scatter(support.expand(rows.shape[0], -1), rows)
 
-    copies = theta[support].expand(n, -1).clone().requires_grad_(True)
+    def rows_at(eta: float) -> torch.Tensor:
+        return embed(_rebar_rows(
+            lambda y: g(embed(y)), theta[support].expand(n, -1), gumbels[:, support],
+            uniforms[:, support], tau, eta,
+        ))
+
+    return rows_at
+
+
+def _rebar_rows(
+    g: Callable, logit_rows: torch.Tensor, gumbels: torch.Tensor,
+    uniforms: torch.Tensor, tau: float, eta: float,
+) -> torch.Tensor:
+    """REBAR's rows for finite logits given per draw (``(N, K)``, one row per draw)
+    and the draws' noise: autograd through the surrogate whose gradient is
+    :func:`rebar_grad`'s formula."""
+    copies = logit_rows.detach().clone().requires_grad_(True)
     log_p = torch.log_softmax(copies, dim=1)
-    z = log_p + gumbels[:, support]
-    winners = z.detach().argmax(dim=1)
-    z_tilde = _conditional_perturbed(log_p, winners, uniforms[:, support])
-    hard = torch.nn.functional.one_hot(winners, width).to(DTYPE)
-    cost_of_draw = g(embed(hard))
-    control, control_tilde = (eta * g(embed(_relaxed(x, tau))) for x in (z, z_tilde))
+    x = log_p + gumbels
+    winners = x.detach().argmax(dim=1)
+    x_tilde = _conditional_perturbed(log_p, winners, uniforms)
+    hard = torch.nn.functional.one_hot(winners, copies.shape[1]).to(DTYPE)
+    control, control_tilde = (eta * g(_relaxed(v, tau)) for v in (x, x_tilde))
     log_p_winner = log_p.gather(1, winners.unsqueeze(1)).squeeze(1)
     surrogate = (
-        (cost_of_draw - control_tilde).detach() * log_p_winner
-        + control
-        - control_tilde
+        (g(hard) - control_tilde).detach() * log_p_winner + control - control_tilde
     )
     (grad,) = torch.autograd.grad(surrogate.sum(), copies)
-    return embed(grad.detach())
+    return grad.detach()
+
+
+def best_rebar_eta(
+    cost: Cost,
+    logits: Any,
+    n: int,
+    generator: torch.Generator | None = None,
+    *,
+    temperature: Any,
+) -> RebarChoice:
+    r"""The :math:`\eta` that minimizes REBAR's per-draw variance on ``n`` draws, and
+    that variance.
+
+    With the noise fixed, a row is :math:`a - \eta\,h`: :math:`a` the score function
+    without baseline (the row at :math:`\eta = 0`) and :math:`h` the control term
+    (the row at 0 minus the row at 1). The sum of squared deviations
+    :math:`\sum_i\lVert (a_i - \bar a) - \eta (h_i - \bar h)\rVert^2` is a
+    parabola in :math:`\eta`, least at the regression coefficient
+    :math:`\eta^\star = \sum_i (a_i - \bar a)\cdot(h_i - \bar h) / \sum_i
+    \lVert h_i - \bar h\rVert^2`. Tucker et al. (2017) instead follow the gradient
+    of the variance during training.
+    """
+    n = check_count(n, "n", minimum=2)
+    rows_at = _rebar_draws(cost, logits, n, temperature, generator)
+    plain = rows_at(0.0)
+    a = plain - plain.mean(0)
+    at_one = rows_at(1.0)
+    h = a - (at_one - at_one.mean(0))
+    eta = float((a * h).sum() / (h * h).sum())
+    return RebarChoice(eta=eta, variance=float(((a - eta * h) ** 2).sum()) / (n - 1))
+
+
+# --- summaries and optimization -------------------------------------------------------
+
+
+def per_draw_variance(rows: torch.Tensor) -> PerDrawVariance:
+    r"""The per-draw variance of ``(n, K)`` rows, :math:`\operatorname{tr}\operatorname
+    {Cov} = \frac{1}{n-1}\sum_i\lVert x_i - \bar x\rVert^2`, and its standard error.
+
+    The error is that of a mean of the :math:`n` numbers :math:`d_i = \lVert x_i -
+    \bar x\rVert^2`: their standard deviation over :math:`\sqrt n`. Adding the
+    coordinates' own standard errors in quadrature would treat the coordinates as
+    independent, which they are not (the rows of :func:`exact_grad`'s estimators sum
+    to zero, so their coordinates are strongly correlated).
+    """
+    if not isinstance(rows, torch.Tensor):
+        raise TypeError(f"rows must be a torch.Tensor, got {type(rows).__name__}")
+    if rows.ndim != 2 or rows.shape[0] < 2:
+        raise ValueError(
+            f"rows must have shape (n, K) with n >= 2, got {tuple(rows.shape)}"
+        )
+    rows = rows.detach().to(DTYPE)
+    n = rows.shape[0]
+    squared = ((rows - rows.mean(0)) ** 2).sum(1)
+    return PerDrawVariance(
+        value=float(squared.sum()) / (n - 1),
+        standard_error=float(squared.std()) / math.sqrt(n),
+    )
+
+
+SGD_ESTIMATORS = ("exact", "leave-one-out", "gumbel-softmax", "rebar")
+
+
+def _batch_gradient(
+    estimator: str, f: torch.Tensor, thetas: torch.Tensor, batch: int,
+    generator: torch.Generator | None, tau: float | None, eta: float | None,
+) -> torch.Tensor:
+    """``(R, K)``: for each of R logit vectors, the mean of ``batch`` rows of
+    ``estimator``, drawn for all R at once (run r uses draws ``r * batch`` to
+    ``(r + 1) * batch - 1``; with R = 1 these are the draws of the one-run estimator
+    with the same generator)."""
+    runs, k = thetas.shape
+    p = torch.softmax(thetas, dim=1)
+    if estimator == "exact":
+        return p * (f - (p @ f).unsqueeze(1))
+    if estimator == "rebar":
+        gumbels = draw_gumbel(runs * batch, k, generator)
+        uniforms = _draw_uniform(runs * batch, k, generator)
+        rows = _rebar_rows(lambda y: y @ f, thetas.repeat_interleave(batch, 0),
+                           gumbels, uniforms, tau, eta)
+        return rows.view(runs, batch, k).mean(1)
+    gumbels = draw_gumbel(runs * batch, k, generator).view(runs, batch, k)
+    scores = thetas.unsqueeze(1) + gumbels
+    if estimator == "gumbel-softmax":
+        relaxed = _relaxed(scores, tau)
+        rows = relaxed * (f - (relaxed @ f).unsqueeze(-1)) / tau
+        return rows.mean(1)
+    winners = scores.argmax(dim=-1)  # leave-one-out score function
+    values = subtract_baseline(f[winners], LEAVE_ONE_OUT, dim=1)
+    score = torch.nn.functional.one_hot(winners, k).to(DTYPE) - p.unsqueeze(1)
+    return (values.unsqueeze(-1) * score).mean(1)
+
+
+def sgd_paths(
+    f_values: Any,
+    logits: Any,
+    runs: int,
+    steps: int,
+    generator: torch.Generator | None = None,
+    *,
+    estimator: str,
+    batch: int,
+    learning_rate: Any,
+    weight_decay: Any = 0.0,
+    temperature: Any = None,
+    eta: Any = None,
+) -> torch.Tensor:
+    r"""``runs`` independent SGD runs on :math:`J_\lambda(\theta) = p\cdot f +
+    \tfrac\lambda2\lVert\theta\rVert^2` from ``logits``, computed side by side.
+
+    Each step is :math:`\theta \leftarrow \theta - \alpha\,(\hat g(\theta) +
+    \lambda\theta)` with :math:`\alpha` = ``learning_rate``, :math:`\lambda` =
+    ``weight_decay`` (the penalty's gradient is exact) and :math:`\hat g` the mean of
+    ``batch`` fresh rows of ``estimator``:
+
+    - ``"exact"``: :func:`exact_grad` (no draws; every run is the same);
+    - ``"leave-one-out"``: :func:`score_function_grad` with the leave-one-out
+      baseline (``batch >= 2``);
+    - ``"gumbel-softmax"``: :func:`gumbel_softmax_grad` at ``temperature``;
+    - ``"rebar"``: :func:`rebar_grad` at ``temperature`` and ``eta``.
+
+    Returns the ``(runs, steps + 1, K)`` float64 paths, starting points included. All
+    runs draw from ``generator``; with ``runs = 1`` the path is the loop over the
+    one-run estimators with that generator. The logits must all be finite.
+    """
+    f, theta = _check_costs_and_logits(f_values, logits)
+    if not bool(torch.isfinite(theta).all()):
+        raise ValueError("logits must be finite for sgd_paths (no masked category)")
+    runs = check_count(runs, "runs")
+    steps = check_count(steps, "steps")
+    check_generator(generator)
+    if not isinstance(estimator, str):
+        raise TypeError(f"estimator must be a string, got {type(estimator).__name__}")
+    if estimator not in SGD_ESTIMATORS:
+        raise ValueError(
+            f"estimator must be one of {SGD_ESTIMATORS}, got {estimator!r}"
+        )
+    batch = check_count(
+        batch, "batch", minimum=2 if estimator == "leave-one-out" else 1
+    )
+    learning_rate = as_real_scalar(learning_rate, "learning_rate")
+    if learning_rate <= 0.0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    weight_decay = as_real_scalar(weight_decay, "weight_decay")
+    if weight_decay < 0.0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    tau = eta_value = None
+    if estimator in ("gumbel-softmax", "rebar"):
+        if temperature is None:
+            raise ValueError(f"estimator={estimator!r} needs a temperature")
+        tau = _check_temperature(temperature)
+    if estimator == "rebar":
+        if eta is None:
+            raise ValueError("estimator='rebar' needs eta")
+        eta_value = as_real_scalar(eta, "eta")
+    thetas = theta.expand(runs, -1).clone()
+    path = [thetas]
+    for _ in range(steps):
+        gradient = _batch_gradient(estimator, f, thetas, batch, generator, tau,
+                                   eta_value)
+        thetas = thetas - learning_rate * (gradient + weight_decay * thetas)
+        path.append(thetas)
+    return torch.stack(path, dim=1)
 
 
 # --- expectations over the relaxed sample, without sampling ---------------------------
@@ -796,7 +1038,7 @@ def _relaxed_moments(
                 straight_through) else relaxed
             points = points.clone().requires_grad_(True)
             (upstream,) = torch.autograd.grad(g(points).sum(), points)
-        # J_s^T u with J_s = (diag s - s s^T) / tau, symmetric.
+        # D_s u with the softmax Jacobian D_s = (diag s - s s^T) / tau (symmetric).
         rows = relaxed * (upstream - (relaxed * upstream).sum(1, keepdim=True)) / tau
         return torch.cat([rows, (rows**2).sum(1, keepdim=True)], dim=1)
 
@@ -808,7 +1050,7 @@ def _relaxed_moments(
 def gumbel_softmax_moments(
     cost: Cost, logits: Any, temperature: Any, order: int = 100
 ) -> EstimatorMoments:
-    r"""Exact mean :math:`\nabla J_\tau = \mathbb E[J_s^\top\nabla g(s)]` and per-draw
+    r"""Exact mean :math:`\nabla J_\tau = \mathbb E[D_s\nabla g(s)]` and per-draw
     variance of the rows of :func:`gumbel_softmax_grad`, by quadrature."""
     return _relaxed_moments(cost, logits, temperature, order, straight_through=False)
 
@@ -816,7 +1058,7 @@ def gumbel_softmax_moments(
 def straight_through_moments(
     cost: Cost, logits: Any, temperature: Any, order: int = 100
 ) -> EstimatorMoments:
-    r"""Exact mean :math:`\mathbb E[J_s^\top\nabla g(e_z)]` and per-draw variance of the
+    r"""Exact mean :math:`\mathbb E[D_s\nabla g(e_z)]` and per-draw variance of the
     rows of :func:`straight_through_grad`, by quadrature: the integrand is smooth on
     each winner's region, which :func:`relaxed_expectation` integrates separately."""
     return _relaxed_moments(cost, logits, temperature, order, straight_through=True)

@@ -44,6 +44,8 @@ __all__ = [
     "N_SAMPLES",
     "EXACT_ORDER",
     "TEMPERATURE_RANGE",
+    "TEMPERATURE_STEP",
+    "LOG_TEMPERATURE_STEP",
     "LOGIT_RANGE",
     "VERTICES",
 ]
@@ -56,6 +58,10 @@ SAMPLE_GUMBELS = -np.log(-np.log(np.random.default_rng(6).uniform(size=(N_SAMPLE
 # 400-node rule over the sliders' range (tests/test_explorer_simplex.py).
 EXACT_ORDER = 40
 TEMPERATURE_RANGE = (0.05, 5.0)
+# The website's temperature slider moves tau in steps of TEMPERATURE_STEP; the
+# notebook's (an ipywidgets FloatLogSlider) moves log10(tau) in LOG_TEMPERATURE_STEP.
+TEMPERATURE_STEP = 0.05
+LOG_TEMPERATURE_STEP = 0.02
 LOGIT_RANGE = (-3.0, 3.0)
 VERTICES = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, math.sqrt(3.0) / 2.0]])
 
@@ -214,7 +220,8 @@ def ipywidgets_explorer(logits=(1.0, 0.0, -1.0), temperature: float = 0.5
     drawing = SimplexFigure(logits, temperature, figure=figure)
     tau_slider = widgets.FloatLogSlider(
         value=temperature, base=10, min=math.log10(TEMPERATURE_RANGE[0]),
-        max=math.log10(TEMPERATURE_RANGE[1]), step=0.02, description="τ")
+        max=math.log10(TEMPERATURE_RANGE[1]), step=LOG_TEMPERATURE_STEP,
+        description="τ")
     logit_sliders = [
         widgets.FloatSlider(value=float(v), min=LOGIT_RANGE[0], max=LOGIT_RANGE[1],
                             step=0.05, description=f"θ{k + 1}")
@@ -339,7 +346,7 @@ def bokeh_explorer(logits=(1.0, 0.0, -1.0), temperature: float = 0.5):
     plot.grid.visible = False
 
     tau_slider = slider("tau_slider", "τ, the temperature", *TEMPERATURE_RANGE,
-                        state.temperature, 0.05)
+                        state.temperature, TEMPERATURE_STEP)
     logit_sliders = [
         slider(f"theta{k + 1}", f"θ{k + 1}, the logit of category {k + 1}",
                *LOGIT_RANGE, float(v), 0.05)
