@@ -13,7 +13,7 @@ Submodules, one idea each:
 - :mod:`.graphs`: the computation graph before and after the trick.
 - :mod:`.implicit`: implicit reparameterization gradients; the Gamma, Beta, Dirichlet.
 - :mod:`.discrete`: categorical choices: Gumbel-max, Gumbel-softmax, straight-through,
-  the score function, REBAR, and their exact moments.
+  the score function, REBAR, their exact moments, and SGD runs with each.
 - :mod:`.data`: the bundled 8x8 digits, their splits and an image grid.
 - :mod:`.vae`: a small variational autoencoder trained with either estimator.
 - :mod:`.flows`: normalizing flows (affine coupling) and the tanh-squashed Gaussian.
