@@ -165,6 +165,10 @@ def test_ipywidgets_slider_redraws_the_same_artists(ipympl, weights):
     np.testing.assert_array_equal(axes.lines[0].get_xdata(), state.samples[:, 0])
     drawn = lab.update(t=3.0)
     assert drawn.t == 3.0 and readout.value == fl.readout_text(drawn)
+    # The colour scale follows the density's peak, and a colour bar shows it.
+    assert axes.images[0].get_clim() == (0.0, float(drawn.density.max()))
+    assert len(lab.figure.axes) == 2
+    assert lab.figure.axes[1].get_xlabel() == fl.COLOUR_BAR_TITLE
 
 
 # --- the Bokeh front end, in the browser --------------------------------------------
@@ -198,6 +202,48 @@ def test_keyboard_moves_the_slider_and_the_readout(offline_page, tmp_path, weigh
     text = model_value(page, "flow_readout", "text")
     assert text == fl.readout_text(fl.flow_layers_state(weights, t))
     assert_clean(offline_page)
+
+
+@pytest.mark.browser
+def test_the_colour_scale_follows_the_peak_at_every_t(offline_page, tmp_path, weights):
+    page = open_explorer(offline_page, tmp_path, fl.bokeh_explorer(weights), "flow")
+    peaks = {}
+    for t in (0.0, 1.5, 4.0):
+        set_model(page, "flow_t_slider", "value", t)
+        page.wait_for_function(
+            "t => Bokeh.documents[0].get_model_by_name('flow_readout').text"
+            ".startsWith('t = ' + t.toFixed(1))", arg=t)
+        peaks[t] = model_value(page, "flow_mapper", "high")
+        assert peaks[t] == pytest.approx(
+            float(fl.flow_layers_state(weights, t).density.max()), rel=1e-12)
+    assert len(set(peaks.values())) == 3  # the scale really moves
+    assert model_value(page, "flow_colour_bar", "title") == fl.COLOUR_BAR_TITLE
+    assert_clean(offline_page)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1100])
+def test_the_square_window_is_drawn_square_and_fits_the_page(browser, tmp_path,
+                                                              weights, width):
+    # The window is (-3, 3) in both coordinates: its frame must be square, or N(0, I)
+    # looks oval; and on a 390 px phone nothing may stick out of the page.
+    from explorer_pages import standalone_page, wait_for_bokeh
+
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(standalone_page(fl.bokeh_explorer(weights), tmp_path / "square.html")
+                  .as_uri())
+        wait_for_bokeh(page)
+        page.wait_for_timeout(300)
+        frame = [model_value(page, "flow_plot", side)
+                 for side in ("inner_width", "inner_height")]
+        assert frame[0] > 200 and abs(frame[0] - frame[1]) <= 0.02 * frame[0], frame
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], widths
+    finally:
+        context.close()
 
 
 @pytest.mark.browser

@@ -298,6 +298,74 @@ def test_training_by_reverse_kl_is_reproducible_from_its_seed():
     assert history.loss == history_again.loss and len(history.loss) == 25
 
 
+def _adam_by_hand(flow, loss_of_step, steps, learning_rate):
+    """The training loop the docstrings describe, written out with PyTorch's default
+    (foreach) Adam: a reference for the package's loops, which use the fused one."""
+    optimizer = torch.optim.Adam(flow.parameters(), lr=learning_rate, foreach=True)
+    for step in range(steps):
+        loss = loss_of_step(step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def test_reverse_kl_training_is_adam_on_the_reverse_kl_of_fresh_draws():
+    # Catches a loop that flips the loss's sign, forgets zero_grad (gradients would
+    # accumulate), reuses one minibatch of draws, or detaches the draws (no pathwise
+    # gradient through x): each moves the parameters elsewhere within five steps.
+    def log_target(x):
+        return -0.5 * (((x - torch.tensor([1.0, -1.0])) / 0.7) ** 2).sum(1)
+
+    trained = flows.coupling_flow(2, 2, hidden=8, generator=_generator(20))
+    by_hand = flows.coupling_flow(2, 2, hidden=8, generator=_generator(20))
+    history = flows.fit_by_reverse_kl(trained, log_target, 5, 1e-2, batch_size=32,
+                                      generator=_generator(21))
+    draws, losses = _generator(21), []
+
+    def loss_of_step(step):
+        x, log_q = by_hand.sample(32, generator=draws)
+        loss = (log_q - log_target(x)).mean()
+        losses.append(float(loss.detach()))
+        return loss
+
+    _adam_by_hand(by_hand, loss_of_step, 5, 1e-2)
+    for mine, reference in zip(trained.parameters(), by_hand.parameters(), strict=True):
+        torch.testing.assert_close(mine, reference, rtol=1e-5, atol=1e-6)
+    assert history.loss == pytest.approx(losses, rel=1e-5)
+
+
+def test_likelihood_training_is_adam_on_minus_the_mean_log_likelihood():
+    # Catches a loop that ascends instead of descending, draws its minibatches in
+    # another order or skips one: the parameters after five steps differ. (Adam hardly
+    # sees the loss's scale, so a sum in place of the mean would pass this test.)
+    data = _moons_like(200, 22)
+    trained = flows.coupling_flow(2, 2, hidden=8, generator=_generator(23))
+    by_hand = flows.coupling_flow(2, 2, hidden=8, generator=_generator(23))
+    flows.fit_by_likelihood(trained, data, 5, 1e-2, batch_size=64,
+                            generator=_generator(24))
+    shuffles, order = _generator(24), []
+
+    def loss_of_step(step):
+        if step % 3 == 0:  # 200 points make three minibatches of 64 per pass
+            order[:] = torch.randperm(len(data), generator=shuffles).tolist()
+        batch = data[order[64 * (step % 3):64 * (step % 3 + 1)]]
+        return -by_hand.log_prob(batch).mean()
+
+    _adam_by_hand(by_hand, loss_of_step, 5, 1e-2)
+    for mine, reference in zip(trained.parameters(), by_hand.parameters(), strict=True):
+        torch.testing.assert_close(mine, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_base_log_prob_is_torchs_normal_bit_for_bit():
+    # base_log_prob writes out Normal.log_prob to skip building a distribution at every
+    # step; catches a dropped 1/2, log(2 pi) for log(sqrt(2 pi)), or a sum over rows.
+    for dtype in (torch.float32, F64):
+        flow = flows.coupling_flow(3, 2, hidden=4).to(dtype)
+        eps = 4 * torch.randn(50, 3, generator=_generator(25), dtype=dtype)
+        expected = Normal(flow.base_loc, flow.base_scale).log_prob(eps).sum(-1)
+        assert torch.equal(flow.base_log_prob(eps), expected)
+
+
 def test_maximum_likelihood_learns_a_gaussian():
     # Data from N(m, C): the fitted flow's mean log-likelihood on fresh data approaches
     # the true Gaussian's (which is the best any model can do on average).

@@ -256,36 +256,46 @@ class Flow(nn.Module):
 
     def base_log_prob(self, eps: torch.Tensor) -> torch.Tensor:
         """:math:`\\log\\mathcal N(\\varepsilon; 0, I)`, shape ``(batch,)``."""
-        normal = torch.distributions.Normal(self.base_loc, self.base_scale)
-        return normal.log_prob(eps).sum(-1)
+        # torch.distributions.Normal(base_loc, base_scale).log_prob(eps).sum(-1),
+        # operation for operation (so the same bits), without building and validating
+        # a distribution object at every training step.
+        variance = self.base_scale**2
+        return (-((eps - self.base_loc) ** 2) / (2 * variance) - self.base_scale.log()
+                - math.log(math.sqrt(2 * math.pi))).sum(-1)
+
+    def _run(self, value: torch.Tensor, inverse: bool
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layers in order (or the inverses in reverse order) and the summed
+        log-determinant, without checking ``value``: the callers have checked it, or
+        drew it themselves. The training loops call this once per step."""
+        log_det = torch.zeros(len(value), dtype=value.dtype, device=value.device)
+        for layer in (reversed(self.layers) if inverse else self.layers):
+            value, layer_log_det = _through(layer, value, inverse)
+            log_det = log_det + layer_log_det
+        return value, log_det
 
     def forward(self, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x, log|det dx/deps|)`` for base points ``eps`` of shape (batch, dim)."""
         _check_tensor(eps, "eps", self.dim)
         _check_dtype(eps, self.base_loc, "eps")
-        log_det = torch.zeros(len(eps), dtype=eps.dtype, device=eps.device)
-        x = eps
-        for layer in self.layers:
-            x, layer_log_det = _through(layer, x, inverse=False)
-            log_det = log_det + layer_log_det
-        return x, log_det
+        return self._run(eps, inverse=False)
 
     def inverse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(eps, log|det deps/dx|)`` for points ``x`` of shape (batch, dim)."""
         _check_tensor(x, "x", self.dim)
         _check_dtype(x, self.base_loc, "x")
-        log_det = torch.zeros(len(x), dtype=x.dtype, device=x.device)
-        eps = x
-        for layer in reversed(self.layers):
-            eps, layer_log_det = _through(layer, eps, inverse=True)
-            log_det = log_det + layer_log_det
-        return eps, log_det
+        return self._run(x, inverse=True)
+
+    def _log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        eps, log_det = self._run(x, inverse=True)
+        return self.base_log_prob(eps) + log_det
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         r""":math:`\log q(x) = \log\mathcal N(f^{-1}(x)) + \log\lvert\det\partial
         f^{-1}/\partial x\rvert`, shape ``(batch,)``."""
-        eps, log_det = self.inverse(x)
-        return self.base_log_prob(eps) + log_det
+        _check_tensor(x, "x", self.dim)
+        _check_dtype(x, self.base_loc, "x")
+        return self._log_prob(x)
 
     def sample(self, n: int, generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -301,7 +311,7 @@ class Flow(nn.Module):
         check_generator(generator)
         eps = torch.randn(n, self.dim, generator=generator, dtype=self.base_loc.dtype,
                           device=self.base_loc.device)
-        x, log_det = self(eps)
+        x, log_det = self._run(eps, inverse=False)
         return x, self.base_log_prob(eps) - log_det
 
 
@@ -352,7 +362,7 @@ def _check_flow(flow) -> None:
 
 def _mean_log_prob(flow: Flow, data: torch.Tensor) -> float:
     with torch.no_grad():
-        return float(flow.log_prob(data).mean())
+        return float(flow._log_prob(data).mean())  # data checked by the caller
 
 
 def fit_by_likelihood(flow: Flow, data: torch.Tensor, steps: int, learning_rate: float,
@@ -378,7 +388,9 @@ def fit_by_likelihood(flow: Flow, data: torch.Tensor, steps: int, learning_rate:
     if validation is not None:
         _check_tensor(validation, "validation", flow.dim)
         _check_dtype(validation, flow.base_loc, "validation")
-    optimizer = torch.optim.Adam(flow.parameters(), lr=learning_rate, foreach=True)
+    # fused: one kernel for the whole update; with these tiny networks the optimizer
+    # step is a large share of a training step.
+    optimizer = torch.optim.Adam(flow.parameters(), lr=learning_rate, fused=True)
     order, position = torch.empty(0, dtype=torch.long), 0
     checkpoints, train_values, validation_values, parameters = [], [], [], []
     for step in range(1, steps + 1):
@@ -386,7 +398,7 @@ def fit_by_likelihood(flow: Flow, data: torch.Tensor, steps: int, learning_rate:
             order, position = torch.randperm(len(data), generator=generator), 0
         batch = data[order[position:position + batch_size]]
         position += batch_size
-        loss = -flow.log_prob(batch).mean()
+        loss = -flow._log_prob(batch).mean()  # rows of the checked data
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -429,7 +441,9 @@ def fit_by_reverse_kl(flow: Flow, log_target: Callable[[torch.Tensor], torch.Ten
     steps = check_count(steps, "steps")
     batch_size = check_count(batch_size, "batch_size")
     check_generator(generator)
-    optimizer = torch.optim.Adam(flow.parameters(), lr=learning_rate, foreach=True)
+    # fused: one kernel for the whole update; with these tiny networks the optimizer
+    # step is a large share of a training step.
+    optimizer = torch.optim.Adam(flow.parameters(), lr=learning_rate, fused=True)
     losses = []
     for _ in range(steps):
         x, log_q = flow.sample(batch_size, generator=generator)

@@ -15,7 +15,9 @@ The figure shows, for that map :math:`f_t`, the density of :math:`f_t(\varepsilo
 a grid (by the change of variables, through :math:`f_t^{-1}` and its log-determinant)
 and a fixed set of base draws :math:`\varepsilon_i` pushed through :math:`f_t`: the
 density and the samples warp together. The readout gives the density's mass in the
-window (midpoint rule on the grid) and the mean log-density of the fixed samples.
+window (midpoint rule on the grid) and the mean log-density of the fixed samples. The
+colour scale runs from 0 to the density's largest value on the grid at each ``t``
+(a colour bar shows it).
 
 The page ships the layers' weights (float32 when the flow was trained in float32,
 as binary) and applies the layers in JavaScript in the same order of operations as
@@ -40,6 +42,7 @@ from ._bokeh import bokeh_figure, explorer_column, js_fixed, readout_div, slider
 from ._widgets import WidgetExplorer, live_figure
 
 __all__ = [
+    "COLOUR_BAR_TITLE",
     "CouplingWeights",
     "FlowLayersState",
     "GRID_POINTS",
@@ -56,6 +59,7 @@ __all__ = [
 WINDOW = (-3.0, 3.0)  # the square window drawn, in both coordinates
 GRID_POINTS = 80  # density evaluated at the centres of 80 x 80 cells
 T_STEP = 0.1  # the slider's step
+COLOUR_BAR_TITLE = "density (scaled to its peak at each t)"
 # Fixed base draws (numpy's seeded generator), followed through the layers.
 SAMPLE_EPS = np.random.default_rng(8).standard_normal((200, 2))
 
@@ -230,10 +234,12 @@ def ipywidgets_explorer(weights, t: float = 0.0) -> WidgetExplorer:
 
     weights = tuple(weights)
     state = flow_layers_state(weights, t)
-    figure = live_figure((5.0, 5.4))
+    figure = live_figure((5.0, 6.0))
     ax = figure.add_subplot()
     picture = ax.imshow(state.density, origin="lower", extent=(*WINDOW, *WINDOW),
                         cmap="viridis", vmin=0.0, vmax=float(state.density.max()))
+    figure.colorbar(picture, ax=ax, orientation="horizontal", label=COLOUR_BAR_TITLE,
+                    shrink=0.8)
     (dots,) = ax.plot(state.samples[:, 0], state.samples[:, 1], "o", ms=2.5,
                       color="white", markeredgecolor="black", markeredgewidth=0.3)
     ax.set_xlim(*WINDOW)
@@ -375,9 +381,10 @@ def bokeh_explorer(weights, t: float = 0.0):
     """The explorer as a Bokeh layout whose slider works offline, in the browser.
 
     One slider ("t, the layers applied"), a readout, and a square figure with the
-    density as an image and the fixed samples as dots.
+    density as an image, the fixed samples as dots and a colour bar; the colour scale
+    runs from 0 to the density's largest value on the grid at each ``t``.
     """
-    from bokeh.models import ColumnDataSource, CustomJS, LinearColorMapper
+    from bokeh.models import ColorBar, ColumnDataSource, CustomJS, LinearColorMapper
     from bokeh.palettes import Viridis256
 
     weights = tuple(weights)
@@ -390,14 +397,25 @@ def bokeh_explorer(weights, t: float = 0.0):
                             name="flow_samples")
     mapper = LinearColorMapper(palette=Viridis256, low=0.0,
                                high=float(state.density.max()), name="flow_mapper")
-    plot = bokeh_figure("density and samples after t layers", height=360,
-                        x_range=WINDOW, y_range=WINDOW, tools="pan,wheel_zoom,reset",
-                        match_aspect=True)
+    # A square window drawn as a square at every width: the canvas scales with the
+    # column (width = height) and the borders are as wide as they are tall (the
+    # colour bar's strip below balances the y-axis and toolbar strips at the sides),
+    # so the frame stays square. (match_aspect does nothing with fixed ranges.)
+    plot = bokeh_figure("density and samples after t layers", height=580, width=580,
+                        sizing_mode="scale_width", x_range=WINDOW, y_range=WINDOW,
+                        tools="pan,wheel_zoom,reset", name="flow_plot",
+                        min_border_left=71, min_border_right=52, min_border_top=10,
+                        min_border_bottom=50)
     side = WINDOW[1] - WINDOW[0]
     plot.image(image="image", source=picture, x=WINDOW[0], y=WINDOW[0], dw=side,
                dh=side, color_mapper=mapper, level="image")
     plot.scatter("x1", "x2", source=dots, size=4, fill_color="white",
                  line_color="black", line_width=0.5)
+    # The colour scale runs from 0 to the largest density on the grid at each t (the
+    # page's script sets mapper.high); the bar shows the current scale.
+    plot.add_layout(ColorBar(color_mapper=mapper, orientation="horizontal",
+                             title=COLOUR_BAR_TITLE, name="flow_colour_bar",
+                             height=10, padding=4, title_standoff=4), "below")
     plot.xaxis.axis_label = "x₁"
     plot.yaxis.axis_label = "x₂"
     t_slider = slider("flow_t_slider", "t, the layers applied", 0.0,
