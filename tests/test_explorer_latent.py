@@ -82,6 +82,9 @@ def test_class_centres_are_the_means_of_each_label():
      "labels"),
     (lambda w: lt.bokeh_explorer(w, np.zeros((3, 2)), np.zeros(3)), TypeError,
      "labels"),
+    (lambda w: lt.bokeh_explorer(w, title=None), TypeError, "title"),
+    (lambda w: lt.bokeh_explorer(w, title="  "), ValueError, "title"),
+    (lambda w: lt.ipywidgets_explorer(w, title=3), TypeError, "title"),
 ])
 def test_bad_input_is_refused(weights, call, error, message):
     with pytest.raises(error, match=message):
@@ -124,6 +127,10 @@ def test_ipywidgets_sliders_move_the_same_artists(ipympl, weights):
     np.testing.assert_array_equal(ax_digit.images[0].get_array(), state.image)
     assert readout.value == lt.readout_text(state)
     assert len(ax_map.texts) == 10  # a number at each class's centre
+    assert ax_map.get_title() == lt.MAP_TITLE
+    titled = lt.ipywidgets_explorer(weights, points, np.arange(30) % 10,
+                                    title="latent space: validation digits")
+    assert titled.figure.axes[0].get_title() == "latent space: validation digits"
     drawn = lab.update(z1=-2.0, z2=0.25)
     assert drawn.z == (-2.0, 0.25)
     assert readout.value == lt.readout_text(drawn)
@@ -178,6 +185,20 @@ def test_keyboard_moves_the_point_and_the_page_decodes_as_python(
     assert model_value(page, "latent_point", "data")["z1"] == [z1]
     assert before != model_value(page, "latent_digit", "data")
     assert_clean(offline_page)
+
+
+def test_the_map_is_titled_with_the_digits_it_shows(weights):
+    from bokeh.models import Plot
+
+    def titles(layout):
+        return sorted(plot.title.text for plot in layout.select({"type": Plot}))
+
+    assert titles(lt.bokeh_explorer(weights)) == sorted(
+        [lt.MAP_TITLE, "decoded digit at the cross"])
+    named = lt.bokeh_explorer(weights, np.zeros((2, 2)), np.array([0, 1]),
+                              title="latent space: validation digits")
+    assert "latent space: validation digits" in titles(named)
+    assert not any("test" in title for title in titles(named))
 
 
 @pytest.mark.browser

@@ -9,9 +9,10 @@ The decoder of :class:`reparam.vae.VAE` is a small MLP,
 
 so the picture of :math:`\mathbb E[x \mid z]` (8 x 8 pixel probabilities) can be
 computed in the browser from the trained weights, shipped in the page. The reader moves
-:math:`z` with two sliders or by tapping the latent map (the encoder means of the test
-digits, coloured by label, each class's number at its centre); the point is marked on
-the map. The latent space must be two-dimensional.
+:math:`z` with two sliders or by tapping the latent map (the encoder means of the
+digits the caller passes, coloured by label, each class's number at its centre, under
+a ``title`` that names those digits); the point is marked on the map. The latent space
+must be two-dimensional.
 
 The readout is the mean pixel probability ("ink") of the decoded image, computed the
 same way in Python (:func:`latent_state`) and in JavaScript.
@@ -21,7 +22,8 @@ same way in Python (:func:`latent_state`) and in JavaScript.
 - :func:`bokeh_explorer`: for the static website, built from :mod:`._bokeh`; its
   ``CustomJS`` runs the decoder in the browser, with no kernel and no network.
 
-Usage in the VAE chapter, with a model trained with ``latent_dim=2``::
+Usage in the VAE chapter, with a model trained with ``latent_dim=2``, mapping the
+validation digits::
 
     from IPython.display import HTML
     from myst_nb import glue
@@ -29,8 +31,9 @@ Usage in the VAE chapter, with a model trained with ``latent_dim=2``::
     from reparam.explorers.latent import bokeh_explorer, decoder_weights
 
     weights = decoder_weights(model)
-    means = model.encode(data.test_images)[0].detach().numpy()
-    layout = bokeh_explorer(weights, means, data.test_labels.numpy())
+    means = model.encode(data.validation_images)[0].detach().numpy()
+    layout = bokeh_explorer(weights, means, data.validation_labels.numpy(),
+                            title="latent space: validation digits")
     glue("ch7_latent", HTML(bokeh_html(layout)), display=False)
 """
 
@@ -57,10 +60,20 @@ __all__ = [
     "bokeh_explorer",
     "Z_RANGE",
     "Z_STEP",
+    "MAP_TITLE",
 ]
 
 Z_RANGE = (-3.0, 3.0)
 Z_STEP = 0.05
+MAP_TITLE = "latent space"  # the default title; name the digits mapped, if any
+
+
+def _check_title(title) -> str:
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a string, got {type(title).__name__}")
+    if not title.strip():
+        raise ValueError("title must not be blank")
+    return title
 
 
 @dataclass(frozen=True)
@@ -191,15 +204,22 @@ CLASS_COLOURS = (  # matplotlib's tab10 = Bokeh's Category10[10]
 
 
 def ipywidgets_explorer(
-    weights: DecoderWeights, points=None, labels=None, z: tuple[float, float] = (0, 0)
+    weights: DecoderWeights,
+    points=None,
+    labels=None,
+    z: tuple[float, float] = (0, 0),
+    *,
+    title: str = MAP_TITLE,
 ) -> WidgetExplorer:
     """Two sliders driving a live matplotlib figure (latent map + decoded digit).
 
     ``update(z1, z2)`` moves the cross and the image in place and returns the
-    :class:`LatentState` drawn. Needs ``%matplotlib widget`` (``make lab``).
+    :class:`LatentState` drawn. ``title`` heads the map: name the digits whose encoder
+    means ``points`` are. Needs ``%matplotlib widget`` (``make lab``).
     """
     import ipywidgets as widgets
 
+    title = _check_title(title)
     points, labels = _check_points(points, labels)
     state = latent_state(weights, *z)
     figure = live_figure((4.0, 7.0))
@@ -213,6 +233,7 @@ def ipywidgets_explorer(
     (marker,) = ax_map.plot([state.z[0]], [state.z[1]], "k+", ms=16, mew=2)
     ax_map.set_xlim(*Z_RANGE)
     ax_map.set_ylim(*Z_RANGE)
+    ax_map.set_title(title)
     ax_map.set_xlabel("$z_1$")
     ax_map.set_ylabel("$z_2$")
     picture = ax_digit.imshow(state.image, cmap="gray_r", vmin=0, vmax=1)
@@ -295,18 +316,23 @@ def bokeh_explorer(
     points=None,
     labels=None,
     z: tuple[float, float] = (0.0, 0.0),
+    *,
+    title: str = MAP_TITLE,
 ):
     """The explorer as a responsive Bokeh layout whose controls work offline.
 
     Sliders named for screen readers ("z₁, the first latent coordinate"), the readout,
-    the latent map (tap to move the cross; each class's number at its centre) and the
-    decoded image, in one column at most 640 px wide.
+    the latent map under ``title`` (tap to move the cross; each class's number at its
+    centre) and the decoded image, in one column at most 640 px wide. Name in ``title``
+    the digits whose encoder means ``points`` are, e.g. "latent space: validation
+    digits".
     """
     from bokeh.events import Tap
     from bokeh.models import ColumnDataSource, CustomJS, LinearColorMapper
     from bokeh.palettes import Greys256
 
     weights = _check_weights(weights)
+    title = _check_title(title)
     points, labels = _check_points(points, labels)
     state = latent_state(weights, *z)
     cloud = ColumnDataSource({
@@ -326,7 +352,7 @@ def bokeh_explorer(
     )
     digit = ColumnDataSource({"image": [state.image[::-1].copy()]}, name="latent_digit")
     latent_map = bokeh_figure(
-        "latent space: test digits", height=320, x_range=Z_RANGE, y_range=Z_RANGE,
+        title, height=320, x_range=Z_RANGE, y_range=Z_RANGE,
         tools="tap,reset", x_axis_label="z₁", y_axis_label="z₂",
     )
     latent_map.scatter("z1", "z2", source=cloud, color="color", size=4, alpha=0.6)
