@@ -226,9 +226,14 @@ def _draw_latents(
     images = check_images(images, model.pixels)
     samples = check_count(samples, "samples")
     check_generator(generator)
+    return images, *_draw(model, images, samples, generator)
+
+
+def _draw(model: VAE, images: torch.Tensor, samples: int, generator):
+    """(z, mu, log_sigma) for arguments already validated."""
     mu, log_sigma = model.encode(images)
     eps = _standard_normal((samples, *mu.shape), mu, generator)
-    return images, mu + torch.exp(log_sigma) * eps, mu, log_sigma
+    return mu + torch.exp(log_sigma) * eps, mu, log_sigma
 
 
 def elbo_terms(
@@ -278,7 +283,16 @@ def surrogate_loss(
     """
     estimator = _check_estimator(estimator)
     samples = check_count(samples, "samples", 2 if estimator == "score" else 1)
-    images, z, mu, log_sigma = _draw_latents(model, images, samples, generator)
+    model = _check_model(model)
+    images = check_images(images, model.pixels)
+    check_generator(generator)
+    return _surrogate_loss(model, images, estimator, samples, generator)
+
+
+def _surrogate_loss(model, images, estimator, samples, generator):
+    """:func:`surrogate_loss` for arguments already validated (the training loop checks
+    its images once, not at every step)."""
+    z, mu, log_sigma = _draw(model, images, samples, generator)
     kl = kl_to_standard_normal(mu, log_sigma)
     if estimator == "pathwise":
         elbo = model.log_likelihood(images, z).mean(0) - kl  # per image
@@ -451,7 +465,7 @@ def train(
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(train_images), generator=generator).to(device)
         for batch in order.split(batch_size):
-            loss, _ = surrogate_loss(
+            loss, _ = _surrogate_loss(
                 model, train_images[batch], estimator, samples, generator
             )
             optimizer.zero_grad(set_to_none=True)
