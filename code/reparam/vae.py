@@ -71,6 +71,7 @@ __all__ = [
 ]
 
 ESTIMATORS = ("pathwise", "score")
+LOG_SIGMA_RANGE = (-8.0, 4.0)  # the encoder's log sigma is clamped to this interval
 
 
 def check_images(images, pixels: int = IMAGE_PIXELS) -> torch.Tensor:
@@ -165,7 +166,8 @@ class VAE(nn.Module):
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log_sigma) of q(z|x), each of shape (n, latent_dim)."""
         mu, log_sigma = self.encoder(images).chunk(2, dim=-1)
-        return mu, log_sigma.clamp(-8.0, 4.0)  # keeps sigma away from 0 and overflow
+        # The clamp keeps sigma away from 0 and from overflow.
+        return mu, log_sigma.clamp(*LOG_SIGMA_RANGE)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits of p(x|z), shape (..., pixels)."""
@@ -564,8 +566,9 @@ def _encoder_gram(model: VAE, images: torch.Tensor) -> torch.Tensor:
             (hidden.pow(2).sum(1) + 1)[:, None].expand_as(outputs)
         )
         log_sigma = outputs[:, model.latent_dim:]
+        low, high = LOG_SIGMA_RANGE
         free = torch.cat(
-            [torch.ones_like(log_sigma), ((log_sigma > -8.0) & (log_sigma < 4.0))], 1
+            [torch.ones_like(log_sigma), ((log_sigma > low) & (log_sigma < high))], 1
         ).to(gram.dtype)  # the clamp in VAE.encode passes no gradient outside
         return gram * free[:, :, None] * free[:, None, :]
 
