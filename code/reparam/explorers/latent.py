@@ -199,7 +199,7 @@ def class_centres(points, labels) -> tuple[np.ndarray, np.ndarray]:
     return classes, centres
 
 
-LABEL_SPACING = 0.4  # latent units between class numbers: a 20 px circle on the map
+LABEL_SPACING = 0.5  # latent units between class numbers: 20 px circles stay apart
 
 
 def spread_labels(centres, min_distance: float = LABEL_SPACING) -> np.ndarray:
