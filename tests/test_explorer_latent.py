@@ -67,7 +67,40 @@ def test_class_centres_are_the_means_of_each_label():
     assert classes.size == 0 and centres.shape == (0, 2)
 
 
+def _pairwise_distances(positions):
+    return [float(np.hypot(*(positions[i] - positions[j])))
+            for i in range(len(positions)) for j in range(i + 1, len(positions))]
+
+
+def test_spread_labels_moves_only_crowded_numbers_apart():
+    centres = np.array([[0.0, 0.0], [0.1, 0.0], [2.0, 2.0], [-2.0, 1.0], [0.05, 0.05]])
+    places = lt.spread_labels(centres, 0.4)
+    assert places.shape == centres.shape
+    assert min(_pairwise_distances(places)) >= 0.4
+    np.testing.assert_array_equal(places[2:4], centres[2:4])  # room enough: unmoved
+    assert not np.array_equal(places[[0, 1, 4]], centres[[0, 1, 4]])
+    # Each crowded number stays near its own centre, not swapped with a neighbour's.
+    assert np.abs(places - centres).max() < 0.5
+    np.testing.assert_array_equal(lt.spread_labels(centres, 0.4), places)
+    # Two labels on one spot, and a pair just too close, are parted along one line.
+    same = lt.spread_labels(np.array([[1.0, 1.0], [1.0, 1.0]]), 0.4)
+    assert _pairwise_distances(same)[0] == pytest.approx(0.4, rel=1e-5)
+    np.testing.assert_allclose(same.mean(0), [1.0, 1.0])
+    pair = lt.spread_labels(np.array([[0.0, 0.0], [0.3, 0.0]]), 0.4)
+    np.testing.assert_allclose(pair, [[-0.05, 0.0], [0.35, 0.0]], atol=1e-6)
+
+
+def test_spread_labels_parts_the_ten_numbers_of_a_crowded_map():
+    centres = np.random.default_rng(2).normal(scale=0.3, size=(10, 2))
+    assert min(_pairwise_distances(centres)) < 0.4
+    assert min(_pairwise_distances(lt.spread_labels(centres))) >= lt.LABEL_SPACING
+
+
 @pytest.mark.parametrize("call, error, message", [
+    (lambda w: lt.spread_labels(np.array([[0.0, np.nan]])), ValueError, "centres"),
+    (lambda w: lt.spread_labels(np.zeros((2, 2)), 0.0), ValueError, "min_distance"),
+    (lambda w: lt.spread_labels(np.zeros((2, 2)), "wide"), TypeError,
+     "min_distance"),
     (lambda w: lt.decoder_weights(VAE(8, 8, generator=seeded(0))), ValueError,
      "2-D latent"),
     (lambda w: lt.decoder_weights(torch.nn.Linear(2, 2)), TypeError,
@@ -82,6 +115,9 @@ def test_class_centres_are_the_means_of_each_label():
      "labels"),
     (lambda w: lt.bokeh_explorer(w, np.zeros((3, 2)), np.zeros(3)), TypeError,
      "labels"),
+    (lambda w: lt.bokeh_explorer(w, title=None), TypeError, "title"),
+    (lambda w: lt.bokeh_explorer(w, title="  "), ValueError, "title"),
+    (lambda w: lt.ipywidgets_explorer(w, title=3), TypeError, "title"),
 ])
 def test_bad_input_is_refused(weights, call, error, message):
     with pytest.raises(error, match=message):
@@ -119,11 +155,17 @@ def test_ipywidgets_sliders_move_the_same_artists(ipympl, weights):
     state = lt.latent_state(weights, 1.0, -0.5)
     assert [ax.get_children() for ax in lab.figure.axes] == artists_before
     assert plt.get_fignums() == figures_before
-    cross = ax_map.lines[0]
+    cross = next(line for line in ax_map.lines if line.get_marker() == "+")
     assert list(cross.get_xdata()) == [1.0] and list(cross.get_ydata()) == [-0.5]
     np.testing.assert_array_equal(ax_digit.images[0].get_array(), state.image)
     assert readout.value == lt.readout_text(state)
     assert len(ax_map.texts) == 10  # a number at each class's centre
+    places = [text.xy for text in ax_map.texts]
+    assert min(_pairwise_distances(np.array(places))) >= lt.LABEL_SPACING
+    assert ax_map.get_title() == lt.MAP_TITLE
+    titled = lt.ipywidgets_explorer(weights, points, np.arange(30) % 10,
+                                    title="latent space: validation digits")
+    assert titled.figure.axes[0].get_title() == "latent space: validation digits"
     drawn = lab.update(z1=-2.0, z2=0.25)
     assert drawn.z == (-2.0, 0.25)
     assert readout.value == lt.readout_text(drawn)
@@ -178,6 +220,20 @@ def test_keyboard_moves_the_point_and_the_page_decodes_as_python(
     assert model_value(page, "latent_point", "data")["z1"] == [z1]
     assert before != model_value(page, "latent_digit", "data")
     assert_clean(offline_page)
+
+
+def test_the_map_is_titled_with_the_digits_it_shows(weights):
+    from bokeh.models import Plot
+
+    def titles(layout):
+        return sorted(plot.title.text for plot in layout.select({"type": Plot}))
+
+    assert titles(lt.bokeh_explorer(weights)) == sorted(
+        [lt.MAP_TITLE, "decoded digit at the cross"])
+    named = lt.bokeh_explorer(weights, np.zeros((2, 2)), np.array([0, 1]),
+                              title="latent space: validation digits")
+    assert "latent space: validation digits" in titles(named)
+    assert not any("test" in title for title in titles(named))
 
 
 @pytest.mark.browser

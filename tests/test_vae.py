@@ -350,6 +350,152 @@ def test_importance_weighted_estimate_is_seeded_and_tighter_in_expectation(tiny_
     assert again == many and torch.equal(again.per_image, many.per_image)
 
 
+# --- the leave-one-out variance law ------------------------------------------------
+
+
+def test_encoder_gram_is_the_jacobians_gram_from_torch_func(data):
+    from torch.func import functional_call, jacrev, vmap
+
+    model = vae.VAE(latent_dim=3, hidden=10, generator=seeded(2)).double()
+    with torch.no_grad():  # push two log sigma outputs past the clamp (-8, 4)
+        model.encoder[2].bias[3] += 20.0
+        model.encoder[2].bias[5] -= 30.0
+    images = data.train_images[:6].double()
+
+    def outputs(parameters, x):
+        mu, log_sigma = functional_call(model.encoder, parameters, (x,)).chunk(2, -1)
+        return torch.cat([mu, log_sigma.clamp(-8.0, 4.0)])  # as VAE.encode does
+
+    parameters = {k: v.detach() for k, v in model.encoder.named_parameters()}
+    jacobian = vmap(jacrev(outputs), in_dims=(None, 0))(parameters, images)
+    flat = torch.cat([j.reshape(6, 6, -1) for j in jacobian.values()], -1)
+    gram = vae._encoder_gram(model, images)
+    assert torch.allclose(gram, flat @ flat.transpose(1, 2), rtol=1e-12, atol=1e-12)
+    assert float(gram[:, 3].abs().max()) == 0.0 == float(gram[:, 5].abs().max())
+    assert float(gram[:, 4, 4].min()) > 0
+
+
+@pytest.mark.parametrize("samples", [2, 3])
+def test_score_gradient_variance_predicts_the_measured_variance(data, samples):
+    # The law single/S + pair/(S(S-1)) against the spread of the estimator itself. The
+    # batch holds 200 copies of 3 images, so each measured gradient averages 200
+    # independent estimates per image: near-Gaussian, and its variance is the law's
+    # divided by 200. Without the baseline-noise term pair/(S(S-1)) the law would be
+    # 31 % low at S = 2 and 18 % low at S = 3 here.
+    model = vae.VAE(latent_dim=2, hidden=8, generator=seeded(4)).double()
+    images = data.train_images[:3].double()
+    law = vae.score_gradient_variance(model, images, 20_000, seeded(1))
+    assert isinstance(law, vae.LeaveOneOutVariance) and law.pair > 0.3 * law.single
+    measured = vae.encoder_gradient_samples(model, images.repeat(200, 1), "score", 400,
+                                            samples=samples, generator=seeded(2))
+    total = float(measured.var(0).sum()) * 200
+    assert total == pytest.approx(law.at(samples), rel=0.08)
+    assert law.at(samples) == pytest.approx(
+        law.single / samples + law.pair / (samples * (samples - 1)))
+
+
+def test_the_leave_one_out_variance_falls_faster_than_one_over_s():
+    law = vae.LeaveOneOutVariance(single=3.0, pair=2.0)
+    ratio = law.at(4) / law.at(16)
+    assert ratio == pytest.approx((3 / 4 + 2 / 12) / (3 / 16 + 2 / 240)) and ratio > 4
+    fixed_baseline = vae.LeaveOneOutVariance(3.0, 0.0)  # no baseline noise: 1/S
+    assert fixed_baseline.at(4) / fixed_baseline.at(16) == pytest.approx(4)
+    with pytest.raises(ValueError, match="samples"):
+        law.at(1)
+
+
+# --- the Bernoulli-mixture yardstick --------------------------------------------------
+
+
+def _brute_force_log_likelihood(mixture, images):
+    """log sum_k pi_k prod_j mu^x (1 - mu)^(1 - x), pixel by pixel."""
+    out = []
+    for x in images.double():
+        total = 0.0
+        for k in range(mixture.components):
+            p = math.exp(float(mixture.log_weights[k]))
+            for j in range(len(x)):
+                mu = float(mixture.probs[k, j])
+                p *= mu if x[j] == 1 else 1 - mu
+            total += p
+        out.append(math.log(total))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def test_bernoulli_mixture_log_likelihood_is_exact(data):
+    mixture = vae.fit_bernoulli_mixture(data.train_images[:200], 3, 5, seeded(0))
+    images = data.test_images[:7]
+    ours = mixture.log_likelihood(images)
+    assert ours.dtype == torch.float64 and ours.shape == (7,)
+    assert torch.allclose(ours, _brute_force_log_likelihood(mixture, images),
+                          rtol=1e-12)
+    assert torch.allclose(ours, mixture.distribution().log_prob(images.double()),
+                          rtol=1e-12)
+    assert torch.allclose(mixture.log_weights.exp().sum(), torch.ones((),
+                          dtype=torch.float64))
+
+
+def test_one_component_is_independent_pixels_add_one_smoothed(data):
+    images = data.train_images[:300]
+    mixture = vae.fit_bernoulli_mixture(images, 1, 3, seeded(1))
+    frequency = (images.double().sum(0) + 1) / (len(images) + 2)
+    assert torch.allclose(mixture.probs[0], frequency, rtol=1e-14)
+    assert float(mixture.log_weights[0]) == 0.0
+
+
+def _log_posterior(mixture, images):
+    """Log-likelihood plus the log of the Beta(2, 2) and Dirichlet(2, ..., 2) priors
+    (up to constants): what each EM step must not lower."""
+    probs = mixture.probs
+    prior = (probs.log() + torch.log1p(-probs)).sum() + mixture.log_weights.sum()
+    return float(mixture.log_likelihood(images).sum() + prior)
+
+
+def test_em_never_lowers_the_log_posterior_and_is_seeded(data):
+    images = data.train_images[:400]
+    values = [_log_posterior(vae.fit_bernoulli_mixture(images, 6, t, seeded(3)), images)
+              for t in range(1, 12)]
+    assert all(b >= a - 1e-9 for a, b in zip(values, values[1:], strict=False))
+    assert values[-1] > values[0] + 1.0
+    torch.randn(50)  # the global generator moves; the fit does not
+    again = vae.fit_bernoulli_mixture(images, 6, 11, seeded(3))
+    assert torch.equal(again.probs, vae.fit_bernoulli_mixture(images, 6, 11,
+                                                              seeded(3)).probs)
+    other = vae.fit_bernoulli_mixture(images, 6, 11, seeded(4))
+    assert not torch.equal(again.probs, other.probs)
+
+
+def test_em_recovers_a_known_two_component_mixture():
+    truth = torch.tensor([[0.9] * 32 + [0.1] * 32, [0.1] * 32 + [0.8] * 32],
+                         dtype=torch.float64)
+    pick = torch.rand(4000, generator=seeded(5)) < 0.3  # weight 0.3 on component 0
+    probs = torch.where(pick[:, None], truth[0], truth[1])
+    images = torch.bernoulli(probs, generator=seeded(6)).float()
+    mixture = vae.fit_bernoulli_mixture(images, 2, 60, seeded(7))
+    order = mixture.probs[:, 0].argsort(descending=True)  # component 0 first
+    assert torch.allclose(mixture.probs[order], truth, atol=0.04)
+    assert torch.allclose(mixture.log_weights[order].exp(),
+                          torch.tensor([0.3, 0.7], dtype=torch.float64), atol=0.03)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x: vae.fit_bernoulli_mixture(x * 0.5, 2), ValueError, "binary"),
+    (lambda x: vae.fit_bernoulli_mixture(x, 0), ValueError, "components"),
+    (lambda x: vae.fit_bernoulli_mixture(x, 2.0), TypeError, "components"),
+    (lambda x: vae.fit_bernoulli_mixture(x, 2, 0), ValueError, "iterations"),
+    (lambda x: vae.fit_bernoulli_mixture(x, 2, 3, generator=1), TypeError,
+     "generator"),
+    (lambda x: vae.fit_bernoulli_mixture(x, 2).log_likelihood(x[:, :10]), ValueError,
+     "shape"),
+    (lambda x: vae.score_gradient_variance(vae.VAE(generator=seeded(0)), x, 1),
+     ValueError, "draws"),
+    (lambda x: vae.score_gradient_variance("model", x), TypeError, "model"),
+])
+def test_bad_yardstick_and_variance_arguments(data, call, error, message):
+    with pytest.raises(error, match=message):
+        call(data.train_images[:20])
+
+
 # --- bad input ------------------------------------------------------------------------
 
 

@@ -26,6 +26,9 @@ Encoder gradients of the first term come from one of two estimators:
   (unbiased, needs S >= 2).
 
 The decoder gradient and the KL gradient are the same exact computation in both cases.
+:func:`score_gradient_variance` predicts the score-function encoder gradient's variance
+at any S, and :func:`fit_bernoulli_mixture` fits a yardstick with an exact likelihood
+(a mixture of Bernoulli products, by EM).
 
 Randomness comes in only through ``generator`` arguments (``torch.Generator``): the
 initial parameters, the minibatch order and every draw of :math:`\varepsilon`. Nothing
@@ -61,9 +64,14 @@ __all__ = [
     "MonteCarloEstimate",
     "elbo_estimate",
     "importance_weighted_estimate",
+    "LeaveOneOutVariance",
+    "score_gradient_variance",
+    "BernoulliMixture",
+    "fit_bernoulli_mixture",
 ]
 
 ESTIMATORS = ("pathwise", "score")
+LOG_SIGMA_RANGE = (-8.0, 4.0)  # the encoder's log sigma is clamped to this interval
 
 
 def check_images(images, pixels: int = IMAGE_PIXELS) -> torch.Tensor:
@@ -158,7 +166,8 @@ class VAE(nn.Module):
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log_sigma) of q(z|x), each of shape (n, latent_dim)."""
         mu, log_sigma = self.encoder(images).chunk(2, dim=-1)
-        return mu, log_sigma.clamp(-8.0, 4.0)  # keeps sigma away from 0 and overflow
+        # The clamp keeps sigma away from 0 and from overflow.
+        return mu, log_sigma.clamp(*LOG_SIGMA_RANGE)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits of p(x|z), shape (..., pixels)."""
@@ -219,9 +228,14 @@ def _draw_latents(
     images = check_images(images, model.pixels)
     samples = check_count(samples, "samples")
     check_generator(generator)
+    return images, *_draw(model, images, samples, generator)
+
+
+def _draw(model: VAE, images: torch.Tensor, samples: int, generator):
+    """(z, mu, log_sigma) for arguments already validated."""
     mu, log_sigma = model.encode(images)
     eps = _standard_normal((samples, *mu.shape), mu, generator)
-    return images, mu + torch.exp(log_sigma) * eps, mu, log_sigma
+    return mu + torch.exp(log_sigma) * eps, mu, log_sigma
 
 
 def elbo_terms(
@@ -271,7 +285,16 @@ def surrogate_loss(
     """
     estimator = _check_estimator(estimator)
     samples = check_count(samples, "samples", 2 if estimator == "score" else 1)
-    images, z, mu, log_sigma = _draw_latents(model, images, samples, generator)
+    model = _check_model(model)
+    images = check_images(images, model.pixels)
+    check_generator(generator)
+    return _surrogate_loss(model, images, estimator, samples, generator)
+
+
+def _surrogate_loss(model, images, estimator, samples, generator):
+    """:func:`surrogate_loss` for arguments already validated (the training loop checks
+    its images once, not at every step)."""
+    z, mu, log_sigma = _draw(model, images, samples, generator)
     kl = kl_to_standard_normal(mu, log_sigma)
     if estimator == "pathwise":
         elbo = model.log_likelihood(images, z).mean(0) - kl  # per image
@@ -444,7 +467,7 @@ def train(
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(train_images), generator=generator).to(device)
         for batch in order.split(batch_size):
-            loss, _ = surrogate_loss(
+            loss, _ = _surrogate_loss(
                 model, train_images[batch], estimator, samples, generator
             )
             optimizer.zero_grad(set_to_none=True)
@@ -484,3 +507,203 @@ def encoder_gradient_samples(
         gradients = torch.autograd.grad(loss, parameters)
         rows.append(torch.cat([g.reshape(-1) for g in gradients]))
     return torch.stack(rows)
+
+
+@dataclass(frozen=True)
+class LeaveOneOutVariance:
+    r"""The total variance of the score-function encoder gradient (with the
+    leave-one-out baseline) on fixed images, as a function of the draws per image S.
+
+    For one image, with centred reward :math:`u = r - \mathbb E[r]` and score
+    :math:`a = \nabla_\phi\log q_\phi(z\mid x)` (a vector over the encoder's
+    parameters), the estimate :math:`g = \frac1S\sum_s (r_s - b_s)\,a_s` has
+
+    .. math::
+
+        \operatorname{tr}\operatorname{Var} g
+        = \frac{\operatorname{tr}\operatorname{Cov}(u\,a)}{S}
+        + \frac{\mathbb E[u^2]\,\mathbb E\|a\|^2 + \|\mathbb E[u\,a]\|^2}{S(S-1)} .
+
+    (Write :math:`r_s - b_s = u_s - \frac{1}{S-1}\sum_{t\ne s}u_t`; the first part
+    gives the first term, the baseline's own noise the second, and the two are
+    uncorrelated because :math:`\mathbb E[a] = 0` and :math:`\mathbb E[u] = 0`.) With
+    a fixed, exact baseline :math:`b = \mathbb E[r]` only the first term would remain:
+    the leave-one-out variance falls faster than :math:`1/S`. For a minibatch of n
+    images the encoder gradient is the mean of the n images' estimates, so ``single``
+    and ``pair`` are the sums of the images' two numerators divided by :math:`n^2`.
+    """
+
+    single: float  # sum over images of tr Cov(u a), over n^2
+    pair: float  # sum over images of E[u^2] E|a|^2 + |E[u a]|^2, over n^2
+
+    def at(self, samples: int) -> float:
+        """The predicted total variance with ``samples`` draws per image (S >= 2)."""
+        samples = check_count(samples, "samples", 2)
+        return self.single / samples + self.pair / (samples * (samples - 1))
+
+
+def _encoder_gram(model: VAE, images: torch.Tensor) -> torch.Tensor:
+    r"""Per image, the Gram matrix :math:`J J^\top` of the Jacobian J of the encoder's
+    outputs (mu, log sigma after the clamp) with respect to all encoder parameters.
+
+    For the encoder :math:`o = W_2\tanh(W_1 x + b_1) + b_2` with :math:`h = \tanh(W_1 x
+    + b_1)` it is, in closed form (tested against ``torch.func.jacrev``),
+
+    .. math:: (J J^\top)_{kl} = \delta_{kl}(\|h\|^2 + 1)
+              + (\|x\|^2 + 1)\sum_j W_{2,kj} W_{2,lj} (1 - h_j^2)^2 ,
+
+    with the rows of the log sigma outputs that the clamp holds fixed set to zero.
+    Shape (n, 2 latent_dim, 2 latent_dim).
+    """
+    first, _, last = model.encoder
+    with torch.no_grad():
+        hidden = torch.tanh(first(images))
+        outputs = last(hidden)
+        slope = (1 - hidden.pow(2)).pow(2)
+        gram = torch.einsum("kj,nj,lj->nkl", last.weight, slope, last.weight)
+        gram = gram * (images.pow(2).sum(1) + 1)[:, None, None]
+        gram = gram + torch.diag_embed(
+            (hidden.pow(2).sum(1) + 1)[:, None].expand_as(outputs)
+        )
+        log_sigma = outputs[:, model.latent_dim:]
+        low, high = LOG_SIGMA_RANGE
+        free = torch.cat(
+            [torch.ones_like(log_sigma), ((log_sigma > low) & (log_sigma < high))], 1
+        ).to(gram.dtype)  # the clamp in VAE.encode passes no gradient outside
+        return gram * free[:, :, None] * free[:, None, :]
+
+
+@torch.no_grad()
+def score_gradient_variance(
+    model: VAE,
+    images: torch.Tensor,
+    draws: int = 2000,
+    generator: torch.Generator | None = None,
+) -> LeaveOneOutVariance:
+    r"""The two constants of :class:`LeaveOneOutVariance` for the score-function
+    encoder gradient of :func:`surrogate_loss` on ``images``, estimated from ``draws``
+    draws of z per image.
+
+    The score of a diagonal Gaussian in its outputs is :math:`v = (\varepsilon/\sigma,
+    \varepsilon^2 - 1)` (derivatives in mu and log sigma), and :math:`a = J^\top v`,
+    so every squared norm in parameter space is a quadratic form in :math:`J J^\top`
+    (:func:`_encoder_gram`); :math:`\mathbb E\|a\|^2 = \operatorname{tr}(J J^\top
+    \operatorname{diag}(1/\sigma^2, 2))` is exact, the other expectations are means
+    over the draws, and the reward's mean is the draws' mean. The KL term's gradient
+    is exact and adds no variance.
+    """
+    model = _check_model(model)
+    images = check_images(images, model.pixels)
+    draws = check_count(draws, "draws", 2)
+    check_generator(generator)
+    gram = _encoder_gram(model, images)
+    mu, log_sigma = model.encode(images)
+    sigma = torch.exp(log_sigma)
+    eps = _standard_normal((draws, *mu.shape), mu, generator)
+    rewards = model.log_likelihood(images, mu + sigma * eps)  # (draws, n)
+    centred = rewards - rewards.mean(0)
+    score = torch.cat([eps / sigma, eps.pow(2) - 1], -1)  # (draws, n, 2 latent_dim)
+    weighted = centred[..., None] * score
+    mean_weighted = weighted.mean(0)
+
+    def squared_norm(vectors):  # |J^T v|^2 for each image
+        return torch.einsum("...k,...kl,...l->...", vectors, gram, vectors)
+
+    norm_of_mean = squared_norm(mean_weighted)
+    single = squared_norm(weighted).mean(0) - norm_of_mean
+    score_norm = torch.einsum(
+        "nkk,nk->n", gram, torch.cat([sigma.pow(-2), torch.full_like(sigma, 2.0)], 1)
+    )
+    pair = centred.pow(2).mean(0) * score_norm + norm_of_mean
+    n = len(images)
+    return LeaveOneOutVariance(float(single.sum()) / n**2, float(pair.sum()) / n**2)
+
+
+@dataclass(frozen=True)
+class BernoulliMixture:
+    r"""A mixture of K products of Bernoullis over the pixels,
+
+    .. math:: p(x) = \sum_{k=1}^K \pi_k \prod_j \mu_{kj}^{x_j}(1 - \mu_{kj})^{1 - x_j},
+
+    a yardstick with an exact likelihood. ``log_weights`` holds :math:`\log\pi_k`
+    (shape (K,)), ``probs`` the :math:`\mu_{kj}` (shape (K, pixels)), both float64.
+    """
+
+    log_weights: torch.Tensor
+    probs: torch.Tensor
+
+    @property
+    def components(self) -> int:
+        return len(self.log_weights)
+
+    def distribution(self) -> torch.distributions.MixtureSameFamily:
+        """The same mixture as a ``torch.distributions`` object."""
+        dist = torch.distributions
+        return dist.MixtureSameFamily(
+            dist.Categorical(logits=self.log_weights),
+            dist.Independent(dist.Bernoulli(probs=self.probs), 1),
+        )
+
+    def log_likelihood(self, images: torch.Tensor) -> torch.Tensor:
+        """The exact :math:`\\log p(x)` of each image (nats), float64, shape (n,)."""
+        images = _check_binary(images, self.probs.shape[1])
+        return torch.logsumexp(_component_log_likelihoods(self, images), 1)
+
+
+def _check_binary(images, pixels: int = IMAGE_PIXELS) -> torch.Tensor:
+    """Validated images whose pixels are all 0 or 1, as float64."""
+    images = check_images(images, pixels)
+    if not bool(((images == 0) | (images == 1)).all()):
+        raise ValueError("images must be binary (every pixel 0 or 1)")
+    return images.double()
+
+
+def _component_log_likelihoods(
+    mixture: BernoulliMixture, images: torch.Tensor
+) -> torch.Tensor:
+    """(n, K): log pi_k + log p(x_i | component k), as
+    sum_j x_ij logit(mu_kj) + sum_j log(1 - mu_kj) + log pi_k (one product)."""
+    log_off = torch.log1p(-mixture.probs)
+    return (
+        images @ (mixture.probs.log() - log_off).T
+        + log_off.sum(1)
+        + mixture.log_weights
+    )
+
+
+def fit_bernoulli_mixture(
+    images: torch.Tensor,
+    components: int,
+    iterations: int = 50,
+    generator: torch.Generator | None = None,
+) -> BernoulliMixture:
+    r"""A :class:`BernoulliMixture` fitted to binary ``images`` by EM (Dempster, Laird
+    and Rubin 1977), started from pixel probabilities drawn uniformly on (1/4, 3/4)
+    from ``generator`` and equal weights.
+
+    Each iteration computes the responsibilities :math:`r_{ik}` (E step) and sets
+    :math:`\mu_{kj} = (\sum_i r_{ik}x_{ij} + 1)/(N_k + 2)` and :math:`\pi_k = (N_k +
+    1)/(n + K)`, :math:`N_k = \sum_i r_{ik}` (M step): the maximum a posteriori
+    estimate under Beta(2, 2) priors on the :math:`\mu_{kj}` and a Dirichlet(2, ..., 2)
+    prior on :math:`\pi`, which keeps every probability inside (0, 1). No iteration
+    lowers the log-likelihood plus the log prior. With one component the fit is the
+    add-one smoothed pixel frequencies: independent pixels.
+    """
+    images = _check_binary(images)
+    components = check_count(components, "components")
+    iterations = check_count(iterations, "iterations")
+    check_generator(generator)
+    n, pixels = images.shape
+    start = torch.rand(components, pixels, generator=generator, dtype=torch.float64)
+    mixture = BernoulliMixture(
+        torch.full((components,), -math.log(components), dtype=torch.float64),
+        0.25 + 0.5 * start,
+    )
+    for _ in range(iterations):
+        responsibilities = torch.softmax(_component_log_likelihoods(mixture, images), 1)
+        counts = responsibilities.sum(0)
+        mixture = BernoulliMixture(
+            torch.log((counts + 1) / (n + components)),
+            (responsibilities.T @ images + 1) / (counts[:, None] + 2),
+        )
+    return mixture

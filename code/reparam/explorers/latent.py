@@ -9,9 +9,11 @@ The decoder of :class:`reparam.vae.VAE` is a small MLP,
 
 so the picture of :math:`\mathbb E[x \mid z]` (8 x 8 pixel probabilities) can be
 computed in the browser from the trained weights, shipped in the page. The reader moves
-:math:`z` with two sliders or by tapping the latent map (the encoder means of the test
-digits, coloured by label, each class's number at its centre); the point is marked on
-the map. The latent space must be two-dimensional.
+:math:`z` with two sliders or by tapping the latent map: the encoder means of the
+digits the caller passes, coloured by label, under a ``title`` that names those digits,
+with each class's number at its centre (or, when two centres are close, pushed apart by
+:func:`spread_labels` and joined to its centre by a line). The point is marked on the
+map. The latent space must be two-dimensional.
 
 The readout is the mean pixel probability ("ink") of the decoded image, computed the
 same way in Python (:func:`latent_state`) and in JavaScript.
@@ -21,7 +23,8 @@ same way in Python (:func:`latent_state`) and in JavaScript.
 - :func:`bokeh_explorer`: for the static website, built from :mod:`._bokeh`; its
   ``CustomJS`` runs the decoder in the browser, with no kernel and no network.
 
-Usage in the VAE chapter, with a model trained with ``latent_dim=2``::
+Usage in the VAE chapter, with a model trained with ``latent_dim=2``, mapping the
+validation digits::
 
     from IPython.display import HTML
     from myst_nb import glue
@@ -29,8 +32,9 @@ Usage in the VAE chapter, with a model trained with ``latent_dim=2``::
     from reparam.explorers.latent import bokeh_explorer, decoder_weights
 
     weights = decoder_weights(model)
-    means = model.encode(data.test_images)[0].detach().numpy()
-    layout = bokeh_explorer(weights, means, data.test_labels.numpy())
+    means = model.encode(data.validation_images)[0].detach().numpy()
+    layout = bokeh_explorer(weights, means, data.validation_labels.numpy(),
+                            title="latent space: validation digits")
     glue("ch7_latent", HTML(bokeh_html(layout)), display=False)
 """
 
@@ -53,14 +57,25 @@ __all__ = [
     "latent_state",
     "readout_text",
     "class_centres",
+    "spread_labels",
     "ipywidgets_explorer",
     "bokeh_explorer",
     "Z_RANGE",
     "Z_STEP",
+    "MAP_TITLE",
 ]
 
 Z_RANGE = (-3.0, 3.0)
 Z_STEP = 0.05
+MAP_TITLE = "latent space"  # the default title; name the digits mapped, if any
+
+
+def _check_title(title) -> str:
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a string, got {type(title).__name__}")
+    if not title.strip():
+        raise ValueError("title must not be blank")
+    return title
 
 
 @dataclass(frozen=True)
@@ -184,6 +199,44 @@ def class_centres(points, labels) -> tuple[np.ndarray, np.ndarray]:
     return classes, centres
 
 
+LABEL_SPACING = 0.5  # latent units between class numbers: 20 px circles stay apart
+
+
+def spread_labels(centres, min_distance: float = LABEL_SPACING) -> np.ndarray:
+    """Where to write each class's number: at its centre, except that numbers closer
+    than ``min_distance`` to each other are pushed apart, pairwise along the line
+    joining them, until no two are closer (a circled number then covers no other).
+
+    Labels with room stay exactly on their centres; the result has the shape of
+    ``centres``. Deterministic: the same centres give the same positions.
+    """
+    positions = np.array(centres, dtype=float).reshape(-1, 2)
+    if not np.all(np.isfinite(positions)):
+        raise ValueError("centres contain NaN or infinite values")
+    min_distance = as_real_scalar(min_distance, "min_distance")
+    if min_distance <= 0:
+        raise ValueError(f"min_distance must be > 0, got {min_distance}")
+    target = min_distance * (1 + 1e-6)  # a hair more, so that the loop ends
+    for _ in range(1000):
+        moved = False
+        for i in range(len(positions)):
+            for j in range(i + 1, len(positions)):
+                delta = positions[j] - positions[i]
+                distance = float(np.hypot(*delta))
+                if distance >= min_distance:
+                    continue
+                angle = float(i + j)  # any fixed direction for coincident labels
+                direction = (delta / distance if distance > 0
+                             else np.array([np.cos(angle), np.sin(angle)]))
+                push = (target - distance) / 2 * direction
+                positions[i] -= push
+                positions[j] += push
+                moved = True
+        if not moved:
+            return positions
+    raise RuntimeError("could not spread the labels apart")  # pragma: no cover
+
+
 CLASS_COLOURS = (  # matplotlib's tab10 = Bokeh's Category10[10]
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
@@ -191,15 +244,22 @@ CLASS_COLOURS = (  # matplotlib's tab10 = Bokeh's Category10[10]
 
 
 def ipywidgets_explorer(
-    weights: DecoderWeights, points=None, labels=None, z: tuple[float, float] = (0, 0)
+    weights: DecoderWeights,
+    points=None,
+    labels=None,
+    z: tuple[float, float] = (0, 0),
+    *,
+    title: str = MAP_TITLE,
 ) -> WidgetExplorer:
     """Two sliders driving a live matplotlib figure (latent map + decoded digit).
 
     ``update(z1, z2)`` moves the cross and the image in place and returns the
-    :class:`LatentState` drawn. Needs ``%matplotlib widget`` (``make lab``).
+    :class:`LatentState` drawn. ``title`` heads the map: name the digits whose encoder
+    means ``points`` are. Needs ``%matplotlib widget`` (``make lab``).
     """
     import ipywidgets as widgets
 
+    title = _check_title(title)
     points, labels = _check_points(points, labels)
     state = latent_state(weights, *z)
     figure = live_figure((4.0, 7.0))
@@ -207,12 +267,17 @@ def ipywidgets_explorer(
     ax_map, ax_digit = figure.subplots(2, 1)
     colours = [CLASS_COLOURS[label % 10] for label in labels]
     ax_map.scatter(points[:, 0], points[:, 1], c=colours, s=8)
-    for label, centre in zip(*class_centres(points, labels), strict=True):
-        ax_map.annotate(str(label), centre, ha="center", va="center", weight="bold",
+    classes, centres = class_centres(points, labels)
+    for label, centre, place in zip(classes, centres, spread_labels(centres),
+                                    strict=True):
+        if not np.array_equal(place, centre):  # a number moved off its centre
+            ax_map.plot(*np.transpose([centre, place]), color="black", lw=0.8)
+        ax_map.annotate(str(label), place, ha="center", va="center", weight="bold",
                         bbox=dict(boxstyle="circle,pad=0.2", fc="white", alpha=0.8))
     (marker,) = ax_map.plot([state.z[0]], [state.z[1]], "k+", ms=16, mew=2)
     ax_map.set_xlim(*Z_RANGE)
     ax_map.set_ylim(*Z_RANGE)
+    ax_map.set_title(title)
     ax_map.set_xlabel("$z_1$")
     ax_map.set_ylabel("$z_2$")
     picture = ax_digit.imshow(state.image, cmap="gray_r", vmin=0, vmax=1)
@@ -295,18 +360,23 @@ def bokeh_explorer(
     points=None,
     labels=None,
     z: tuple[float, float] = (0.0, 0.0),
+    *,
+    title: str = MAP_TITLE,
 ):
     """The explorer as a responsive Bokeh layout whose controls work offline.
 
     Sliders named for screen readers ("z₁, the first latent coordinate"), the readout,
-    the latent map (tap to move the cross; each class's number at its centre) and the
-    decoded image, in one column at most 640 px wide.
+    the latent map under ``title`` (tap to move the cross; each class's number at its
+    centre) and the decoded image, in one column at most 640 px wide. Name in ``title``
+    the digits whose encoder means ``points`` are, e.g. "latent space: validation
+    digits".
     """
     from bokeh.events import Tap
     from bokeh.models import ColumnDataSource, CustomJS, LinearColorMapper
     from bokeh.palettes import Greys256
 
     weights = _check_weights(weights)
+    title = _check_title(title)
     points, labels = _check_points(points, labels)
     state = latent_state(weights, *z)
     cloud = ColumnDataSource({
@@ -315,9 +385,12 @@ def bokeh_explorer(
         "color": [CLASS_COLOURS[label % 10] for label in labels],
     })
     classes, centres = class_centres(points, labels)
+    places = spread_labels(centres)
     centre_source = ColumnDataSource({
-        "z1": centres[:, 0],
-        "z2": centres[:, 1],
+        "z1": places[:, 0],
+        "z2": places[:, 1],
+        "centre_z1": centres[:, 0],
+        "centre_z2": centres[:, 1],
         "label": [str(c) for c in classes],
         "color": [CLASS_COLOURS[c % 10] for c in classes],
     })
@@ -326,10 +399,12 @@ def bokeh_explorer(
     )
     digit = ColumnDataSource({"image": [state.image[::-1].copy()]}, name="latent_digit")
     latent_map = bokeh_figure(
-        "latent space: test digits", height=320, x_range=Z_RANGE, y_range=Z_RANGE,
+        title, height=320, x_range=Z_RANGE, y_range=Z_RANGE,
         tools="tap,reset", x_axis_label="z₁", y_axis_label="z₂",
     )
     latent_map.scatter("z1", "z2", source=cloud, color="color", size=4, alpha=0.6)
+    latent_map.segment("centre_z1", "centre_z2", "z1", "z2", source=centre_source,
+                       line_color="black", line_width=1)  # a moved number to its centre
     latent_map.scatter("z1", "z2", source=centre_source, size=20, fill_color="white",
                        fill_alpha=0.85, line_color="color", line_width=2)
     latent_map.text("z1", "z2", text="label", source=centre_source,
