@@ -7,8 +7,13 @@ import math
 import pytest
 
 from reparam import costs
-from reparam.crossover import crossover, hermite_variance, log_variance_ratio
-from reparam.variance import exact_variance
+from reparam.crossover import (
+    crossover,
+    crossovers_on_grid,
+    hermite_variance,
+    log_variance_ratio,
+)
+from reparam.variance import exact_variance, optimal_baseline
 
 CASES = [
     (costs.cosine, 0.5),
@@ -27,6 +32,28 @@ def test_hermite_variance_matches_adaptive_quadrature(family, k, estimator, para
     assert hermite_variance(cost, 0.7, 1.1, estimator, parameter) == pytest.approx(
         exact_variance(cost, 0.7, 1.1, estimator, parameter), rel=1e-9
     )
+
+
+@pytest.mark.parametrize("family, k", CASES, ids=lambda v: getattr(v, "name", str(v)))
+@pytest.mark.parametrize("parameter", ["mu", "sigma"])
+def test_baselined_hermite_variance_matches_adaptive_quadrature(family, k, parameter):
+    cost = family.with_k(k)
+    for baseline, b in (
+        ("mean", cost.expectation(0.7, 1.1)),
+        ("optimal", optimal_baseline(cost, 0.7, 1.1, parameter)),
+    ):
+        assert hermite_variance(
+            cost, 0.7, 1.1, "score", parameter, baseline=baseline
+        ) == pytest.approx(
+            exact_variance(cost, 0.7, 1.1, "score", parameter, baseline=b), rel=1e-9
+        )
+
+
+def test_the_optimal_baseline_gives_the_smallest_hermite_variance():
+    cost = costs.cosine.with_k(0.8)
+    variances = [hermite_variance(cost, 0.3, 1.0, "score", "sigma", baseline=b)
+                 for b in (None, "mean", "optimal")]
+    assert variances[2] < min(variances[:2])
 
 
 def test_square_pathwise_variance_in_closed_form():
@@ -74,6 +101,55 @@ def test_cosine_crossover_scales_exactly_with_mu_and_sigma(parameter):
     at_one = crossover(costs.cosine, parameter, (0.68, 1.47))
     at_half = crossover(costs.cosine, parameter, (1.36, 2.94), mu=0.5, sigma=0.5)
     assert at_half == pytest.approx(2.0 * at_one, rel=1e-8)
+
+
+def test_crossovers_on_grid_finds_the_bracketed_roots_and_only_those():
+    grid = [0.3, 0.68, 1.47, 3.0]
+    assert crossovers_on_grid(costs.cosine, "mu", grid) == (
+        crossover(costs.cosine, "mu", (0.68, 1.47)),
+    )
+    assert crossovers_on_grid(costs.square, "mu", [-3.0, 0.0, 3.0]) == ()
+    # with a baseline the root moves, and equalizes the baselined exact variances
+    (root,) = crossovers_on_grid(costs.gaussian_bump, "mu", [0.1, 0.3, 0.6, 1.2],
+                                 baseline="optimal")
+    assert root < 0.6
+    cost = costs.gaussian_bump.with_k(root)
+    b = optimal_baseline(cost, 1.0, 1.0, "mu")
+    assert exact_variance(cost, 1.0, 1.0, "pathwise", "mu") == pytest.approx(
+        exact_variance(cost, 1.0, 1.0, "score", "mu", baseline=b), rel=1e-8
+    )
+
+
+def test_the_bump_at_mean_zero_has_no_sigma_crossover():
+    # At mu = 0 the ratio of the sigma-gradient variances stays below 3/4 (the chapter
+    # proves it). The grid stays where 200 Gauss-Hermite nodes resolve the bump.
+    grid = [0.01 * 2.0**i for i in range(11)]
+    assert crossovers_on_grid(costs.gaussian_bump, "sigma", grid, mu=0.0) == ()
+    for k in grid:
+        assert log_variance_ratio(costs.gaussian_bump, k, 0.0, 1.0, "sigma") < math.log(
+            0.75
+        )
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"baseline": 0.5}, TypeError, "baseline"),
+        ({"baseline": "leave-one-out"}, ValueError, "baseline"),
+        ({"estimator": "pathwise", "baseline": "mean"}, ValueError, "score"),
+    ],
+)
+def test_bad_baselines(kwargs, error, match):
+    arguments = {"cost": costs.cosine, "mu": 0.0, "sigma": 1.0,
+                 "estimator": "score", "parameter": "mu"} | kwargs
+    with pytest.raises(error, match=match):
+        hermite_variance(**arguments)
+
+
+@pytest.mark.parametrize("grid", [[1.0], [2.0, 1.0], [0.5, math.inf], [[0.5, 1.0]]])
+def test_crossovers_on_grid_refuses_a_bad_grid(grid):
+    with pytest.raises(ValueError, match="k_grid"):
+        crossovers_on_grid(costs.cosine, "mu", grid)
 
 
 def test_crossover_needs_a_sign_change():

@@ -13,6 +13,7 @@ from reparam.sgd import (
     fit_gaussian_sgd,
     objective,
     one_sample_gradient,
+    one_sample_score_gradient,
     optimum,
 )
 
@@ -27,17 +28,52 @@ def test_one_sample_gradient_is_what_autograd_returns():
         )
 
 
-def test_one_sample_gradient_is_unbiased_for_the_objective():
-    rng = np.random.default_rng(0)
-    eps = rng.standard_normal(400_000)
+@pytest.mark.parametrize("gradient", [one_sample_gradient, one_sample_score_gradient])
+def test_one_sample_gradients_are_unbiased_for_the_objective(gradient):
+    eps = np.random.default_rng(0).standard_normal(400_000)
     mu, sigma, k, h = 0.3, 1.2, 2.0, 1e-6
-    draws = np.stack(one_sample_gradient(mu, sigma, eps, k))
+    draws = np.stack(gradient(mu, sigma, eps, k))
     exact = (
         (objective(mu + h, sigma, k) - objective(mu - h, sigma, k)) / (2 * h),
         (objective(mu, sigma + h, k) - objective(mu, sigma - h, k)) / (2 * h),
     )
     standard_error = draws.std(axis=1, ddof=1) / math.sqrt(eps.size)
     assert np.all(np.abs(draws.mean(axis=1) - exact) < 4 * standard_error)
+
+
+def test_score_gradient_is_f_times_autograd_of_log_prob_plus_the_entropy_term():
+    # An independent route: torch.distributions' log-density, differentiated by
+    # autograd, times the cost; plus d/dsigma of -log sigma.
+    for mu, sigma, eps, k in ((0.3, 1.2, -0.7, 2.0), (-1.0, 0.4, 1.9, 0.5)):
+        theta = torch.tensor([mu, sigma], dtype=torch.float64, requires_grad=True)
+        x = torch.tensor(mu + sigma * eps, dtype=torch.float64)
+        torch.distributions.Normal(theta[0], theta[1]).log_prob(x).backward()
+        expected = (x.item() - k) ** 2 * theta.grad
+        expected[1] -= 1.0 / sigma
+        assert one_sample_score_gradient(mu, sigma, eps, k) == pytest.approx(
+            tuple(expected.tolist()), rel=1e-13
+        )
+
+
+def test_the_score_gradient_has_the_larger_variance():
+    eps = np.random.default_rng(1).standard_normal(100_000)
+    score, pathwise = (np.stack(gradient(0.3, 1.2, eps, 2.0))
+                       for gradient in (one_sample_score_gradient, one_sample_gradient))
+    assert np.all(score.var(axis=1) > 2 * pathwise.var(axis=1))
+
+
+def test_the_mean_square_error_falls_as_the_linearized_recursion_predicts():
+    # Near the optimum each coordinate's error e obeys e <- (1 - a_t h) e - a_t xi,
+    # h = 2 (mu) and 4 (sigma), Var xi = 2 and 4 (the one-draw gradient at the
+    # optimum); so E[e^2] ~ a0^2 Var xi / ((2 a0 h - 1)(t + t0)).
+    a0, t0, steps = 1.0, 50.0, 4000
+    runs = fit_gaussian_sgd(2.0, steps=steps, runs=400, a0=a0, t0=t0,
+                            generator=rng(11))
+    squared = runs.distance_to_optimum()[-1] ** 2
+    predicted = sum(a0**2 * v / ((2 * a0 * h - 1) * (steps + t0))
+                    for h, v in ((2, 2), (4, 4)))
+    standard_error = squared.std(ddof=1) / math.sqrt(squared.size)
+    assert abs(squared.mean() - predicted) < 4 * standard_error
 
 
 def test_optimum_minimizes_the_objective():
@@ -64,17 +100,22 @@ def test_every_run_converges_and_the_error_shrinks(seed):
     assert rms[-1] < rms[500] / 2  # and the error keeps shrinking
 
 
-def test_each_run_has_its_own_noise():
+@pytest.mark.parametrize(
+    "estimator, gradient",
+    [("pathwise", one_sample_gradient), ("score", one_sample_score_gradient)],
+)
+def test_each_run_takes_its_estimators_steps_with_its_own_noise(estimator, gradient):
     # Run j uses column j of one (steps, runs) draw: two runs sharing one noise sequence
     # would still converge, so check the rows of a two-run fit step by step.
     runs = fit_gaussian_sgd(
-        1.0, start=(0.0, 1.0), steps=3, runs=2, a0=0.5, t0=50.0, generator=rng(5)
+        1.0, start=(0.0, 1.0), steps=3, runs=2, a0=0.5, t0=50.0, generator=rng(5),
+        estimator=estimator,
     )
     eps = np.random.default_rng(5).standard_normal((3, 2))
     for j in range(2):
         mu, sigma = 0.0, 1.0
         for t in range(3):
-            g_mu, g_sigma = one_sample_gradient(mu, sigma, eps[t, j], 1.0)
+            g_mu, g_sigma = gradient(mu, sigma, eps[t, j], 1.0)
             step = 0.5 / (t + 50.0)
             mu, sigma = mu - step * g_mu, sigma - step * g_sigma
             assert runs.mu[t + 1, j] == mu and runs.sigma[t + 1, j] == sigma
@@ -135,6 +176,8 @@ def test_small_run_rows_are_exact():
         ({"generator": 3}, TypeError),
         ({"generator": None}, TypeError),
         ({"generator": torch.Generator()}, TypeError),
+        ({"estimator": "reinforce"}, ValueError),
+        ({"estimator": 1}, TypeError),
     ],
 )
 def test_bad_inputs(kwargs, error):

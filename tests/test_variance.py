@@ -7,8 +7,13 @@ import pytest
 import torch
 
 from reparam import costs
-from reparam.estimators import pathwise_grad, score_function_grad
-from reparam.variance import exact_moments, exact_variance
+from reparam.estimators import (
+    pathwise_grad,
+    score_function_grad,
+    subtract_baseline,
+    summarize,
+)
+from reparam.variance import exact_moments, exact_variance, leave_one_out_variance
 
 COSTS = [
     costs.square.with_k(0.5),
@@ -145,3 +150,76 @@ def test_exact_variance_with_a_baseline_matches_sampling(cost, baseline):
             exact,
             sample_variance,
         )
+
+
+# --- The leave-one-out baseline at small n --------------------------------------------
+
+
+@pytest.mark.parametrize("parameter", ["mu", "sigma"])
+def test_leave_one_out_variance_at_n2_is_the_exact_polynomial_expectation(parameter):
+    # Two draws: the estimate is ((f1 - f2) s1 + (f2 - f1) s2) / 2, a polynomial in two
+    # independent standard normals for the square cost; its moments follow exactly
+    # from E[e^j] = (j - 1)!! for even j, term by term.
+    import sympy as sp
+
+    e1, e2 = sp.symbols("e1 e2", real=True)
+    mu, sigma, k = sp.Rational(2, 5), sp.Rational(6, 5), sp.Rational(1, 2)
+    f1, f2 = ((mu + sigma * e - k) ** 2 for e in (e1, e2))
+    s1, s2 = ((e / sigma) if parameter == "mu" else (e**2 - 1) / sigma
+              for e in (e1, e2))
+    estimate = ((f1 - f2) * s1 + (f2 - f1) * s2) / 2
+
+    def expectation(polynomial):
+        moment = lambda j: 0 if j % 2 else sp.factorial2(j - 1)  # noqa: E731
+        terms = sp.Poly(sp.expand(polynomial), e1, e2).terms()
+        return sum(c * moment(i) * moment(j) for (i, j), c in terms)
+
+    exact = float(2 * (expectation(estimate**2) - expectation(estimate) ** 2))
+    ours = leave_one_out_variance(costs.square.with_k(0.5), 0.4, 1.2, parameter, 2)
+    assert ours == pytest.approx(exact, rel=1e-9)
+
+
+@pytest.mark.parametrize("cost", COSTS[1:3], ids=lambda c: c.name)
+def test_leave_one_out_variance_at_n4_matches_sampling(cost):
+    # 100,000 independent groups of 4 draws, each with its own leave-one-out baseline;
+    # n times the variance of a group's mean estimate.
+    n, groups = 4, 100_000
+    eps = torch.randn(groups, n, dtype=torch.float64,
+                      generator=torch.Generator().manual_seed(6))
+    values = subtract_baseline(cost(0.4 + 1.2 * eps), "leave-one-out", dim=1)
+    scores = torch.stack((eps / 1.2, (eps**2 - 1) / 1.2), dim=-1)
+    group_means = (values.unsqueeze(-1) * scores).mean(dim=1)
+    summary = summarize(group_means * n**0.5)  # variance: n Var(group mean)
+    for parameter, column in COLUMN.items():
+        exact = leave_one_out_variance(cost, 0.4, 1.2, parameter, n)
+        gap = abs(float(summary.variance[column]) - exact)
+        assert gap < 5 * float(summary.variance_standard_error[column]), parameter
+    # The rows' covariance matters: without it (the per-row variance) the formula
+    # would miss the bump's sigma-gradient by many standard errors.
+    gradient = cost.gradient(0.4, 1.2)[1]
+    per_row = leave_one_out_variance(cost, 0.4, 1.2, "sigma", n) - gradient**2 / (n - 1)
+    if cost.name == "gaussian_bump":
+        assert abs(float(summary.variance[1]) - per_row) > 6 * float(
+            summary.variance_standard_error[1])
+
+
+@pytest.mark.parametrize("parameter", ["mu", "sigma"])
+def test_leave_one_out_variance_tends_to_the_mean_baseline(parameter):
+    cost = costs.cosine.with_k(1.0)
+    at_mean = exact_variance(cost, 1.0, 1.0, "score", parameter,
+                             baseline=cost.expectation(1.0, 1.0))
+    values = [leave_one_out_variance(cost, 1.0, 1.0, parameter, n)
+              for n in (2, 4, 100, 10**6)]
+    assert all(a > b for a, b in zip(values, values[1:], strict=False))
+    assert values[-1] == pytest.approx(at_mean, rel=1e-5)
+
+
+def test_leave_one_out_variance_refuses_bad_input():
+    with pytest.raises(ValueError, match="n"):
+        leave_one_out_variance(costs.square, 0.0, 1.0, "mu", 1)
+    with pytest.raises(TypeError, match="n"):
+        leave_one_out_variance(costs.square, 0.0, 1.0, "mu", 4.0)
+    with pytest.raises(ValueError, match="parameter"):
+        leave_one_out_variance(costs.square, 0.0, 1.0, "k", 4)
+    with pytest.raises(ValueError, match="sigma"):
+        leave_one_out_variance(costs.square, 0.0, -1.0, "mu", 4)

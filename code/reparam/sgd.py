@@ -21,10 +21,21 @@ an unbiased estimate of :math:`\nabla J(\mu,\sigma)`. The step size is Robbins-M
 :math:`a_t = a_0 / (t + t_0)`, so :math:`\sum_t a_t = \infty` and
 :math:`\sum_t a_t^2 < \infty`. Each gradient is taken at the *current* iterate from
 one fresh draw: no long average at a fixed point is needed, because the shrinking steps
-average the noise across iterations (Bottou, Curtis & Nocedal 2018, Sec. 4, for the
-conditions: a Lipschitz gradient, noise whose second moment grows at most like
-:math:`\lVert\nabla J\rVert^2`, strong convexity). Many independent runs are
-vectorized (one column each) so that their spread can be measured cheaply.
+average the noise across iterations. Bottou, Curtis & Nocedal (2018, Sec. 4, Thm. 4.7)
+give the conditions: a Lipschitz gradient (constant :math:`L`), strong convexity
+(:math:`c`), noise variance at most :math:`M + M_V\lVert\nabla J\rVert^2`, and
+:math:`a_t = \beta/(\gamma + t)` with :math:`\beta > 1/c` and a first step at most
+:math:`1/(L(M_V + 1))` (for an unbiased gradient). Here :math:`c = 2`,
+:math:`M = 12`, :math:`M_V = 3`, but :math:`L = 2 + 1/\sigma^2` is unbounded as
+:math:`\sigma\to 0`: the last condition can only be checked on the region the
+iterates visit.
+
+``estimator="score"`` replaces the pathwise draw of
+:math:`\nabla\mathbb E[(x - k)^2]` by the score-function draw,
+:math:`(x - k)^2\,(\varepsilon/\sigma, (\varepsilon^2 - 1)/\sigma)`, keeping the
+exact :math:`-1/\sigma` of the entropy term: also unbiased, with a variance that grows
+like the fourth power of :math:`\mu - k`. Many independent runs are vectorized (one
+column each) so that their spread can be measured cheaply.
 
 The noise comes from a ``numpy.random.Generator`` the caller passes in; the global
 random state is neither read nor changed.
@@ -44,9 +55,17 @@ from ._validation import (
     check_scale,
 )
 
-__all__ = ["SGDRuns", "objective", "optimum", "one_sample_gradient", "fit_gaussian_sgd"]
+__all__ = [
+    "SGDRuns",
+    "objective",
+    "optimum",
+    "one_sample_gradient",
+    "one_sample_score_gradient",
+    "fit_gaussian_sgd",
+]
 
 MIN_SIGMA = 1e-3
+ESTIMATORS = ("pathwise", "score")
 
 
 def objective(mu, sigma, k) -> float:
@@ -64,6 +83,14 @@ def one_sample_gradient(mu, sigma, eps, k):
     r"""Pathwise gradient of :math:`(x - k)^2 - \log\sigma` for one draw (see above)."""
     x = mu + sigma * eps
     return 2.0 * (x - k), 2.0 * (x - k) * eps - 1.0 / sigma
+
+
+def one_sample_score_gradient(mu, sigma, eps, k):
+    r"""Score-function gradient of :math:`\mathbb E[(x - k)^2] - \log\sigma` from one
+    draw: :math:`(x - k)^2\,(\varepsilon/\sigma,\ (\varepsilon^2 - 1)/\sigma)`, plus
+    the exact :math:`(0, -1/\sigma)` of :math:`-\log\sigma`."""
+    squared = (mu + sigma * eps - k) ** 2
+    return squared * eps / sigma, squared * (eps * eps - 1.0) / sigma - 1.0 / sigma
 
 
 @dataclass(frozen=True)
@@ -90,6 +117,7 @@ def fit_gaussian_sgd(
     t0: float = 10.0,
     *,
     generator: np.random.Generator,
+    estimator: str = "pathwise",
 ) -> SGDRuns:
     """Minimize :func:`objective` by SGD, one fresh draw per step and run.
 
@@ -100,15 +128,18 @@ def fit_gaussian_sgd(
         a0, t0: the step size ``a0 / (t + t0)`` at step ``t = 0, 1, ...``.
         generator: the ``numpy.random.Generator`` of the noise: one
             ``standard_normal((steps, runs))`` draw, column ``j`` for run ``j``.
+        estimator: ``"pathwise"`` (:func:`one_sample_gradient`) or ``"score"``
+            (:func:`one_sample_score_gradient`).
 
     Returns:
         :class:`SGDRuns`. ``sigma`` is kept at least ``MIN_SIGMA`` after each step (a
         projection onto sigma > 0); ``projections`` counts the updates it changed.
 
     Raises:
-        TypeError: a count that is not an integer, or a generator that is not a
-            ``numpy.random.Generator``.
-        ValueError: a non-finite number, ``sigma <= 0``, ``a0 <= 0`` or ``t0 <= 0``.
+        TypeError: a count that is not an integer, a generator that is not a
+            ``numpy.random.Generator``, or an ``estimator`` that is not a str.
+        ValueError: a non-finite number, ``sigma <= 0``, ``a0 <= 0``, ``t0 <= 0`` or
+            an unknown ``estimator``.
     """
     k = as_real_scalar(k, "k")
     steps = check_count(steps, "steps")
@@ -117,6 +148,13 @@ def fit_gaussian_sgd(
     if a0 <= 0 or t0 <= 0:
         raise ValueError(f"a0 and t0 must be > 0, got a0={a0}, t0={t0}")
     check_numpy_generator(generator)
+    if not isinstance(estimator, str):
+        raise TypeError(f"estimator must be a str, got {type(estimator).__name__}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    gradient = {"pathwise": one_sample_gradient, "score": one_sample_score_gradient}[
+        estimator
+    ]
     mu0 = as_real_scalar(start[0], "start[0] (mu)")
     sigma0 = check_scale(start[1], "start[1] (sigma)")
     noise = generator.standard_normal((steps, runs))
@@ -125,7 +163,7 @@ def fit_gaussian_sgd(
     mu[0], sigma[0] = mu0, sigma0
     projections = 0
     for t in range(steps):
-        grad_mu, grad_sigma = one_sample_gradient(mu[t], sigma[t], noise[t], k)
+        grad_mu, grad_sigma = gradient(mu[t], sigma[t], noise[t], k)
         step = a0 / (t + t0)
         mu[t + 1] = mu[t] - step * grad_mu
         unprojected = sigma[t] - step * grad_sigma

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import sympy as sp
 from scipy import integrate
 
-from ._validation import as_real_scalar, check_scale
+from ._validation import as_real_scalar, check_count, check_scale
 from .costs import GaussianCost
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "exact_moments",
     "exact_variance",
     "optimal_baseline",
+    "leave_one_out_variance",
 ]
 
 _X = sp.Symbol("x", real=True)
@@ -148,3 +149,42 @@ def optimal_baseline(cost: GaussianCost, mu, sigma, parameter: str) -> float:
         _expect(lambda eps: value(mu + sigma * eps) * score_squared(eps), breakpoints)
         / mean_score_squared
     )
+
+
+def _score_squared_mean(parameter: str, sigma: float) -> float:
+    """E[s^2] for the score component s: 1/sigma^2 for mu, 2/sigma^2 for sigma."""
+    return (1.0 if parameter == "mu" else 2.0) / sigma**2
+
+
+def leave_one_out_variance(cost: GaussianCost, mu, sigma, parameter: str, n) -> float:
+    r"""``n`` times the variance of the n-draw score-function estimate with the
+    leave-one-out baseline, comparable with the per-draw variance of the others.
+
+    With :math:`b_i` the mean of :math:`f` over the other :math:`n - 1` draws, row
+    :math:`i` is :math:`(f_i - b_i)\,s_i`. Write :math:`m = \mathbb E[f]` and
+    :math:`g = \mathbb E[f s]` (the gradient). Since :math:`b_i` is independent of
+    draw :math:`i` with mean :math:`m` and variance
+    :math:`\operatorname{Var}(f)/(n-1)`, a row has variance
+    :math:`V(m) + \operatorname{Var}(f)\,\mathbb E[s^2]/(n-1)`, where :math:`V(b)`
+    is the per-draw variance with the constant baseline :math:`b`; and two rows
+    :math:`i \ne j` share draws, with covariance :math:`g^2/(n-1)^2`. So
+
+    .. math::
+
+        n\operatorname{Var}\Bigl(\frac1n\sum_i (f_i - b_i)\,s_i\Bigr)
+        = V(m) + \frac{\operatorname{Var}(f)\,\mathbb E[s^2] + g^2}{n - 1},
+
+    which tends to :math:`V(\mathbb E[f])` as :math:`n\to\infty`. ``n >= 2``.
+    """
+    mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
+    n = check_count(n, "n", minimum=2)  # a leave-one-out baseline needs two draws
+    if parameter not in PARAMETERS:
+        raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
+    value = _lambdified(cost.name, cost.k, False)
+    breakpoints = [] if cost.differentiable else [(cost.k - mu) / sigma]
+    mean = _expect(lambda eps: value(mu + sigma * eps), breakpoints)
+    second = _expect(lambda eps: value(mu + sigma * eps) ** 2, breakpoints)
+    at_mean = exact_moments(cost, mu, sigma, "score", parameter, baseline=mean)
+    gradient = exact_moments(cost, mu, sigma, "score", parameter).mean
+    spread = (second - mean * mean) * _score_squared_mean(parameter, sigma)
+    return at_mean.variance + (spread + gradient**2) / (n - 1)
