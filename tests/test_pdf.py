@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import unicodedata
 
 import bookbuild
 import nbformat
@@ -41,9 +42,9 @@ def pdf_text(built_book, tmp_path_factory) -> list[str]:
 
     folder = once_per_session(tmp_path_factory, "pdf", make)
     reader = PdfReader((folder / "path").read_text())
-    # Ligatures ("ﬁ") and line breaks are undone, so that phrases can be searched.
-    return [" ".join(page.extract_text().replace("ﬁ", "fi").replace("ﬂ", "fl")
-                     .split()) for page in reader.pages]
+    # Ligatures ("ﬁ", "ﬀ") and line breaks are undone, so that phrases can be found.
+    return [" ".join(unicodedata.normalize("NFKC", page.extract_text()).split())
+            for page in reader.pages]
 
 
 def glued_numbers_in_prose(path) -> list[tuple[str, str]]:
