@@ -26,7 +26,6 @@ from explorer_pages import (
 from reparam import costs
 from reparam.crossover import crossover
 from reparam.explorers import estimator_spread as es
-from reparam.explorers import pushforward as pf
 from reparam.variance import exact_moments
 
 
@@ -449,23 +448,3 @@ def test_the_costs_javascript_evaluates_to_the_python_numbers(offline_page, tmp_
             got = page.evaluate(f"([xs, k]) => xs.map(x => {js})", [x.tolist(), 0.7])
             want = np.broadcast_to(py(x, 0.7), x.shape)
             np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15)
-
-
-# Chapter 1's pushforward maps, printed to JavaScript by SymPy the same way. This check
-# came here with the SymPy printing it shares; it belongs in
-# tests/test_explorer_pushforward.py.
-@pytest.mark.browser
-def test_pushforward_javascript_evaluates_to_the_python_numbers(offline_page, tmp_path):
-    page = open_explorer(offline_page, tmp_path, pf.bokeh_explorer(), "printer")
-    for spec in pf.default_maps():
-        h_js, f_js = pf.map_javascript(spec)
-        h_py, f_py = pf._numpy(spec)
-        u = pf.BASE_DRAWS[spec.base][:50]
-        y = np.linspace(*spec.window, 37)
-        t = 0.5 * (spec.theta_range[0] + spec.theta_range[1])
-        got_h = page.evaluate(f"([us, t]) => us.map(u => {h_js})", [u.tolist(), t])
-        got_f = page.evaluate(f"([ys, t]) => ys.map(y => {f_js})", [y.tolist(), t])
-        np.testing.assert_allclose(got_h, h_py(u, t), rtol=1e-14)
-        np.testing.assert_allclose(
-            got_f, pf._evaluate(f_py, y, t), rtol=1e-13, atol=1e-300
-        )

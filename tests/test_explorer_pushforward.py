@@ -277,3 +277,21 @@ def test_every_map_matches_python_after_the_keyboard_moves_its_slider(offline_pa
             np.testing.assert_allclose(np.asarray(band[side], dtype=float), expected,
                                        rtol=1e-9, atol=1e-12)
     assert_clean(offline_page)
+
+
+# The maps' JavaScript, printed by SymPy, gives Python's numbers in the page.
+@pytest.mark.browser
+def test_pushforward_javascript_evaluates_to_the_python_numbers(offline_page, tmp_path):
+    page = open_explorer(offline_page, tmp_path, pf.bokeh_explorer(), "printer")
+    for spec in pf.default_maps():
+        h_js, f_js = pf.map_javascript(spec)
+        h_py, f_py = pf._numpy(spec)
+        u = pf.BASE_DRAWS[spec.base][:50]
+        y = np.linspace(*spec.window, 37)
+        t = 0.5 * (spec.theta_range[0] + spec.theta_range[1])
+        got_h = page.evaluate(f"([us, t]) => us.map(u => {h_js})", [u.tolist(), t])
+        got_f = page.evaluate(f"([ys, t]) => ys.map(y => {f_js})", [y.tolist(), t])
+        np.testing.assert_allclose(got_h, h_py(u, t), rtol=1e-14)
+        np.testing.assert_allclose(
+            got_f, pf._evaluate(f_py, y, t), rtol=1e-13, atol=1e-300
+        )
