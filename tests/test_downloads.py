@@ -85,7 +85,10 @@ def test_a_downloaded_chapter_runs_in_a_new_environment(built_book, tmp_path):
     download = built_book / "_sources" / "chapters" / f"{SHORT_CHAPTER}.ipynb"
     environment = tmp_path / "env"
     venv.create(environment, with_pip=True)
-    pip = [str(environment / "bin" / "python"), "-m", "pip", "install", "-q"]
+    # (--no-compile: no bytecode for the 2 GB installed, which costs minutes of CPU and
+    # changes nothing the test looks at.)
+    pip = [str(environment / "bin" / "python"), "-m", "pip", "install", "-q",
+           "--no-compile"]
     # Without the helper package: the first cell stops the chapter with one line.
     subprocess.run([*pip, "-r", str(downloads / "requirements.txt")], check=True)
     shutil.copy(download, reader)
