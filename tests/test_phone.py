@@ -1,4 +1,4 @@
-"""At 390 x 844 (and 320 px wide) no page scrolls sideways; figures stay legible, explorers fit."""
+"""On phones (390 and 320 px) no page scrolls sideways, figures stay legible."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ IMAGE_SCALES_JS = """() => Array.from(document.querySelectorAll('.bd-article img
                 natural: img.naturalWidth}))"""
 
 
-# A figure caption's "#" link once poked 1 px past a 390 px page (and 3 px at 320), so the
+# A figure caption's "#" link once poked 1 px past a 390 px page (3 px at 320), so the
 # smallest phones in common use are checked as well.
 SMALL_PHONE = {"width": 320, "height": 568}
 
