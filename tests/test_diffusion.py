@@ -580,6 +580,29 @@ def test_stacked_adam_moves_each_member_as_torch_adam_alone():
         assert torch.allclose(stacked[k], alone[k], rtol=1e-6, atol=1e-7)
 
 
+def test_stacked_adam_with_one_rate_is_torch_adam_on_any_parameters():
+    # learned_schedule and likelihood use it as a plain Adam: one rate, parameters of
+    # any shape (a bias's first dimension is not a member dimension).
+    from reparam.diffusion import _StackedAdam
+
+    shapes = [(5,), (3, 4), (2, 3, 2)]
+    ours_p = [torch.randn(s, generator=_gen(2 + i)).requires_grad_()
+              for i, s in enumerate(shapes)]
+    theirs_p = [p.detach().clone().requires_grad_() for p in ours_p]
+    starts = [p.detach().clone() for p in ours_p]
+    ours = _StackedAdam(ours_p, torch.tensor([3e-2]))
+    theirs = torch.optim.Adam(theirs_p, lr=3e-2)
+    for step in range(5):
+        for i, (a, b) in enumerate(zip(ours_p, theirs_p, strict=True)):
+            gradient = torch.randn(a.shape, generator=_gen(100 * step + i))
+            a.grad, b.grad = gradient.clone(), gradient.clone()
+        ours.step()
+        theirs.step()
+    for a, b, start in zip(ours_p, theirs_p, starts, strict=True):
+        assert bool((a != start).all())  # every entry moved, and as torch's did
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
 def _tiny_run(steps=3, **kwargs):
     options = dict(steps=steps, batch_size=8, hidden=8, layers=1,
                    generator=_gen(4))
@@ -834,6 +857,12 @@ def test_the_linear_denoiser_is_a_reverse_model_of_one_member():
         abar = float(SCHEDULE.alpha_bars[t - 1])
         expected = linear(xt[row:row + 1], abar / (1 - abar))[0]
         assert torch.allclose(got[0, row], expected, atol=1e-12)
+    for snr in (0.0, 0.3, 2000.0):  # the affine form the sampler uses
+        matrix, offset = linear.affine(snr)
+        assert torch.allclose(xt @ matrix + offset, linear(xt, snr), atol=1e-12)
+        assert torch.allclose(matrix, matrix.T, atol=1e-14)
+    with pytest.raises(ValueError, match="snr must be >= 0"):
+        linear.affine(-1.0)
     # Its chain: from x_1 the sampler returns the linear x0_hat; a sample's shape.
     x1 = torch.randn(1, 6, 64, generator=_gen(11))
     out, _ = d.sample_from(linear, SCHEDULE, x1, 1, clip=False, generator=_gen(12))

@@ -821,9 +821,10 @@ def _check_reverse_model(model):
 
 def _chain_x0(model, x: torch.Tensor, t: int, schedule: Schedule) -> torch.Tensor:
     """Every member's x0_hat at its own rows x (K, n, pixels), at one step t."""
-    if isinstance(model, LinearDenoiser):
+    if isinstance(model, LinearDenoiser):  # one affine map, in the chain's precision
         alpha_bar = float(schedule.alpha_bars[t - 1])
-        return model(x, alpha_bar / (1 - alpha_bar)).to(x.dtype)
+        matrix, offset = model.affine(alpha_bar / (1 - alpha_bar))
+        return x @ matrix.to(x.dtype) + offset.to(x.dtype)
     output = model(x, torch.full(x.shape[:2], t, device=x.device))
     alpha_bar = torch.tensor(float(schedule.alpha_bars[t - 1]))
     return _output_to_x0(model.kinds, output, x, alpha_bar[None])
@@ -1006,6 +1007,19 @@ class LinearDenoiser:
         t = _check_t(t, schedule, xt.shape[0])
         alpha_bar = _at(schedule.alpha_bars, t, xt.double())
         return self(xt, alpha_bar / (1 - alpha_bar))[None]
+
+    def affine(self, snr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""The map at one ``snr`` as (A, b), :math:`\hat x_0 = x_t A + b` (float64):
+        :math:`A = \alpha\Sigma(\alpha^2\Sigma + \sigma^2 I)^{-1}` (symmetric) and
+        :math:`b = m - \alpha\,m A`."""
+        snr = as_real_scalar(snr, "snr")
+        if snr < 0:
+            raise ValueError(f"snr must be >= 0, got {snr}")
+        alpha2, sigma2 = snr / (1 + snr), 1 / (1 + snr)
+        alpha = math.sqrt(alpha2)
+        gain = alpha * self.eigenvalues / (alpha2 * self.eigenvalues + sigma2)
+        matrix = (self.eigenvectors * gain) @ self.eigenvectors.T
+        return matrix, self.mean - alpha * self.mean @ matrix
 
     def expected_error(self, snr) -> torch.Tensor:
         r""":math:`\mathbb E\lVert x_0-\hat x_0\rVert^2 = \sum_i \lambda_i/(1 +
