@@ -159,3 +159,6 @@ def test_fitting_lowers_the_variance_and_is_seeded():
     with pytest.raises(TypeError, match="PiecewiseLinearSchedule"):
         ls.fit_schedule(d.book_schedule(), DENOISER, IMAGES, steps=1,
                         generator=_gen())
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        ls.fit_schedule(start, DENOISER, IMAGES, steps=1, learning_rate=-0.1,
+                        generator=_gen())

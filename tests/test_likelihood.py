@@ -242,6 +242,12 @@ def test_vae_training_is_seeded_and_lowers_the_validation_bound():
     with pytest.raises(ValueError, match="checkpoints must lie in 1..4"):
         lk.train_binomial_vae(data.train_images, data.validation_images,
                               generator=_gen(2), **{**options, "checkpoints": (5,)})
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        lk.train_binomial_vae(data.train_images, data.validation_images,
+                              learning_rate=0.0, generator=_gen(2), **options)
+    with pytest.raises(TypeError, match="learning_rate"):
+        lk.train_binomial_vae(data.train_images, data.validation_images,
+                              learning_rate="fast", generator=_gen(2), **options)
 
 
 def test_the_vae_beats_independent_pixels_with_two_other_seeds():
