@@ -580,6 +580,29 @@ def test_stacked_adam_moves_each_member_as_torch_adam_alone():
         assert torch.allclose(stacked[k], alone[k], rtol=1e-6, atol=1e-7)
 
 
+def test_stacked_adam_with_one_rate_is_torch_adam_on_any_parameters():
+    # learned_schedule and likelihood use it as a plain Adam: one rate, parameters of
+    # any shape (a bias's first dimension is not a member dimension).
+    from reparam.diffusion import _StackedAdam
+
+    shapes = [(5,), (3, 4), (2, 3, 2)]
+    ours_p = [torch.randn(s, generator=_gen(2 + i)).requires_grad_()
+              for i, s in enumerate(shapes)]
+    theirs_p = [p.detach().clone().requires_grad_() for p in ours_p]
+    starts = [p.detach().clone() for p in ours_p]
+    ours = _StackedAdam(ours_p, torch.tensor([3e-2]))
+    theirs = torch.optim.Adam(theirs_p, lr=3e-2)
+    for step in range(5):
+        for i, (a, b) in enumerate(zip(ours_p, theirs_p, strict=True)):
+            gradient = torch.randn(a.shape, generator=_gen(100 * step + i))
+            a.grad, b.grad = gradient.clone(), gradient.clone()
+        ours.step()
+        theirs.step()
+    for a, b, start in zip(ours_p, theirs_p, starts, strict=True):
+        assert bool((a != start).all())  # every entry moved, and as torch's did
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
 def _tiny_run(steps=3, **kwargs):
     options = dict(steps=steps, batch_size=8, hidden=8, layers=1,
                    generator=_gen(4))
@@ -773,6 +796,101 @@ def test_sampler_refuses_bad_arguments():
         d.sample(model, SCHEDULE, 2, clip="yes", generator=_gen())
 
 
+def test_sample_is_its_first_draw_then_sample_from():
+    """sample draws x_T first and hands the same generator to sample_from."""
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0"], 8, 1, generator=_gen(2))
+    full, kept = d.sample(model, SCHEDULE, 5, keep=[SCHEDULE.T, 20, 0],
+                          generator=_gen(9))
+    replay = _gen(9)
+    start = torch.randn(2, 5, 64, generator=replay)
+    again, kept_again = d.sample_from(model, SCHEDULE, start, SCHEDULE.T,
+                                      keep=[SCHEDULE.T, 20, 0], generator=replay)
+    assert torch.equal(full, again) and sorted(kept) == sorted(kept_again)
+    assert all(torch.equal(kept[k], kept_again[k]) for k in kept)
+
+
+def test_sample_from_continues_each_member_from_its_own_rows():
+    """From x_1 no noise is added: member k returns its own x0_hat at its own rows (a
+    sampler that mixed up members or rows, or added noise, would not)."""
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0", "v"], 8, 1,
+                               generator=_gen(3))
+    x1 = torch.randn(3, 4, 64, generator=_gen(4))
+    out, kept = d.sample_from(model, SCHEDULE, x1, 1, clip=False, keep=[1, 0],
+                              generator=_gen(5))
+    with torch.no_grad():
+        for k in range(3):
+            expected = model.subset([k]).predict_x0(x1[k], 1, SCHEDULE)[0]
+            assert torch.allclose(out[k], expected, atol=1e-6)
+    assert torch.equal(kept[1], x1) and torch.equal(kept[0], out)
+
+
+def test_a_hand_over_between_models_replayed_step_by_step():
+    """A chain kept at t = 20 by one network and continued by another: every step is
+    q_posterior's mean at the second network's x0_hat plus sqrt(beta~_t) z, with z
+    from the continuing generator."""
+    first = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon"], 8, 1, generator=_gen(6))
+    second = d.DenoiserEnsemble(SCHEDULE.T, ["x0"], 8, 1, generator=_gen(7))
+    _, kept = d.sample(first, SCHEDULE, 3, clip=False, keep=[20], generator=_gen(8))
+    out, _ = d.sample_from(second, SCHEDULE, kept[20], 20, clip=False,
+                           generator=_gen(9))
+    replay, x = _gen(9), kept[20][0].double()
+    with torch.no_grad():
+        for t in range(20, 0, -1):
+            x0_hat = second.predict_x0(x.float(), t, SCHEDULE)[0].double()
+            if t == 1:
+                x = x0_hat
+                break
+            mean, variance = d.q_posterior(x0_hat, x, t, SCHEDULE)
+            x = mean + variance.sqrt() * torch.randn(1, 3, 64, generator=replay)[0]
+    assert torch.allclose(out[0].double(), x, atol=1e-4)
+
+
+def test_the_linear_denoiser_is_a_reverse_model_of_one_member():
+    images = load_scaled_digits().train_images
+    linear = d.LinearDenoiser(images)
+    assert len(linear) == 1 and linear.pixels == 64
+    xt = torch.randn(5, 64, generator=_gen(10), dtype=torch.float64)
+    steps = torch.tensor([1, 7, 7, 30, 50])
+    got = linear.predict_x0(xt, steps, SCHEDULE)
+    assert got.shape == (1, 5, 64)
+    for row, t in enumerate(steps.tolist()):
+        abar = float(SCHEDULE.alpha_bars[t - 1])
+        expected = linear(xt[row:row + 1], abar / (1 - abar))[0]
+        assert torch.allclose(got[0, row], expected, atol=1e-12)
+    for snr in (0.0, 0.3, 2000.0):  # the affine form the sampler uses
+        matrix, offset = linear.affine(snr)
+        assert torch.allclose(xt @ matrix + offset, linear(xt, snr), atol=1e-12)
+        assert torch.allclose(matrix, matrix.T, atol=1e-14)
+    with pytest.raises(ValueError, match="snr must be >= 0"):
+        linear.affine(-1.0)
+    # Its chain: from x_1 the sampler returns the linear x0_hat; a sample's shape.
+    x1 = torch.randn(1, 6, 64, generator=_gen(11))
+    out, _ = d.sample_from(linear, SCHEDULE, x1, 1, clip=False, generator=_gen(12))
+    abar = float(SCHEDULE.alpha_bars[0])
+    assert torch.allclose(out[0], linear(x1[0], abar / (1 - abar)).float(), atol=1e-6)
+    x, _ = d.sample(linear, SCHEDULE, 7, generator=_gen(13))
+    assert x.shape == (1, 7, 64) and x.dtype == torch.float32
+
+
+def test_sample_from_refuses_bad_arguments():
+    model = d.DenoiserEnsemble(SCHEDULE.T, ["x0", "v"], 8, 1, generator=_gen())
+    good = torch.zeros(2, 3, 64)
+    with pytest.raises(ValueError, match=r"xt must be a tensor of shape \(2, n, 64\)"):
+        d.sample_from(model, SCHEDULE, torch.zeros(1, 3, 64), 10, generator=_gen())
+    with pytest.raises(ValueError, match="xt must be a tensor of shape"):
+        d.sample_from(model, SCHEDULE, torch.zeros(3, 64), 10, generator=_gen())
+    with pytest.raises(TypeError, match="xt must be a torch.Tensor"):
+        d.sample_from(model, SCHEDULE, good.numpy(), 10, generator=_gen())
+    with pytest.raises(ValueError, match="t must lie in 1..50"):
+        d.sample_from(model, SCHEDULE, good, 0, generator=_gen())
+    with pytest.raises(TypeError, match="t must be an int"):
+        d.sample_from(model, SCHEDULE, good, 10.0, generator=_gen())
+    with pytest.raises(ValueError, match=r"keep must hold integers in 0..10"):
+        d.sample_from(model, SCHEDULE, good, 10, keep=[11], generator=_gen())
+    with pytest.raises(TypeError, match="LinearDenoiser"):
+        d.sample_from(torch.nn.Linear(2, 2), SCHEDULE, good, 10, generator=_gen())
+
+
 # --------------------------------------------------------------------
 # Errors per step, and the best linear denoiser.
 
@@ -878,6 +996,48 @@ def test_mmd_squared_is_unbiased_at_small_n_and_separates_distributions():
     assert d.mmd_squared(a, shifted, 2.0) > 5 * abs(d.mmd_squared(a, b, 2.0))
 
 
+def test_permutation_null_replays_mmd_squared_on_relabelled_pools():
+    x = torch.randn(12, 5, generator=_gen(1))
+    y = torch.randn(9, 5, generator=_gen(2)) + 0.3
+    null = d.mmd_permutation_null(x, y, 1.5, permutations=7, generator=_gen(3))
+    replay, pooled = _gen(3), torch.cat([x, y])
+    assert null.shape == (7,)
+    for value in null:
+        order = torch.randperm(21, generator=replay)
+        expected = d.mmd_squared(pooled[order[:12]], pooled[order[12:]], 1.5)
+        assert math.isclose(float(value), expected, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_permutation_null_is_centred_and_a_shift_lies_above_it():
+    """Relabelling makes the two sets exchangeable: the null's mean is near 0 (within
+    4 of its standard errors), and the statistic of a shifted sample lies above every
+    null value, while that of a second sample of the same law does not."""
+    generator = _gen(4)
+    x, same, shifted = (torch.randn(60, 3, generator=generator) for _ in range(3))
+    shifted = shifted + 1.0
+    for y in (same, shifted):
+        null = d.mmd_permutation_null(x, y, 1.0, permutations=300, generator=_gen(5))
+        assert abs(null.mean()) < 4 * null.std() / math.sqrt(len(null))
+    assert d.mmd_squared(x, shifted, 1.0) > null.max()
+    null_same = d.mmd_permutation_null(x, same, 1.0, permutations=300,
+                                       generator=_gen(5))
+    assert d.mmd_squared(x, same, 1.0) < null_same.max()
+
+
+def test_permutation_null_refuses_bad_arguments():
+    x = torch.zeros(4, 2)
+    with pytest.raises(ValueError, match="bandwidth must be > 0"):
+        d.mmd_permutation_null(x, x, 0.0, generator=_gen())
+    with pytest.raises(ValueError, match="same width"):
+        d.mmd_permutation_null(x, torch.zeros(4, 3), 1.0, generator=_gen())
+    with pytest.raises(ValueError, match="permutations must be an integer >= 1"):
+        d.mmd_permutation_null(x, x, 1.0, permutations=0, generator=_gen())
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        d.mmd_permutation_null(x, x, 1.0, generator=None)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        d.mmd_permutation_null(x[:1], x, 1.0, generator=_gen())
+
+
 def test_median_bandwidth_and_nearest_distances_against_scipy_and_loops():
     generator = torch.Generator().manual_seed(4)
     x = torch.randn(9, 3, generator=generator, dtype=torch.float64)
@@ -924,3 +1084,91 @@ def test_memorisation_gap_by_hand_and_at_its_two_extremes():
     assert got > fresh + 0.3
     with pytest.raises(ValueError, match="at least as many rows"):
         d.memorisation_gap(train[:5], train[:50], test, generator=_gen())
+
+
+# --------------------------------------------------------------------
+# Chapter 9's comparison, rerun on a second split.
+
+
+def _validation_choices(run, grid, validation, schedule, outputs, rates):
+    """Chapter 9's choice per output: the rate, length and weight average with the
+    lowest validation objective, averaged over the three seeds."""
+    losses = {key: d.objective_losses(model, validation, schedule, draws=2,
+                                      generator=_gen(1))
+              for key, model in run.models.items()}
+    chosen = {}
+    for output in outputs:
+        candidates = []
+        for rate in rates:
+            members = [k for k, spec in enumerate(grid)
+                       if (spec.prediction, spec.learning_rate) == (output, rate)]
+            candidates += [(float(loss[members].mean()), step, decay, members)
+                           for (step, decay), loss in losses.items()]
+        _, step, decay, members = min(candidates)
+        chosen[output] = run.model(step, decay).subset(members)
+    return chosen
+
+
+# Slow (about four minutes on the shared two cores: it trains 18 networks): the
+# suite's slow tier is the `book` marker, outside the fast package loop.
+@pytest.mark.book
+def test_the_chapters_comparison_holds_on_a_second_split():
+    """Chapter 9's protocol, every choice included, on another random split (seed 1)
+    with the v output added to the grid. The MMD^2 orderings the chapter states for
+    its test split hold on this one's: at h the x0 network's samples are closer than
+    the Gaussian baseline's and the epsilon network's farther; at h/2 both networks
+    beat the Gaussian; at h/4 the epsilon network beats it and the x0 network loses.
+    And what the chapter says of v: its per-step KL term is below the epsilon
+    network's at t = T and far below the x0 network's at t = 2, yet on the validation
+    split its samples are no closer to the digits than the Gaussian's at h and h/2."""
+    data = load_scaled_digits(test_fraction=0.2, seed=1, validation_fraction=0.2)
+    schedule = d.book_schedule()
+    outputs, rates = ("epsilon", "x0", "v"), (1e-3, 3e-3)
+    grid = [d.MemberSpec(output, rate, seed) for output in outputs for rate in rates
+            for seed in range(3)]
+    run = d.train(data.train_images, schedule, grid, steps=2000,
+                  checkpoints=(1000, 1500, 2000), ema_decays=(0.99, 0.995, 0.999),
+                  batch_size=64, hidden=128, layers=3, generator=_gen(0))
+    model = _validation_choices(run, grid, data.validation_images, schedule, outputs,
+                                rates)
+    bandwidth = d.median_bandwidth(data.train_images)
+    bandwidths = (bandwidth, bandwidth / 2, bandwidth / 4)
+
+    def mmd(sets, reference):  # mean over sample sets, per bandwidth
+        return np.array([[d.mmd_squared(s.clamp(-1, 1), reference, h)
+                          for h in bandwidths] for s in sets]).mean(0)
+
+    def gaussian(n, sets):
+        return [d.gaussian_baseline(data.train_images, n, np.random.default_rng(s))
+                for s in range(sets)]
+
+    validation, test = data.validation_images, data.test_images
+    clip, on_validation = {}, {}
+    for output in outputs:  # clipping chosen by the validation MMD^2 at h
+        scores = {clipping: mmd(d.sample(model[output], schedule, len(validation),
+                                         clip=clipping, generator=_gen(10))[0],
+                                validation) for clipping in (True, False)}
+        clip[output] = min(scores, key=lambda c, s=scores: s[c][0])
+        on_validation[output] = scores[clip[output]]
+    on_test = {output: mmd(d.sample(model[output], schedule, 3 * len(test),
+                                    clip=clip[output], generator=_gen(14))[0]
+                           .reshape(-1, len(test), 64), test)
+               for output in ("epsilon", "x0")}
+    on_test["gaussian"] = mmd(gaussian(len(test), 9), test)
+    h, h2, h4 = 0, 1, 2
+    assert on_test["x0"][h] < on_test["gaussian"][h] < on_test["epsilon"][h]
+    assert max(on_test["epsilon"][h2], on_test["x0"][h2]) < on_test["gaussian"][h2]
+    assert on_test["epsilon"][h4] < on_test["gaussian"][h4] < on_test["x0"][h4]
+    gaussian_validation = mmd(gaussian(len(validation), 3), validation)
+    assert on_validation["v"][h] > gaussian_validation[h]
+    assert on_validation["v"][h2] > gaussian_validation[h2]
+    # The per-step KL terms at t = 2 and T: c0(t)^2 / (2 beta~_t) times the squared
+    # error of the unclipped x0_hat, the same x_t for every network.
+    steps = (2, schedule.T)
+    c0 = schedule.alpha_bars_prev.sqrt() * schedule.betas / (1 - schedule.alpha_bars)
+    factor = (c0**2 / (2 * schedule.posterior_variances))[[t - 1 for t in steps]]
+    kl = {output: factor.float() * d.x0_errors(
+        lambda xt, t, m=model[output]: m.predict_x0(xt, t, schedule), validation,
+        schedule, steps, clip=False, generator=_gen(9)).mean(0)
+        for output in outputs}
+    assert kl["v"][1] < kl["epsilon"][1] and kl["v"][0] < 0.1 * kl["x0"][0]

@@ -90,11 +90,11 @@ def test_readout_states_both_scales():
     state = nz.noising_state(52)
     abar = float(SCHEDULE.alpha_bars[51])
     assert nz.readout_text(state) == (
-        f"t = 52: signal scale √ᾱ_t = {math.sqrt(abar):.4f}, "
-        f"noise scale √(1−ᾱ_t) = {math.sqrt(1 - abar):.4f}"
+        f"t = 52: signal scale √ᾱₜ = {math.sqrt(abar):.4f}, "
+        f"noise scale √(1−ᾱₜ) = {math.sqrt(1 - abar):.4f}"
     )
     assert nz.readout_text(nz.noising_state(0)).startswith(
-        "t = 0: signal scale √ᾱ_t = 1.0000, noise scale √(1−ᾱ_t) = 0.0000")
+        "t = 0: signal scale √ᾱₜ = 1.0000, noise scale √(1−ᾱₜ) = 0.0000")
 
 
 # --- the ipywidgets front end -------------------------------------------------------

@@ -103,6 +103,44 @@ def test_the_pathwise_gradient_through_z_t_matches_finite_differences():
         assert math.isclose(float(gradient[i]), numeric, rel_tol=1e-5)
 
 
+def test_holding_z_t_fixed_leaves_the_direct_part_of_the_gradient():
+    """through_z=False keeps each value and drops the path through z_t: its gradient
+    matches finite differences of the loss with z_t computed once and held fixed, and
+    differs from the whole gradient (a version that detached nothing, or everything,
+    would fail one of the two)."""
+    schedule = ls.PiecewiseLinearSchedule.from_schedule(d.book_schedule(), 5)
+    x, noise, t = _draws(256, 3)
+    whole = ls.diffusion_loss(schedule, DENOISER, x, noise, t)
+    direct = ls.diffusion_loss(schedule, DENOISER, x, noise, t, through_z=False)
+    assert torch.equal(whole, direct)
+    gradient = torch.autograd.grad(direct.pow(2).mean(), schedule.logits)[0]
+    whole_gradient = torch.autograd.grad(whole.pow(2).mean(), schedule.logits)[0]
+    with torch.no_grad():
+        gamma, _ = schedule(t)
+        z = (torch.sigmoid(-gamma).sqrt()[:, None] * x.double()
+             + torch.sigmoid(gamma).sqrt()[:, None] * noise)
+
+    def fixed_z_mean_square():
+        gamma, slope = schedule(t)
+        snr = torch.exp(-gamma)
+        error = (x.double() - DENOISER(z, snr[:, None])).pow(2).sum(-1)
+        return float((0.5 * slope * snr * error).pow(2).mean())
+
+    start, h = schedule.logits.detach().clone(), 1e-6
+    for i in range(5):
+        values = []
+        for sign in (1, -1):
+            with torch.no_grad():
+                schedule.logits.copy_(start)
+                schedule.logits[i] += sign * h
+                values.append(fixed_z_mean_square())
+        assert math.isclose(float(gradient[i]), (values[0] - values[1]) / (2 * h),
+                            rel_tol=1e-5)
+    assert float((whole_gradient - gradient).norm()) > 0.1 * float(gradient.norm())
+    with pytest.raises(TypeError, match="through_z must be a bool"):
+        ls.diffusion_loss(schedule, DENOISER, x, noise, t, through_z=0)
+
+
 def test_fitting_lowers_the_variance_and_is_seeded():
     def fitted():
         schedule = ls.PiecewiseLinearSchedule.from_schedule(d.book_schedule(), 10)
@@ -120,4 +158,7 @@ def test_fitting_lowers_the_variance_and_is_seeded():
     assert after < 0.5 * before
     with pytest.raises(TypeError, match="PiecewiseLinearSchedule"):
         ls.fit_schedule(d.book_schedule(), DENOISER, IMAGES, steps=1,
+                        generator=_gen())
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        ls.fit_schedule(start, DENOISER, IMAGES, steps=1, learning_rate=-0.1,
                         generator=_gen())

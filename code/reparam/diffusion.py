@@ -86,11 +86,13 @@ __all__ = [
     "train",
     "objective_losses",
     "sample",
+    "sample_from",
     "x0_errors",
     "LinearDenoiser",
     "gaussian_baseline",
     "median_bandwidth",
     "mmd_squared",
+    "mmd_permutation_null",
     "nearest_distances",
     "quantize",
     "memorisation_gap",
@@ -807,6 +809,27 @@ def _posterior_mean_from_x0(x0, xt, t: int, schedule: Schedule) -> torch.Tensor:
             + math.sqrt(1 - beta) * (1 - alpha_bar_prev) / (1 - alpha_bar) * xt)
 
 
+def _check_reverse_model(model):
+    """A DenoiserEnsemble or a LinearDenoiser (the two kinds of reverse model)."""
+    if not isinstance(model, DenoiserEnsemble | LinearDenoiser):
+        raise TypeError(
+            f"model must be a DenoiserEnsemble or a LinearDenoiser, got "
+            f"{type(model).__name__}"
+        )
+    return model
+
+
+def _chain_x0(model, x: torch.Tensor, t: int, schedule: Schedule) -> torch.Tensor:
+    """Every member's x0_hat at its own rows x (K, n, pixels), at one step t."""
+    if isinstance(model, LinearDenoiser):  # one affine map, in the chain's precision
+        alpha_bar = float(schedule.alpha_bars[t - 1])
+        matrix, offset = model.affine(alpha_bar / (1 - alpha_bar))
+        return x @ matrix.to(x.dtype) + offset.to(x.dtype)
+    output = model(x, torch.full(x.shape[:2], t, device=x.device))
+    alpha_bar = torch.tensor(float(schedule.alpha_bars[t - 1]))
+    return _output_to_x0(model.kinds, output, x, alpha_bar[None])
+
+
 @torch.no_grad()
 def sample(
     model,
@@ -821,45 +844,82 @@ def sample(
     :math:`x_{t-1} = \tilde\mu_t(\hat x_0, x_t) + \sqrt{\tilde\beta_t}\,z` for
     t = T..1, with no noise at t = 1.
 
-    :math:`\hat x_0` is the network's estimate (:func:`predicted_x0`), clipped to
-    [-1, 1] when ``clip`` is true (as in Ho et al.'s released code); without clipping,
-    for an epsilon network, :math:`\tilde\mu_t(\hat x_0, x_t)` equals the
+    :math:`\hat x_0` is the reverse model's estimate (:func:`predicted_x0` for a
+    :class:`DenoiserEnsemble`, the :class:`LinearDenoiser` itself otherwise), clipped
+    to [-1, 1] when ``clip`` is true (as in Ho et al.'s released code); without
+    clipping, for an epsilon network, :math:`\tilde\mu_t(\hat x_0, x_t)` equals the
     :math:`\varepsilon`-form :func:`posterior_mean_from_noise`. Every member of an
-    ensemble draws its own ``n`` samples. Returns ``x_0`` (K, n, pixels), not
-    clipped, and
-    ``{t: x_t}`` for every t in ``keep`` (0..T). All draws come from ``generator``.
+    ensemble draws its own ``n`` samples (a linear denoiser is one member). Returns
+    ``x_0`` (K, n, pixels), not clipped, and ``{t: x_t}`` for every t in ``keep``
+    (0..T). All draws come from ``generator``: first :math:`x_T`, then the chain of
+    :func:`sample_from`.
     """
-    ensemble = _check_ensemble(model)
+    model = _check_reverse_model(model)
     schedule = _check_schedule(schedule)
     n = check_count(n, "n")
+    _check_generator(generator)
+    x = torch.randn((len(model), n, model.pixels), generator=generator)
+    return sample_from(model, schedule, x, schedule.T, clip=clip, keep=keep,
+                       generator=generator)
+
+
+@torch.no_grad()
+def sample_from(
+    model,
+    schedule: Schedule,
+    xt: torch.Tensor,
+    t: int,
+    *,
+    clip: bool = True,
+    keep: Sequence[int] = (),
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    r"""The reverse chain of :func:`sample` from a given :math:`x_t` (K, n, pixels) at
+    step ``t``: the steps t, t - 1, ..., 1, member k continuing from ``xt[k]``.
+
+    This is how one reverse model can take over from another part-way (a sample run
+    with ``keep=(t,)`` returns the :math:`x_t` to continue from). Returns ``x_0`` and
+    ``{s: x_s}`` for every s in ``keep`` (0..t); the noise comes from ``generator``.
+    """
+    model = _check_reverse_model(model)
+    schedule = _check_schedule(schedule)
     if not isinstance(clip, bool):
         raise TypeError(f"clip must be a bool, got {type(clip).__name__}")
-    if schedule.T != ensemble.T:
+    if isinstance(model, DenoiserEnsemble) and schedule.T != model.T:
         raise ValueError(f"schedule has T = {schedule.T} but the model was built for "
-                         f"T = {ensemble.T}")
+                         f"T = {model.T}")
+    if isinstance(t, bool) or not isinstance(t, numbers.Integral):
+        raise TypeError(f"t must be an int, got {type(t).__name__}")
+    if not 1 <= t <= schedule.T:
+        raise ValueError(f"t must lie in 1..{schedule.T}, got {t}")
+    K = len(model)
+    if not isinstance(xt, torch.Tensor):
+        raise TypeError(f"xt must be a torch.Tensor, got {type(xt).__name__}")
+    if xt.ndim != 3 or (xt.shape[0], xt.shape[2]) != (K, model.pixels) or (
+            xt.shape[1] == 0):
+        raise ValueError(f"xt must be a tensor of shape ({K}, n, {model.pixels}), one "
+                         f"row block per member")
     keep = set(keep)
     if any(isinstance(k, bool) or not isinstance(k, numbers.Integral)
-           or not 0 <= k <= schedule.T for k in keep):
-        raise ValueError(f"keep must hold integers in 0..{schedule.T}, got {keep}")
+           or not 0 <= k <= t for k in keep):
+        raise ValueError(f"keep must hold integers in 0..{t}, got {keep}")
     _check_generator(generator)
-    K, device = len(ensemble), next(ensemble.parameters()).device
-    x = torch.randn((K, n, ensemble.pixels), generator=generator).to(device)
-    kept = {schedule.T: x.clone()} if schedule.T in keep else {}
+    x = xt.to(next(model.parameters()).device) if isinstance(
+        model, DenoiserEnsemble) else xt
+    kept = {t: x.clone()} if t in keep else {}
     sigmas = schedule.posterior_variances.sqrt().tolist()
-    for t in range(schedule.T, 0, -1):
-        output = ensemble(x, torch.full((K, n), t, device=device))
-        alpha_bar = torch.tensor(float(schedule.alpha_bars[t - 1]))
-        x0 = _output_to_x0(ensemble.kinds, output, x, alpha_bar[None])
+    for step in range(t, 0, -1):
+        x0 = _chain_x0(model, x, step, schedule)
         if clip:
             x0 = x0.clamp(-1.0, 1.0)
-        mean = _posterior_mean_from_x0(x0, x, t, schedule)
-        if t > 1:
-            z = torch.randn((K, n, ensemble.pixels), generator=generator).to(device)
-            x = mean + sigmas[t - 1] * z
+        mean = _posterior_mean_from_x0(x0, x, step, schedule)
+        if step > 1:
+            z = torch.randn(x.shape, generator=generator).to(x.device)
+            x = mean + sigmas[step - 1] * z
         else:
             x = mean
-        if t - 1 in keep:
-            kept[t - 1] = x.clone()
+        if step - 1 in keep:
+            kept[step - 1] = x.clone()
     return x, kept
 
 
@@ -928,6 +988,38 @@ class LinearDenoiser:
         coordinates = (xt.double() - alpha * self.mean) @ self.eigenvectors
         gain = alpha * self.eigenvalues / (alpha2 * self.eigenvalues + sigma2)
         return self.mean + (gain * coordinates) @ self.eigenvectors.T
+
+    def __len__(self) -> int:
+        """One reverse model (an ensemble of one, for :func:`sample`)."""
+        return 1
+
+    @property
+    def pixels(self) -> int:
+        return len(self.mean)
+
+    def predict_x0(self, xt: torch.Tensor, t, schedule: Schedule) -> torch.Tensor:
+        r""":math:`\hat x_0` (1, batch, pixels) at rows ``xt`` of step ``t`` (an int
+        or an integer tensor of shape (batch,)), with the DDPM's
+        :math:`\mathrm{SNR} = \bar\alpha_t/(1-\bar\alpha_t)`; the interface of
+        :meth:`DenoiserEnsemble.predict_x0`."""
+        schedule = _check_schedule(schedule)
+        xt = check_pixels(xt, "xt", self.pixels)
+        t = _check_t(t, schedule, xt.shape[0])
+        alpha_bar = _at(schedule.alpha_bars, t, xt.double())
+        return self(xt, alpha_bar / (1 - alpha_bar))[None]
+
+    def affine(self, snr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""The map at one ``snr`` as (A, b), :math:`\hat x_0 = x_t A + b` (float64):
+        :math:`A = \alpha\Sigma(\alpha^2\Sigma + \sigma^2 I)^{-1}` (symmetric) and
+        :math:`b = m - \alpha\,m A`."""
+        snr = as_real_scalar(snr, "snr")
+        if snr < 0:
+            raise ValueError(f"snr must be >= 0, got {snr}")
+        alpha2, sigma2 = snr / (1 + snr), 1 / (1 + snr)
+        alpha = math.sqrt(alpha2)
+        gain = alpha * self.eigenvalues / (alpha2 * self.eigenvalues + sigma2)
+        matrix = (self.eigenvectors * gain) @ self.eigenvectors.T
+        return matrix, self.mean - alpha * self.mean @ matrix
 
     def expected_error(self, snr) -> torch.Tensor:
         r""":math:`\mathbb E\lVert x_0-\hat x_0\rVert^2 = \sum_i \lambda_i/(1 +
@@ -1006,6 +1098,56 @@ def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
         + mean_off_diagonal(kernel(y, y))
         - 2 * kernel(x, y).mean()
     )
+
+
+def mmd_permutation_null(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    bandwidth: float,
+    *,
+    permutations: int = 200,
+    generator: torch.Generator,
+) -> np.ndarray:
+    r""":func:`mmd_squared` after random relabellings of the pooled rows of ``x`` and
+    ``y``: its permutation null (Gretton et al. 2012).
+
+    Each relabelling is a ``torch.randperm`` of the m + n pooled rows from
+    ``generator``, whose first m rows play x. If x and y share a distribution, the
+    observed statistic is one more draw from this null, so the share of null values at
+    least as large, counted with the observed one, :math:`(1 + \#\{\text{null} \ge
+    \text{observed}\})/(P + 1)`, is a valid p-value. The kernel matrix is computed
+    once; each relabelling's three sums are quadratic forms in it.
+    """
+    x = check_pixels(x, "x", pixels=None)
+    y = check_pixels(y, "y", pixels=None)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"x and y must have the same width, got {x.shape[1]} and {y.shape[1]}"
+        )
+    if len(x) < 2 or len(y) < 2:
+        raise ValueError("x and y need at least 2 rows each")
+    bandwidth = as_real_scalar(bandwidth, "bandwidth")
+    if bandwidth <= 0:
+        raise ValueError(f"bandwidth must be > 0, got {bandwidth}")
+    permutations = check_count(permutations, "permutations")
+    _check_generator(generator)
+    pooled = torch.cat([x.double(), y.double()])
+    kernel = torch.exp(-_squared_distances(pooled, pooled) / (2 * bandwidth**2))
+    kernel.fill_diagonal_(0.0)  # the sums run over distinct pairs
+    m, n = len(x), len(y)
+    in_x = torch.zeros(permutations, m + n, dtype=torch.float64)
+    for row in in_x:
+        row[torch.randperm(m + n, generator=generator)[:m]] = 1.0
+    # With a the indicator of the rows playing x and K the kernel (zero diagonal):
+    # the x-x sum is a'Ka, the x-y sum a'K1 - a'Ka, the y-y sum 1'K1 - 2a'K1 + a'Ka.
+    product = in_x @ kernel
+    within_x = (product * in_x).sum(1)
+    to_all = in_x @ kernel.sum(1)
+    between = to_all - within_x
+    within_y = kernel.sum() - 2 * to_all + within_x
+    null = (within_x / (m * (m - 1)) + within_y / (n * (n - 1))
+            - 2 * between / (m * n))
+    return null.numpy()
 
 
 def nearest_distances(queries: torch.Tensor, references: torch.Tensor) -> torch.Tensor:

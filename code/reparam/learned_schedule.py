@@ -18,8 +18,11 @@ through its end points, not on its shape. The shape does change the *variance* o
 one-sample estimate of :math:`L_\infty`, and Kingma et al. learn it to make that
 variance small. Its parameters :math:`\eta` enter the estimate through
 :math:`z_t = \alpha_t(\eta)\,x + \sigma_t(\eta)\,\varepsilon` with :math:`x`,
-:math:`\varepsilon` and :math:`t` drawn from fixed distributions: the gradient with
-respect to :math:`\eta` is the pathwise gradient of the reparameterization trick.
+:math:`\varepsilon` and :math:`t` drawn from fixed distributions, the pathwise
+gradient of the reparameterization trick, and also directly, through the integrand's
+weight :math:`\gamma'(t)e^{-\gamma(t)}` and the denoiser's input
+:math:`\mathrm{SNR}(t)` (:func:`diffusion_loss` can hold :math:`z_t` fixed to
+separate the two).
 
 Here :math:`\gamma_\eta` is piecewise linear with fixed end points
 (:class:`PiecewiseLinearSchedule`) and the denoiser is the best linear one
@@ -101,17 +104,27 @@ def diffusion_loss(
     x: torch.Tensor,
     noise: torch.Tensor,
     t: torch.Tensor,
+    *,
+    through_z: bool = True,
 ) -> torch.Tensor:
     r"""One-sample estimates :math:`\tfrac12\gamma'(t)e^{-\gamma(t)}\lVert x -
     \hat x(z_t; \mathrm{SNR}(t))\rVert^2`, one per row, for the draws ``x`` (n, d),
     ``noise`` (n, d) and ``t`` (n,).
 
-    :math:`z_t = \alpha_t x + \sigma_t\varepsilon` is written as a function of the
-    schedule's parameters, so autograd differentiates through it.
+    The schedule's parameters enter three times: through
+    :math:`z_t = \alpha_t x + \sigma_t\varepsilon` (the reparameterized sample),
+    through the weight :math:`\gamma'(t)e^{-\gamma(t)}` and through the denoiser's
+    input :math:`\mathrm{SNR}(t)`. Autograd differentiates through all three; with
+    ``through_z=False`` the coefficients of :math:`z_t` are detached, so a gradient
+    holds only the last two parts (the value is the same).
     """
+    if not isinstance(through_z, bool):
+        raise TypeError(f"through_z must be a bool, got {type(through_z).__name__}")
     gamma, slope = schedule(t)
     alpha = torch.sigmoid(-gamma).sqrt()[:, None]
     sigma = torch.sigmoid(gamma).sqrt()[:, None]
+    if not through_z:
+        alpha, sigma = alpha.detach(), sigma.detach()
     z = alpha * x.double() + sigma * noise.double()
     snr = torch.exp(-gamma)
     estimate = denoiser(z, snr[:, None])
@@ -168,8 +181,14 @@ def fit_schedule(
     images = diffusion.check_pixels(images, "images", pixels=None)
     steps = check_count(steps, "steps")
     batch_size = check_count(batch_size, "batch_size")
+    learning_rate = as_real_scalar(learning_rate, "learning_rate")
+    if learning_rate <= 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
     diffusion._check_generator(generator)
-    optimizer = torch.optim.Adam(schedule.parameters(), lr=learning_rate)
+    # The package's Adam (tested against torch.optim.Adam): torch.optim imports
+    # torch._dynamo at its first use, about a second of CPU in a chapter's run.
+    parameters = list(schedule.parameters())
+    optimizer = diffusion._StackedAdam(parameters, torch.tensor([learning_rate]))
     history = []
     for _ in range(steps):
         rows = torch.randint(0, len(images), (batch_size,), generator=generator)
@@ -178,7 +197,8 @@ def fit_schedule(
         t = torch.rand(batch_size, generator=generator, dtype=torch.float64)
         mean_square = diffusion_loss(schedule, denoiser, images[rows], noise,
                                      t).pow(2).mean()
-        optimizer.zero_grad(set_to_none=True)
+        for parameter in parameters:
+            parameter.grad = None
         mean_square.backward()
         optimizer.step()
         history.append(float(mean_square.detach()))

@@ -98,14 +98,16 @@ class NegativeElbo:
     :math:`L = L_T + \sum_{t=2}^T L_{t-1} + L_0`.
 
     ``prior`` (n,) is :math:`L_T = \mathrm{KL}(q(x_T\mid x_0)\,\|\,\mathcal N(0, I))`,
-    the same for every model; ``diffusion`` (K, n) is the sum of the KL terms
-    :math:`L_{t-1}`, each estimated from one draw of :math:`x_t`; ``decoder`` (K, n)
-    is :math:`L_0 = -\log p_\theta(x_0\mid x_1)` at one draw of :math:`x_1`.
+    the same for every model; ``steps`` (K, T - 1, n) holds the KL terms
+    :math:`L_{t-1}` for t = 2..T, each estimated from one draw of :math:`x_t`, and
+    ``diffusion`` (K, n) their sum; ``decoder`` (K, n) is :math:`L_0 = -\log
+    p_\theta(x_0\mid x_1)` at one draw of :math:`x_1`.
     """
 
     prior: torch.Tensor
     diffusion: torch.Tensor
     decoder: torch.Tensor
+    steps: torch.Tensor
 
     @property
     def total(self) -> torch.Tensor:
@@ -125,7 +127,9 @@ def ddpm_negative_elbo(
 ) -> NegativeElbo:
     r"""The negative ELBO of every member's reverse process on 17-level ``images``.
 
-    The reverse model is the one :func:`reparam.diffusion.sample` draws from:
+    ``model`` is a :class:`~reparam.diffusion.DenoiserEnsemble` or a
+    :class:`~reparam.diffusion.LinearDenoiser` (a DDPM with no network). The reverse
+    model is the one :func:`reparam.diffusion.sample` draws from:
     :math:`p_\theta(x_{t-1}\mid x_t) = \mathcal N(\tilde\mu_t(\hat x_0, x_t),
     \tilde\beta_t I)`, with :math:`\hat x_0` clipped to [-1, 1] when ``clip`` is true.
     With :math:`\sigma_t^2 = \tilde\beta_t`, :math:`L_{t-1} = \lVert\tilde\mu_t(x_0,
@@ -138,8 +142,7 @@ def ddpm_negative_elbo(
     steps are evaluated per network call.
     """
     schedule = diffusion._check_schedule(schedule)
-    if not isinstance(model, diffusion.DenoiserEnsemble):
-        raise TypeError(f"model must be a DenoiserEnsemble, got {type(model).__name__}")
+    model = diffusion._check_reverse_model(model)
     images = _levels(images)
     chunk = check_count(chunk, "chunk")
     if not isinstance(clip, bool):
@@ -150,11 +153,12 @@ def ddpm_negative_elbo(
     prior = 0.5 * (alpha_bar_T * images.pow(2) - alpha_bar_T
                    - math.log(1.0 - alpha_bar_T)).sum(-1)
 
-    def estimate_x0(xt, t):
-        x0_hat = model.predict_x0(xt.float(), t, schedule).double()
+    def estimate_x0(xt, t):  # a network computes in its own precision
+        x0_hat = model.predict_x0(xt, t, schedule).double()
         return x0_hat.clamp(-1.0, 1.0) if clip else x0_hat
 
     terms = torch.zeros(len(model), n, dtype=torch.float64)
+    per_step = []
     for first in range(2, T + 1, chunk):
         steps = torch.arange(first, min(first + chunk, T + 1))
         t = steps.repeat_interleave(n)
@@ -166,13 +170,15 @@ def ddpm_negative_elbo(
         model_mean = torch.stack([diffusion.q_posterior(x, xt, t, schedule)[0]
                                   for x in x0_hat])
         kl = (true_mean - model_mean).pow(2).sum(-1) / (2 * variance[:, 0])
-        terms += kl.reshape(len(model), len(steps), n).sum(1)
+        per_step.append(kl.reshape(len(model), len(steps), n))
+        terms += per_step[-1].sum(1)
     noise = torch.randn(images.shape, generator=generator, dtype=torch.float64)
     x1 = diffusion.q_sample(images, 1, schedule, noise)
     scale = math.sqrt(float(schedule.posterior_variances[1]))
     decoder = -discretized_gaussian_log_likelihood(
         images, estimate_x0(x1, 1), scale).sum(-1)
-    return NegativeElbo(prior=prior, diffusion=terms, decoder=decoder)
+    return NegativeElbo(prior=prior, diffusion=terms, decoder=decoder,
+                        steps=torch.cat(per_step, dim=1))
 
 
 def dequantized_gaussian_nats(
@@ -316,6 +322,9 @@ def train_binomial_vae(
     checkpoints = tuple(sorted({check_count(c, "checkpoints") for c in checkpoints}))
     if not checkpoints or checkpoints[-1] > epochs:
         raise ValueError(f"checkpoints must lie in 1..{epochs}, got {checkpoints}")
+    learning_rate = as_real_scalar(learning_rate, "learning_rate")
+    if learning_rate <= 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
     diffusion._check_generator(generator)
     with torch.random.fork_rng(devices=[]):  # the caller's global state stays as it was
         model = BinomialVAE(latent_dim, hidden)
@@ -325,13 +334,17 @@ def train_binomial_vae(
                 bound = 1.0 / math.sqrt(module.in_features)
                 for parameter in (module.weight, module.bias):
                     parameter.uniform_(-bound, bound, generator=generator)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, fused=True)
+    # The package's Adam (tested against torch.optim.Adam): torch.optim imports
+    # torch._dynamo at its first use, about a second of CPU in a chapter's run.
+    parameters = list(model.parameters())
+    optimizer = diffusion._StackedAdam(parameters, torch.tensor([learning_rate]))
     kept, nats = [], []
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(train), generator=generator)
         for rows in order.split(batch_size):
             loss = -_vae_elbo(model, train[rows], 1, generator).mean()
-            optimizer.zero_grad(set_to_none=True)
+            for parameter in parameters:
+                parameter.grad = None
             loss.backward()
             optimizer.step()
         if epoch in checkpoints:

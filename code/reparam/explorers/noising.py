@@ -105,8 +105,8 @@ def noising_state(t: int) -> NoisingState:
 def readout_text(state: NoisingState) -> str:
     """The readout under the website's slider (the page's JavaScript writes it too)."""
     return (
-        f"t = {state.t}: signal scale √ᾱ_t = {js_fixed(state.signal_scale, 4)}, "
-        f"noise scale √(1−ᾱ_t) = {js_fixed(state.noise_scale, 4)}"
+        f"t = {state.t}: signal scale √ᾱₜ = {js_fixed(state.signal_scale, 4)}, "
+        f"noise scale √(1−ᾱₜ) = {js_fixed(state.noise_scale, 4)}"
     )
 
 
@@ -191,8 +191,8 @@ for (let k = 0; k < img.length; k++) {
 images.change.emit();
 markers.data = {t: [t, t], y: [s, n]};
 cursor.location = t;
-readout.text = "t = " + t + ": signal scale √ᾱ_t = " + s.toFixed(4) +
-  ", noise scale √(1−ᾱ_t) = " + n.toFixed(4);
+readout.text = "t = " + t + ": signal scale √ᾱₜ = " + s.toFixed(4) +
+  ", noise scale √(1−ᾱₜ) = " + n.toFixed(4);
 """
 
 
@@ -214,7 +214,7 @@ def bokeh_explorer(t: int = 50):
          "dw": [width], "dh": [height]},
         name="images",
     )
-    p_images = bokeh_figure("digits noised by q(x_t | x_0), the same ε at every t",
+    p_images = bokeh_figure("digits noised by q(xₜ | x₀), the same ε at every t",
                             height=150, x_range=(0, width), y_range=(0, height),
                             tools="", toolbar_location=None)
     mapper = LinearColorMapper(palette=list(reversed(Greys256)), low=0.0, high=1.0)
@@ -241,8 +241,8 @@ def bokeh_explorer(t: int = 50):
     cursor = Span(location=state.t, dimension="height", line_color="grey",
                   name="cursor")
     p_curves.add_layout(cursor)
-    p_curves.add_layout(Legend(items=[("√ᾱ_t (signal)", [signal_line]),
-                                      ("√(1−ᾱ_t) (noise)", [noise_line])],
+    p_curves.add_layout(Legend(items=[("√ᾱₜ (signal)", [signal_line]),
+                                      ("√(1−ᾱₜ) (noise)", [noise_line])],
                                location="center_right"))
     p_curves.xaxis.axis_label = "t"
     p_curves.yaxis.axis_label = "scale"
