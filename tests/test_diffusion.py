@@ -1109,9 +1109,8 @@ def _validation_choices(run, grid, validation, schedule, outputs, rates):
     return chosen
 
 
-# Slow (about four minutes on the shared two cores: it trains 18 networks): the
-# suite's slow tier is the `book` marker, outside the fast package loop.
-@pytest.mark.book
+# Slow (two to four minutes on the shared two cores: it trains 18 networks).
+@pytest.mark.slow
 def test_the_chapters_comparison_holds_on_a_second_split():
     """Chapter 9's protocol, every choice included, on another random split (seed 1)
     with the v output added to the grid. The MMD^2 orderings the chapter states for
