@@ -50,6 +50,19 @@ def test_visible_code_teaches(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_shown_on_the_page_fits_88_characters(path):
+    # ruff's 88 columns count display width, in which a combining hat (the one in "ε̂")
+    # takes none; the page's code box is sized for 88 characters, each counted.
+    removed = {"remove-input", "remove-cell"}
+    cells = nbformat.read(path, as_version=4).cells
+    shown = [cell.source for cell in cells
+             if cell.cell_type == "code"
+             and not removed & set(cell.metadata.get("tags", []))]
+    long = [line for source in shown for line in source.splitlines() if len(line) > 88]
+    assert long == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_first_code_cell_says_what_to_install_without_reparam(path):
     # A downloaded chapter run where reparam is missing stops with one line saying what
     # to install (tests/test_downloads.py runs that), not with a traceback.
