@@ -10,6 +10,8 @@ import re
 import shutil
 from pathlib import Path
 
+import bokeh
+
 BOKEH_BUNDLES = ("bokeh", "bokeh-widgets")
 EMBED_MARKER = "data-root-id"
 STATIC_DIR = Path(__file__).resolve().parent / "book_static"
@@ -25,8 +27,6 @@ BODY_FIXES = (('role="doc-biblioentry"', 'role="listitem"'),
 
 
 def bokeh_js_files() -> list[str]:  # relative to _static
-    import bokeh
-
     return [f"bokeh/{name}-{bokeh.__version__}.min.js" for name in BOKEH_BUNDLES]
 
 
@@ -49,11 +49,9 @@ def _deferred(script):
 
 
 def _prepare_page(app, pagename, templatename, context, doctree) -> None:
-    body = context.get("body", "")
     for old, new in BODY_FIXES:
-        body = body.replace(old, new)
-    context["body"] = body
-    if EMBED_MARKER in body:
+        context["body"] = context.get("body", "").replace(old, new)
+    if EMBED_MARKER in context["body"]:
         for relative in bokeh_js_files():  # (here, add_js_file affects this page only)
             app.add_js_file(relative, loading_method="defer")
     if "script_files" in context:
@@ -81,7 +79,6 @@ def _give_images_alt_text(app, doctree, docname) -> None:
 def _finish_site(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
-    import bokeh
     import nbformat
     from jupyter_cache import get_cache
 
@@ -92,10 +89,9 @@ def _finish_site(app, exception) -> None:
         shutil.copyfile(source / f"{name}.min.js", out / "_static" / relative)
     for page in out.rglob("*.html"):
         html = page.read_text(encoding="utf-8")
-        lean = FONTAWESOME.sub("", html)
-        lean = BLOCKING_SEARCH.sub(r'<script defer src="\1">', lean)
-        if lean != html:
-            page.write_text(lean, encoding="utf-8")
+        new = BLOCKING_SEARCH.sub(r'<script defer src="\1">', FONTAWESOME.sub("", html))
+        if new != html:
+            page.write_text(new, encoding="utf-8")
     cache = get_cache(str(out.parent / ".jupyter_cache"))  # myst-nb's default place
     for download in (out / "_sources").rglob("*.ipynb"):  # the download button's files
         _, executed = cache.merge_match_into_notebook(nbformat.read(download, 4))

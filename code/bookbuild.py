@@ -1,7 +1,7 @@
-"""The book's build settings and its build (``make book``, ``make pdf``; the tests
-import it): (1) execute in parallel the chapters the execution cache lacks (settings
-from ``_config.yml``; a failure stops the build with its traceback); (2) build strictly
-from the cache: any warning fails every build; (3) write the site's downloads."""
+"""The book's build (``make book``, ``make pdf``; the tests import its settings): (1)
+execute in parallel the chapters the execution cache lacks (settings: ``_config.yml``);
+(2) build strictly from the cache: a warning fails the build, and after a failed build
+every page is read again; (3) write the site's downloads."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-STRICT_FLAGS = ["--all", "-W", "-n", "--keep-going"]
+STRICT_FLAGS = ["-W", "-n", "--keep-going"]
 CACHE = Path("_build", ".jupyter_cache")  # myst-nb's place, under a build's output
 # One math-library thread per kernel (one kernel per core), in every build: a glued
 # number must not depend on the scheduling (sums depend on the thread count).
@@ -134,9 +134,15 @@ def build(book: Path = ROOT, output: Path | None = None,
         log = "".join(f"bookbuild: {uri} failed:\n{tb}\n" for uri, tb in failed.items())
         print("" if capture else log, end="", file=sys.stderr)
         return subprocess.CompletedProcess([], 1, "", log)
-    result = jupyter_book(book, output, capture=capture)
-    if result.returncode == 0 and (book / "code" / "reparam").is_dir():
-        write_downloads(book, output or book)
+    # After a failed or stopped build Sphinx re-reads all pages, not just changed ones.
+    unfinished = (output or book) / "_build" / "unfinished-build"
+    reread = ["--all"] if unfinished.exists() else []
+    unfinished.touch()
+    result = jupyter_book(book, output, *reread, capture=capture)
+    if result.returncode == 0:
+        unfinished.unlink()
+        if (book / "code" / "reparam").is_dir():
+            write_downloads(book, output or book)
     return result
 
 
@@ -147,7 +153,7 @@ def print_pdf(book: Path = ROOT, output: Path | None = None) -> Path:
 
     build_dir = (output or book) / "_build"
     failed = execute_uncached(book, (output or book) / CACHE)
-    if failed or jupyter_book(book, output, "--builder", "singlehtml").returncode:
+    if failed or jupyter_book(book, output, "--all", "--builder=singlehtml").returncode:
         raise SystemExit(f"make pdf: the single-page build failed {list(failed)}")
     pdf, single = build_dir / "pdf" / "book.pdf", build_dir / "singlehtml"
     # The page's links are relative to the site's root, not to chapters/.

@@ -61,12 +61,16 @@ def test_prose_edit_reuses_the_cache_and_code_edit_reexecutes_one_chapter(tmp_pa
     out = tmp_path / "out"
     first = build_and_read_tokens(book, out)
     assert first["a"] != first["b"]
+    other_page = out / "_build" / "html" / "chapters" / "b.html"
+    written = other_page.stat().st_mtime_ns
 
     edit_cell(book / "chapters" / "a.ipynb", 0, "\n\nA new sentence of prose.")
     after_prose = build_and_read_tokens(book, out)
     assert after_prose == first, "a prose edit executed a chapter again"
     page = (out / "_build" / "html" / "chapters" / "a.html").read_text()
     assert "A new sentence of prose." in page
+    # After a good build Sphinx re-reads and rewrites only the edited page.
+    assert other_page.stat().st_mtime_ns == written, "a prose edit of a rewrote b"
 
     edit_cell(book / "chapters" / "a.ipynb", 1, "\nx = 1  # a code edit")
     after_code = build_and_read_tokens(book, out)
