@@ -21,6 +21,23 @@ def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def central_differences(schedule, value, h: float = 1e-6) -> list[float]:
+    """(value(logits + h e_i) - value(logits - h e_i)) / 2h for each i; the logits are
+    put back afterwards."""
+    start, numeric = schedule.logits.detach().clone(), []
+    for i in range(len(start)):
+        values = []
+        for sign in (1, -1):
+            with torch.no_grad():
+                schedule.logits.copy_(start)
+                schedule.logits[i] += sign * h
+            values.append(value())
+        numeric.append((values[0] - values[1]) / (2 * h))
+    with torch.no_grad():
+        schedule.logits.copy_(start)
+    return numeric
+
+
 def _draws(n: int, seed: int):
     generator = _gen(seed)
     rows = torch.randint(0, len(IMAGES), (n,), generator=generator)
@@ -90,17 +107,10 @@ def test_the_pathwise_gradient_through_z_t_matches_finite_differences():
     x, noise, t = _draws(256, 2)
     square = ls.diffusion_loss(schedule, DENOISER, x, noise, t).pow(2).mean()
     gradient = torch.autograd.grad(square, schedule.logits)[0]
-    start, h = schedule.logits.detach().clone(), 1e-6
+    numeric = central_differences(schedule, lambda: float(
+        ls.diffusion_loss(schedule, DENOISER, x, noise, t).pow(2).mean()))
     for i in range(5):
-        values = []
-        for sign in (1, -1):
-            with torch.no_grad():
-                schedule.logits.copy_(start)
-                schedule.logits[i] += sign * h
-                values.append(float(ls.diffusion_loss(schedule, DENOISER, x, noise,
-                                                      t).pow(2).mean()))
-        numeric = (values[0] - values[1]) / (2 * h)
-        assert math.isclose(float(gradient[i]), numeric, rel_tol=1e-5)
+        assert math.isclose(float(gradient[i]), numeric[i], rel_tol=1e-5)
 
 
 def test_holding_z_t_fixed_leaves_the_direct_part_of_the_gradient():
@@ -126,16 +136,9 @@ def test_holding_z_t_fixed_leaves_the_direct_part_of_the_gradient():
         error = (x.double() - DENOISER(z, snr[:, None])).pow(2).sum(-1)
         return float((0.5 * slope * snr * error).pow(2).mean())
 
-    start, h = schedule.logits.detach().clone(), 1e-6
+    numeric = central_differences(schedule, fixed_z_mean_square)
     for i in range(5):
-        values = []
-        for sign in (1, -1):
-            with torch.no_grad():
-                schedule.logits.copy_(start)
-                schedule.logits[i] += sign * h
-                values.append(fixed_z_mean_square())
-        assert math.isclose(float(gradient[i]), (values[0] - values[1]) / (2 * h),
-                            rel_tol=1e-5)
+        assert math.isclose(float(gradient[i]), numeric[i], rel_tol=1e-5)
     assert float((whole_gradient - gradient).norm()) > 0.1 * float(gradient.norm())
     with pytest.raises(TypeError, match="through_z must be a bool"):
         ls.diffusion_loss(schedule, DENOISER, x, noise, t, through_z=0)

@@ -1066,14 +1066,8 @@ def median_bandwidth(reference: torch.Tensor) -> float:
     return float(np.median(distances[upper[0], upper[1]].cpu().numpy()))
 
 
-def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
-    r"""Unbiased estimate of the squared MMD with the kernel :math:`\exp(-\lVert
-    a-b\rVert^2/(2h^2))`.
-
-    Gretton et al. (2012), eq. (3): the means of k(x, x') and k(y, y') over distinct
-    pairs minus twice the mean of k(x, y). Zero in expectation when x and y share a
-    distribution (so an estimate can be negative).
-    """
+def _check_mmd_inputs(x, y, bandwidth) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The two samples' rows (same width, at least 2 each) and a positive bandwidth."""
     x = check_pixels(x, "x", pixels=None)
     y = check_pixels(y, "y", pixels=None)
     if x.shape[1] != y.shape[1]:
@@ -1085,6 +1079,18 @@ def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
     bandwidth = as_real_scalar(bandwidth, "bandwidth")
     if bandwidth <= 0:
         raise ValueError(f"bandwidth must be > 0, got {bandwidth}")
+    return x, y, bandwidth
+
+
+def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
+    r"""Unbiased estimate of the squared MMD with the kernel :math:`\exp(-\lVert
+    a-b\rVert^2/(2h^2))`.
+
+    Gretton et al. (2012), eq. (3): the means of k(x, x') and k(y, y') over distinct
+    pairs minus twice the mean of k(x, y). Zero in expectation when x and y share a
+    distribution (so an estimate can be negative).
+    """
+    x, y, bandwidth = _check_mmd_inputs(x, y, bandwidth)
 
     def kernel(a, b):
         return torch.exp(-_squared_distances(a, b) / (2 * bandwidth**2))
@@ -1118,17 +1124,7 @@ def mmd_permutation_null(
     \text{observed}\})/(P + 1)`, is a valid p-value. The kernel matrix is computed
     once; each relabelling's three sums are quadratic forms in it.
     """
-    x = check_pixels(x, "x", pixels=None)
-    y = check_pixels(y, "y", pixels=None)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"x and y must have the same width, got {x.shape[1]} and {y.shape[1]}"
-        )
-    if len(x) < 2 or len(y) < 2:
-        raise ValueError("x and y need at least 2 rows each")
-    bandwidth = as_real_scalar(bandwidth, "bandwidth")
-    if bandwidth <= 0:
-        raise ValueError(f"bandwidth must be > 0, got {bandwidth}")
+    x, y, bandwidth = _check_mmd_inputs(x, y, bandwidth)
     permutations = check_count(permutations, "permutations")
     _check_generator(generator)
     pooled = torch.cat([x.double(), y.double()])
