@@ -24,9 +24,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 STRICT_FLAGS = ["-W", "-n", "--keep-going"]
 CACHE = Path("_build", ".jupyter_cache")  # myst-nb's place, under a build's output
 # One math-library thread per kernel (one kernel per core), in every build: a glued
-# number must not depend on the scheduling (sums depend on the thread count).
+# number must not depend on the scheduling (sums depend on the thread count). Each
+# kernel starts by watching the global random generators (global_draw_watch.py).
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "OPENBLAS_NUM_THREADS": "1"}
+              "OPENBLAS_NUM_THREADS": "1",
+              "PYTHONSTARTUP": str(Path(__file__).with_name("global_draw_watch.py"))}
 
 
 def chapter_notebooks(book: Path = ROOT) -> list[Path]:
@@ -68,10 +70,10 @@ def _set_environment(environment: dict) -> None:  # in each pool process, at sta
     os.environ.update(environment)
 
 
-def execute_uncached(book: Path, cache: Path, env: dict | None = None) -> dict:
+def execute_uncached(book: Path, cache: Path) -> dict:
     """Step 1: execute the chapters missing from the cache, in parallel, the last
     chapters (they train models, the longest) first; returns the failed ones, each
-    with its traceback. ``env``: more environment for the kernels."""
+    with its traceback."""
     from jupyter_cache import get_cache
     from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 
@@ -91,7 +93,7 @@ def execute_uncached(book: Path, cache: Path, env: dict | None = None) -> dict:
     # jupyter-cache's own worker; its kernels inherit the pool processes' environment.
     # chunksize=1 hands the next chapter to whichever process is free.
     context = multiprocessing.get_context("spawn")
-    environment = {**os.environ, **KERNEL_ENV, **(env or {})}
+    environment = {**os.environ, **KERNEL_ENV}
     with context.Pool(processes, _set_environment, (environment,)) as pool:
         results = pool.map(ExecutionWorkerLocalMProc(), jobs, chunksize=1)
     return {uri: store.get_project_record(uri).traceback

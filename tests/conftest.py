@@ -1,9 +1,9 @@
 """Shared fixtures: one clean build of the book per session; a headless browser.
 
-`make test` runs the suite on every core with pytest-xdist. The book build and the
-second execution of the chapters are made once per session, by whichever worker asks
-first, under a file lock (:func:`once_per_session`, pytest-xdist's documented recipe
-"Making session-scoped fixtures execute only once"); tests that need the book run last.
+`make test` runs the suite on every core with pytest-xdist. The book build (and the
+PDF) is made once per session, by whichever worker asks first, under a file lock
+(:func:`once_per_session`, pytest-xdist's documented recipe "Making session-scoped
+fixtures execute only once"); tests that need the book run last.
 See tests/README.md for the suite's tiers and markers.
 """
 

@@ -96,6 +96,11 @@ WARNED = [
     ("stderr_output",
      nbformat.v4.new_code_cell("import sys; print('on stderr', file=sys.stderr)"),
      "ERROR: stderr was found in the cell outputs"),
+    # A draw from a global random generator: code/global_draw_watch.py prints so on
+    # stderr (tests/test_chapters.py tells which draws it reports).
+    ("global_draw",
+     nbformat.v4.new_code_cell("import torch; torch.rand(1)"),
+     "ERROR: stderr was found in the cell outputs"),
     # A Python warning is printed on stderr: the same failure, named by myst-nb.
     ("python_warning",
      nbformat.v4.new_code_cell("import warnings; warnings.warn('a real warning')"),

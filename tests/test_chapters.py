@@ -1,39 +1,40 @@
-"""Every chapter glues the same numbers whatever the global random state.
+"""Every chapter's numbers come from its own seeded generators: the determinism check.
 
-The determinism check. The session's strict build executed every chapter once, in
-kernels that start as a reader's do. Here every chapter is executed a second time, in
-kernels whose global random generators (Python's, NumPy's, PyTorch's) are seeded
-differently at start-up and whose string hashes are salted differently. Every glued
-number must be the same in both executions (except wall-clock timings a chapter glues:
-names with "seconds", "elapsed", or ending "_time").
+Every build watches the global random generators as it executes the chapters
+(``code/global_draw_watch.py``, run at each kernel's start): a cell that draws from
+NumPy's or PyTorch's global generator, or seeds it, prints so on stderr, and the
+strict build fails at that cell. A chapter whose numbers come only from generators it
+seeds itself gives every reader, and every build, the same numbers.
 
-Why this comparison, and not two plain executions: PyTorch's global generator starts
-from the same fixed seed in every new process, so an unseeded ``torch.randn`` in a
-chapter, or a package function that draws from the global generator, would give the
-same numbers twice and pass. Changing the start-up state makes any number that depends
-on global random state, or on the order of a set of strings, differ.
+Why this check, and not a second execution of every chapter with other global states
+(the check until December 2026): that second execution cost as much as the build's
+own (about 160 s of CPU, a fifth of ``make test``), and the watch sees more. A draw
+from a global generator fails the build even when no glued number depends on it, and
+a seeded draw from a global generator (``torch.manual_seed``), which a second
+execution passes, fails it too. Two things only a second execution saw are checked
+otherwise, or given up:
+
+- Python's own ``random``: the kernel draws from it between cells, so it cannot be
+  watched; no chapter and no package module may import it (a test below).
+- A number that depends on the order of a set (the string-hash salt differs from
+  kernel to kernel): no longer compared. That is what the cheaper check gives up.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import re
 from pathlib import Path
 
 import bookbuild
 import nbformat
 import pytest
-from conftest import ROOT, once_per_session
+from conftest import ROOT
 from jupyter_cache import get_cache
 
 GLUE_PREFIX = "application/papermill.record/"
-CHAPTERS = [path.stem for path in bookbuild.chapter_notebooks()]
-# Run by every kernel of the second execution before the chapter's first cell.
-OTHER_GLOBAL_STATE = """
-c.InteractiveShellApp.exec_lines = [
-    "import random, numpy, torch",
-    "random.seed(20261206); numpy.random.seed(20261206); torch.manual_seed(20261206)",
-]
-"""
+WATCH_MESSAGE = "drew from (or seeded) NumPy's or PyTorch's global random generator"
 
 
 def read_glue(notebook: nbformat.NotebookNode) -> dict:
@@ -68,87 +69,73 @@ def glued_from_cache(book: Path, cache_path: Path) -> dict[str, dict]:
     return glued
 
 
-@pytest.fixture(scope="session")
-def glued_by_the_build(built_book) -> dict[str, dict]:
-    return glued_from_cache(ROOT, built_book.parent / ".jupyter_cache")
+# (a cell's code, whether the watch must report it)
+CELLS = [
+    ("import numpy, torch\nx = 1", False),
+    ("torch.rand(1)", True),  # an unseeded draw from torch's global generator
+    ("torch.rand(1, generator=torch.Generator().manual_seed(0))", False),
+    ("numpy.random.rand()", True),
+    ("numpy.random.default_rng(0).random()", False),
+    ("torch.manual_seed(0)", True),  # deterministic, but it changes the reader's state
+    ("with torch.random.fork_rng(devices=[]):\n"
+     "    torch.manual_seed(0)\n    torch.distributions.Gamma(2.0, 1.0).rsample()",
+     False),
+    ("import torch.nn\ntorch.nn.Linear(2, 2)", True),  # initialised from the global one
+    ("y = 2", False),  # judged on its own, after the cells above
+]
 
 
-def execute_with_other_global_state(book: Path, folder: Path) -> Path:
-    """Execute ``book``'s chapters into a new cache in ``folder``, in kernels that start
-    with other global random states and string hashes; returns the cache's path."""
-    profile = folder / "ipython" / "profile_default"
-    profile.mkdir(parents=True)
-    (profile / "ipython_kernel_config.py").write_text(OTHER_GLOBAL_STATE)
-    other = {"IPYTHONDIR": str(folder / "ipython"), "PYTHONHASHSEED": "12345"}
-    failed = bookbuild.execute_uncached(book, folder / "cache", env=other)
-    assert failed == {}, f"failed in the second execution: {failed}"
-    return folder / "cache"
-
-
-@pytest.fixture(scope="session")
-def glued_by_a_second_execution(tmp_path_factory) -> dict[str, dict]:
-    # Once per session, whichever pytest-xdist worker asks first (the tests below share
-    # a group, so one worker runs them all while the others go on). It does not wait
-    # for the book build: the two overlap, and the cores stay busy while Sphinx builds
-    # on one of them (a suite's first minute used 82-91 % of both cores before, 99-100 %
-    # after; one run each).
-    def execute(folder: Path) -> Path:
-        return execute_with_other_global_state(ROOT, folder)
-
-    folder = once_per_session(tmp_path_factory, "second-execution", execute)
-    return glued_from_cache(ROOT, folder / "cache")
-
-
-def is_a_timing(key: str) -> bool:
-    """Glued wall-clock timings (names with "seconds", "elapsed" or ending "_time")."""
-    return "seconds" in key or "elapsed" in key or key.endswith("_time")
-
-
-def numbers(glued: dict) -> dict:
-    return {k: v for k, v in glued.items()
-            if isinstance(v, (int, float, complex)) and not isinstance(v, bool)}
-
-
-@pytest.mark.book
-@pytest.mark.xdist_group("second-execution")
-@pytest.mark.parametrize("name", CHAPTERS)
-def test_two_executions_glue_identical_values(glued_by_a_second_execution,
-                                              glued_by_the_build, name):
-    first = glued_by_the_build[name]
-    second = glued_by_a_second_execution[name]
-    assert first.keys() == second.keys()
-    for key, value in first.items():
-        if not is_a_timing(key):
-            assert second[key] == value, key
-
-
-@pytest.mark.book
-def test_the_chapters_glue_many_numbers(glued_by_the_build):
-    # Guards the test above against comparing nothing.
-    counts = {name: len(numbers(glued)) for name, glued in glued_by_the_build.items()}
-    assert sum(counts.values()) >= 40, counts
-    assert min(counts.values()) >= 3, counts
-
-
-@pytest.mark.book
-def test_the_other_global_state_changes_an_unseeded_draw(tmp_path):
-    # Guards the comparison above: a chapter that draws from PyTorch's or NumPy's
-    # global generator must glue other values in the second execution.
+def test_the_watch_reports_exactly_the_cells_that_draw_from_a_global_generator(
+        tmp_path):
+    # Executed as the build executes chapters (bookbuild's kernel environment).
     book = tmp_path / "book"
     (book / "chapters").mkdir(parents=True)
     (book / "_config.yml").write_text((ROOT / "_config.yml").read_text())
     (book / "_toc.yml").write_text("format: jb-book\nroot: chapters/index\n"
-                                   "chapters:\n  - file: chapters/draw\n")
-    cell = ("import numpy, torch\nfrom myst_nb import glue\n"
-            "glue('torch_draw', float(torch.rand(1)), display=False)\n"
-            "glue('numpy_draw', float(numpy.random.rand()), display=False)")
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+                                   "chapters:\n  - file: chapters/draws\n")
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(code) for code, _ in CELLS])
     notebook.metadata = nbformat.read(bookbuild.chapter_notebooks()[0], 4).metadata
-    nbformat.write(notebook, book / "chapters" / "draw.ipynb")
-    plain = tmp_path / "plain"
-    assert bookbuild.execute_uncached(book, plain) == {}
-    other = execute_with_other_global_state(book, tmp_path / "other")
-    first = glued_from_cache(book, plain)["draw"]
-    second = glued_from_cache(book, other)["draw"]
-    assert first["torch_draw"] != second["torch_draw"]
-    assert first["numpy_draw"] != second["numpy_draw"]
+    nbformat.write(notebook, book / "chapters" / "draws.ipynb")
+    assert bookbuild.execute_uncached(book, tmp_path / "cache") == {}
+    _, executed = get_cache(str(tmp_path / "cache")).merge_match_into_notebook(
+        nbformat.read(book / "chapters" / "draws.ipynb", 4))
+    reported = [any(output.get("name") == "stderr" and WATCH_MESSAGE in output["text"]
+                    for output in cell.outputs) for cell in executed.cells]
+    assert reported == [expected for _, expected in CELLS]
+
+
+def python_sources() -> dict[str, str]:
+    """The code of every chapter and of every package module, by name."""
+    sources = {path.relative_to(ROOT).as_posix(): path.read_text()
+               for path in sorted((ROOT / "code" / "reparam").rglob("*.py"))}
+    for path in bookbuild.chapter_notebooks():
+        cells = json.loads(path.read_text())["cells"]
+        sources[path.name] = "\n".join("".join(c["source"]) for c in cells
+                                       if c["cell_type"] == "code")
+    return sources
+
+
+IMPORTS_RANDOM = re.compile(r"^\s*(import random\b|from random import)", re.MULTILINE)
+
+
+def test_no_chapter_or_package_module_uses_pythons_random_module():
+    sources = python_sources()
+    assert len(sources) > 20, sorted(sources)
+    assert [name for name, code in sources.items() if IMPORTS_RANDOM.search(code)] == []
+
+
+@pytest.mark.parametrize("code", ["import random", "from random import random",
+                                  "x = 1\n    import random as r"])
+def test_the_random_module_check_sees_an_import(code):
+    assert IMPORTS_RANDOM.search(code)
+
+
+@pytest.mark.book
+def test_the_chapters_glue_numbers(built_book):
+    # The PDF's test and the expert readers rely on glued numbers from every chapter.
+    glued = glued_from_cache(ROOT, built_book.parent / ".jupyter_cache")
+    counts = {name: sum(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        for v in values.values()) for name, values in glued.items()}
+    assert sum(counts.values()) >= 40, counts
+    assert min(counts.values()) >= 3, counts
