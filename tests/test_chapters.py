@@ -71,7 +71,10 @@ def glued_from_cache(book: Path, cache_path: Path) -> dict[str, dict]:
 
 # (a cell's code, whether the watch must report it)
 CELLS = [
-    ("import numpy, torch\nx = 1", False),
+    # The watch leaves the chapter's namespace as a fresh kernel's.
+    ("assert sorted(n for n in dir() if n[0] != '_') == "
+     "['In', 'Out', 'exit', 'get_ipython', 'open', 'quit']\nimport numpy, torch",
+     False),
     ("torch.rand(1)", True),  # an unseeded draw from torch's global generator
     ("torch.rand(1, generator=torch.Generator().manual_seed(0))", False),
     ("numpy.random.rand()", True),
