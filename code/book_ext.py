@@ -1,11 +1,13 @@
 """The book's Sphinx extension (``local_extensions`` in ``_config.yml``): BokehJS from
 the site itself, only where an explorer needs it; no thebe or saved widget state (an
-offline page cannot use them); no script blocking the first paint (all deferred, the
-1.5 MB ``fontawesome.js`` dropped: the icon font draws the icons); alt text, roles and
-names for screen readers (and ``book_static/``); executed notebooks as downloads."""
+offline page cannot use them); nothing but stylesheets before the first paint (scripts
+deferred and not preloaded, the 1.5 MB ``fontawesome.js`` dropped: the icon font draws
+the icons; sphinx-design's files only on a page that uses its classes); alt text, roles
+and names for screen readers (and ``book_static/``); executed notebooks as downloads."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -16,14 +18,24 @@ BOKEH_BUNDLES = ("bokeh", "bokeh-widgets")
 EMBED_MARKER = "data-root-id"
 STATIC_DIR = Path(__file__).resolve().parent / "book_static"
 WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
-# Script tags the theme writes into every page's head itself (not through Sphinx).
+DESIGN_CLASS = re.compile(r'class="[^"]*\bsd-')  # a sphinx-design component
+# Tags the theme writes into every page's head itself (not through Sphinx); its
+# preloaded scripts still load, deferred, from the end of the page.
 FONTAWESOME = re.compile(r'\s*<script defer src="[^"]*/fontawesome\.js[^"]*"></script>')
+PRELOADED_SCRIPT = re.compile(r'\s*<link rel="preload" as="script" [^>]*/>')
 BLOCKING_SEARCH = re.compile(r'<script src="([^"]*(?:searchtools|language_data|'
                              r'searchindex)\.js)">')
 # What a screen reader would announce wrongly (axe: aria-required-children; and
 # label-content-name-mismatch, as the toggle shows "Show code cell source").
 BODY_FIXES = (('role="doc-biblioentry"', 'role="listitem"'),
               ('<summary aria-label="Toggle hidden content">', "<summary>"))
+
+
+def source_version() -> int:
+    """A number that changes with this file or any file in ``book_static/``."""
+    files = [Path(__file__), *sorted(p for p in STATIC_DIR.rglob("*") if p.is_file())]
+    return int(hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:12],
+               16)
 
 
 def bokeh_js_files() -> list[str]:  # relative to _static
@@ -34,10 +46,11 @@ def _filename(asset) -> str:
     return str(getattr(asset, "filename", asset) or "")
 
 
-def _keep(asset) -> bool:
+def _keep(asset, uses_design: bool) -> bool:
     name, attributes = _filename(asset), getattr(asset, "attributes", {})
     return not ("thebe" in name or "THEBE_JS_URL" in (attributes.get("body") or "")
-                or attributes.get("type") == WIDGET_STATE_TYPE)
+                or attributes.get("type") == WIDGET_STATE_TYPE
+                or ("design" in name and not uses_design))
 
 
 def _deferred(script):
@@ -54,11 +67,13 @@ def _prepare_page(app, pagename, templatename, context, doctree) -> None:
     if EMBED_MARKER in context["body"]:
         for relative in bokeh_js_files():  # (here, add_js_file affects this page only)
             app.add_js_file(relative, loading_method="defer")
+    uses_design = bool(DESIGN_CLASS.search(context["body"]))
     if "script_files" in context:
         context["script_files"] = [_deferred(s) for s in context["script_files"]
-                                   if _keep(s)]
+                                   if _keep(s, uses_design)]
     if "css_files" in context:
-        context["css_files"] = [c for c in context["css_files"] if _keep(c)]
+        context["css_files"] = [c for c in context["css_files"]
+                                if _keep(c, uses_design)]
 
 
 def _give_images_alt_text(app, doctree, docname) -> None:
@@ -89,7 +104,8 @@ def _finish_site(app, exception) -> None:
         shutil.copyfile(source / f"{name}.min.js", out / "_static" / relative)
     for page in out.rglob("*.html"):
         html = page.read_text(encoding="utf-8")
-        new = BLOCKING_SEARCH.sub(r'<script defer src="\1">', FONTAWESOME.sub("", html))
+        new = PRELOADED_SCRIPT.sub("", FONTAWESOME.sub("", html))
+        new = BLOCKING_SEARCH.sub(r'<script defer src="\1">', new)
         if new != html:
             page.write_text(new, encoding="utf-8")
     cache = get_cache(str(out.parent / ".jupyter_cache"))  # myst-nb's default place
@@ -112,4 +128,7 @@ def setup(app):
     # After other extensions have added their page scripts.
     app.connect("html-page-context", _prepare_page, priority=900)
     app.connect("build-finished", _finish_site)
-    return {"version": "0.3", "parallel_read_safe": True, "parallel_write_safe": True}
+    # Sphinx writes again only the pages whose source changed, unless an extension's
+    # env_version changes: then every page. So an edit here or in book_static/ does so.
+    return {"version": "0.3", "env_version": source_version(),
+            "parallel_read_safe": True, "parallel_write_safe": True}

@@ -150,3 +150,19 @@ def test_the_same_minimal_book_builds_when_not_broken(tmp_path):
     book = minimal_book(tmp_path, chapter_with(nbformat.v4.new_code_cell("1 + 1")))
     result = build_book(book, tmp_path / "out")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_sphinx_design_files_load_only_on_a_page_that_uses_them(tmp_path):
+    # code/book_ext.py drops sphinx-design's stylesheet and script from the other pages
+    # (55 KB that would compete with the theme's stylesheet before the first paint).
+    book = book_skeleton(tmp_path)
+    markdown = "# A card\n\n:::{card} Title\nText.\n:::\n"  # sphinx-design
+    (book / "chapters" / "card.md").write_text(markdown)
+    (book / "_toc.yml").write_text("format: jb-book\nroot: chapters/index\n"
+                                   "chapters:\n  - file: chapters/card\n")
+    result = build_book(book, tmp_path / "out")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    pages = tmp_path / "out" / "_build" / "html" / "chapters"
+    card, title = ((pages / name).read_text() for name in ("card.html", "index.html"))
+    assert "sphinx-design.min.css" in card and "design-tabs.js" in card
+    assert "sphinx-design" not in title and "design-tabs" not in title

@@ -122,6 +122,21 @@ def test_bokehjs_is_deferred_so_it_does_not_block_first_paint(built_book):
     assert all("defer" in tag for tag in tags), tags
 
 
+def test_before_the_first_paint_a_page_fetches_only_stylesheets(built_book):
+    # ... and documentation_options.js (300 bytes): every other script is deferred and
+    # none is preloaded, so none shares the network with the stylesheets; no page uses
+    # sphinx-design, and none loads its files (tests/test_book_build.py: one that does).
+    for path in site_pages(built_book):
+        html = path.read_text(encoding="utf-8")
+        head = html[:html.index("</head>")]
+        assert 'rel="preload"' not in head, path.name
+        blocking = [tag for tag in re.findall(r"<script[^>]*\bsrc=[^>]*>", head)
+                    if "defer" not in tag and "async" not in tag]
+        assert all("documentation_options.js" in tag for tag in blocking), blocking
+        assert not re.search(r'class="[^"]*\bsd-', html), path.name
+        assert "design" not in head, path.name
+
+
 def test_bokehjs_is_served_from_the_site_and_only_where_needed(built_book):
     chapter2 = (built_book / "chapters" / "02_seeing_the_map.html").read_text(
         encoding="utf-8"

@@ -120,3 +120,23 @@ def test_an_unstamped_cache_or_other_installed_packages_empty_it(tmp_path,
                         lambda: [Upgraded()])
     bookbuild.empty_stale_cache(book, cache)
     assert not (cache / "executed.db").exists()
+
+
+def test_an_edit_of_the_extension_or_its_static_files_rewrites_every_page(
+        tmp_path, monkeypatch):
+    # Sphinx writes again every page when an extension's env_version changes, and only
+    # the pages with changed sources otherwise: book_ext's env_version follows its code
+    # and book_static/, so that a change there reaches every page of the next build.
+    import shutil
+    from unittest import mock
+
+    import book_ext
+
+    before = book_ext.source_version()
+    assert book_ext.setup(mock.MagicMock())["env_version"] == before
+    static = tmp_path / "book_static"
+    shutil.copytree(book_ext.STATIC_DIR, static)
+    monkeypatch.setattr(book_ext, "STATIC_DIR", static)
+    assert book_ext.source_version() == before
+    (static / "book.css").write_text((static / "book.css").read_text() + "/* edit */\n")
+    assert book_ext.source_version() != before
