@@ -1,9 +1,10 @@
 """The book's Sphinx extension (``local_extensions`` in ``_config.yml``): BokehJS from
 the site itself, only where an explorer needs it; no thebe or saved widget state (an
-offline page cannot use them); nothing but stylesheets before the first paint (scripts
-deferred and not preloaded, the 1.5 MB ``fontawesome.js`` dropped: the icon font draws
-the icons; sphinx-design's files only on a page that uses its classes); alt text, roles
-and names for screen readers (and ``book_static/``); executed notebooks as downloads."""
+offline page cannot use them); before the first paint, only stylesheets and Sphinx's
+300-byte settings script (the others deferred and not preloaded, the 1.5 MB
+``fontawesome.js`` dropped: the icon font draws the icons; sphinx-design's files only
+on a page that uses its classes); alt text, roles and names for screen readers (and
+``book_static/``); executed notebooks as downloads."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ EMBED_MARKER = "data-root-id"
 STATIC_DIR = Path(__file__).resolve().parent / "book_static"
 WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
 DESIGN_CLASS = re.compile(r'class="[^"]*\bsd-')  # a sphinx-design component
+DESIGN_FILES = ("sphinx-design.min.css", "design-tabs.js")
 # Tags the theme writes into every page's head itself (not through Sphinx); its
 # preloaded scripts still load, deferred, from the end of the page.
 FONTAWESOME = re.compile(r'\s*<script defer src="[^"]*/fontawesome\.js[^"]*"></script>')
-PRELOADED_SCRIPT = re.compile(r'\s*<link rel="preload" as="script" [^>]*/>')
+PRELOADED_SCRIPT = re.compile(r'\s*(<!-- Pre-loaded scripts that we\'ll load fully '
+                              r'later -->|<link rel="preload" as="script" [^>]*/>)')
 BLOCKING_SEARCH = re.compile(r'<script src="([^"]*(?:searchtools|language_data|'
                              r'searchindex)\.js)">')
 # What a screen reader would announce wrongly (axe: aria-required-children; and
@@ -50,7 +53,7 @@ def _keep(asset, uses_design: bool) -> bool:
     name, attributes = _filename(asset), getattr(asset, "attributes", {})
     return not ("thebe" in name or "THEBE_JS_URL" in (attributes.get("body") or "")
                 or attributes.get("type") == WIDGET_STATE_TYPE
-                or ("design" in name and not uses_design))
+                or (name.endswith(DESIGN_FILES) and not uses_design))
 
 
 def _deferred(script):
@@ -128,7 +131,7 @@ def setup(app):
     # After other extensions have added their page scripts.
     app.connect("html-page-context", _prepare_page, priority=900)
     app.connect("build-finished", _finish_site)
-    # Sphinx writes again only the pages whose source changed, unless an extension's
-    # env_version changes: then every page. So an edit here or in book_static/ does so.
+    # Sphinx writes again mostly the pages whose sources changed, but every page when
+    # an extension's env_version changes: so after an edit here or in book_static/.
     return {"version": "0.3", "env_version": source_version(),
             "parallel_read_safe": True, "parallel_write_safe": True}

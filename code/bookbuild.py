@@ -26,9 +26,9 @@ CACHE = Path("_build", ".jupyter_cache")  # myst-nb's place, under a build's out
 # One math-library thread per kernel (one kernel per core), in every build: a glued
 # number must not depend on the scheduling (sums depend on the thread count). Each
 # kernel starts by watching the global random generators (global_draw_watch.py).
+WATCH = Path(__file__).with_name("global_draw_watch.py")
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "OPENBLAS_NUM_THREADS": "1",
-              "PYTHONSTARTUP": str(Path(__file__).with_name("global_draw_watch.py"))}
+              "OPENBLAS_NUM_THREADS": "1", "PYTHONSTARTUP": str(WATCH)}
 
 
 def chapter_notebooks(book: Path = ROOT) -> list[Path]:
@@ -44,9 +44,9 @@ def chapter_notebooks(book: Path = ROOT) -> list[Path]:
 
 
 def package_fingerprint(book: Path = ROOT) -> str:
-    """A hash of what the cache key cannot see: ``code/reparam``, the requirements and
-    every installed package's version."""
-    digest = hashlib.sha256(sys.version.encode())
+    """A hash of what the cache key cannot see: ``code/reparam``, the kernels' watch,
+    the requirements and every installed package's version."""
+    digest = hashlib.sha256(sys.version.encode() + WATCH.read_bytes())
     for path in [*sorted((book / "code" / "reparam").rglob("*.py")),
                  book / "requirements.txt", book / "pyproject.toml"]:
         if path.exists():

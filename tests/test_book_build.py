@@ -96,11 +96,6 @@ WARNED = [
     ("stderr_output",
      nbformat.v4.new_code_cell("import sys; print('on stderr', file=sys.stderr)"),
      "ERROR: stderr was found in the cell outputs"),
-    # A draw from a global random generator: code/global_draw_watch.py prints so on
-    # stderr (tests/test_chapters.py tells which draws it reports).
-    ("global_draw",
-     nbformat.v4.new_code_cell("import torch; torch.rand(1)"),
-     "ERROR: stderr was found in the cell outputs"),
     # A Python warning is printed on stderr: the same failure, named by myst-nb.
     ("python_warning",
      nbformat.v4.new_code_cell("import warnings; warnings.warn('a real warning')"),
@@ -121,6 +116,20 @@ def test_a_failing_cell_fails_this_build_and_the_next(tmp_path):
     # A failed notebook is never in the cache (so it cannot be served as good).
     cache = get_cache(str(cache_folder(tmp_path / "out")))
     assert cache.list_cache_records() == []
+
+
+def test_a_draw_from_a_global_generator_fails_the_build_even_in_a_removed_cell(
+        tmp_path):
+    # code/global_draw_watch.py fails the cell itself (tests/test_chapters.py: which
+    # draws), so no tag can hide it: myst-nb never looks at a removed cell's outputs.
+    draw = nbformat.v4.new_code_cell("import torch\nx = torch.rand(1)",
+                                     metadata={"tags": ["remove-cell"]})
+    good = nbformat.v4.new_code_cell("1 + 1")
+    book = minimal_book(tmp_path, chapter_with(good, draw))
+    result = build_book(book, tmp_path / "out")
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, "a build passed a draw from a global generator"
+    assert "GlobalRandomDraw" in log and "PyTorch's global random generator" in log, log
 
 
 def test_each_warning_fails_this_build_and_the_next(tmp_path):

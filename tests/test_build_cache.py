@@ -99,6 +99,22 @@ def test_a_package_or_requirements_edit_empties_the_cache(tmp_path):
         kept.write_text("a cached execution")
 
 
+def test_an_edit_of_the_kernels_watch_empties_the_cache(tmp_path, monkeypatch):
+    # Chapters cached before an edit of code/global_draw_watch.py ran without it.
+    book, cache = tmp_path / "book", tmp_path / "cache"
+    book.mkdir()
+    watch = tmp_path / "global_draw_watch.py"
+    watch.write_text(bookbuild.WATCH.read_text())
+    monkeypatch.setattr(bookbuild, "WATCH", watch)
+    bookbuild.empty_stale_cache(book, cache)
+    (cache / "executed.db").write_text("a cached execution")
+    bookbuild.empty_stale_cache(book, cache)
+    assert (cache / "executed.db").exists()
+    watch.write_text(watch.read_text() + "# an edit\n")
+    bookbuild.empty_stale_cache(book, cache)
+    assert not (cache / "executed.db").exists()
+
+
 def test_an_unstamped_cache_or_other_installed_packages_empty_it(tmp_path,
                                                                  monkeypatch):
     # A cache made without bookbuild (no stamp: which package filled it?) is emptied,
@@ -122,11 +138,12 @@ def test_an_unstamped_cache_or_other_installed_packages_empty_it(tmp_path,
     assert not (cache / "executed.db").exists()
 
 
-def test_an_edit_of_the_extension_or_its_static_files_rewrites_every_page(
+def test_the_extension_version_follows_its_code_and_static_files(
         tmp_path, monkeypatch):
-    # Sphinx writes again every page when an extension's env_version changes, and only
-    # the pages with changed sources otherwise: book_ext's env_version follows its code
-    # and book_static/, so that a change there reaches every page of the next build.
+    # Sphinx reads and writes every page again when an extension's env_version changes
+    # (a new environment); otherwise mostly the pages whose sources changed. book_ext's
+    # env_version follows its code and book_static/, so a change there reaches every
+    # page of the next build.
     import shutil
     from unittest import mock
 
@@ -139,4 +156,9 @@ def test_an_edit_of_the_extension_or_its_static_files_rewrites_every_page(
     monkeypatch.setattr(book_ext, "STATIC_DIR", static)
     assert book_ext.source_version() == before
     (static / "book.css").write_text((static / "book.css").read_text() + "/* edit */\n")
-    assert book_ext.source_version() != before
+    edited_static = book_ext.source_version()
+    assert edited_static != before
+    module = tmp_path / "book_ext.py"
+    module.write_text(Path(book_ext.__file__).read_text() + "# an edit\n")
+    monkeypatch.setattr(book_ext, "__file__", str(module))
+    assert book_ext.source_version() not in (before, edited_static)

@@ -2,29 +2,29 @@
 
 Every build watches the global random generators as it executes the chapters
 (``code/global_draw_watch.py``, run at each kernel's start): a cell that draws from
-NumPy's or PyTorch's global generator, or seeds it, prints so on stderr, and the
-strict build fails at that cell. A chapter whose numbers come only from generators it
-seeds itself gives every reader, and every build, the same numbers.
+Python's, NumPy's or PyTorch's global generator, or seeds it, fails with an error
+naming the generator, and the build stops there, whatever the cell's tags. A chapter
+whose numbers come only from generators it seeds itself gives every reader, and every
+build, the same numbers.
 
 Why this check, and not a second execution of every chapter with other global states
 (the check until December 2026): that second execution cost as much as the build's
 own (about 160 s of CPU, a fifth of ``make test``), and the watch sees more. A draw
 from a global generator fails the build even when no glued number depends on it, and
-a seeded draw from a global generator (``torch.manual_seed``), which a second
-execution passes, fails it too. Two things only a second execution saw are checked
-otherwise, or given up:
+so does a seeded one (``torch.manual_seed``), which a second execution passes. What
+only a second execution would see:
 
-- Python's own ``random``: the kernel draws from it between cells, so it cannot be
-  watched; no chapter and no package module may import it (a test below).
-- A number that depends on the order of a set (the string-hash salt differs from
-  kernel to kernel): no longer compared. That is what the cheaper check gives up.
+- a generator seeded from the operating system (``numpy.random.default_rng()``,
+  ``torch.Generator().seed()``): a static check below finds these calls in the
+  chapters and the package;
+- a number that depends on the order of a set (the string-hash salt differs from
+  kernel to kernel): not checked. That is what the cheaper check gives up.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import re
 from pathlib import Path
 
 import bookbuild
@@ -34,7 +34,6 @@ from conftest import ROOT
 from jupyter_cache import get_cache
 
 GLUE_PREFIX = "application/papermill.record/"
-WATCH_MESSAGE = "drew from (or seeded) NumPy's or PyTorch's global random generator"
 
 
 def read_glue(notebook: nbformat.NotebookNode) -> dict:
@@ -69,16 +68,17 @@ def glued_from_cache(book: Path, cache_path: Path) -> dict[str, dict]:
     return glued
 
 
-# (a cell's code, whether the watch must report it)
+# (a cell's code, whether the watch must fail it)
 CELLS = [
-    # The watch leaves the chapter's namespace as a fresh kernel's.
-    ("assert sorted(n for n in dir() if n[0] != '_') == "
-     "['In', 'Out', 'exit', 'get_ipython', 'open', 'quit']\nimport numpy, torch",
-     False),
-    ("torch.rand(1)", True),  # an unseeded draw from torch's global generator
+    ("import random, numpy, torch\nx = 1", False),
+    ("torch.rand(1)", True),  # an unseeded draw from PyTorch's global generator
     ("torch.rand(1, generator=torch.Generator().manual_seed(0))", False),
     ("numpy.random.rand()", True),
+    # Again: most NumPy draws leave the key array as it was (its position moves).
+    ("numpy.random.rand()", True),
+    ("numpy.random.seed(0)", True),
     ("numpy.random.default_rng(0).random()", False),
+    ("random.random()", True),
     ("torch.manual_seed(0)", True),  # deterministic, but it changes the reader's state
     ("with torch.random.fork_rng(devices=[]):\n"
      "    torch.manual_seed(0)\n    torch.distributions.Gamma(2.0, 1.0).rsample()",
@@ -88,50 +88,76 @@ CELLS = [
 ]
 
 
-def test_the_watch_reports_exactly_the_cells_that_draw_from_a_global_generator(
-        tmp_path):
-    # Executed as the build executes chapters (bookbuild's kernel environment).
-    book = tmp_path / "book"
-    (book / "chapters").mkdir(parents=True)
-    (book / "_config.yml").write_text((ROOT / "_config.yml").read_text())
-    (book / "_toc.yml").write_text("format: jb-book\nroot: chapters/index\n"
-                                   "chapters:\n  - file: chapters/draws\n")
+def executed(cells: list[str], watched: bool, monkeypatch) -> nbformat.NotebookNode:
+    """``cells`` executed in one kernel, every error kept; ``watched``: in the
+    environment the build gives chapter kernels (bookbuild.KERNEL_ENV)."""
+    from nbclient import NotebookClient
+
+    for name, value in bookbuild.KERNEL_ENV.items():
+        if watched or name != "PYTHONSTARTUP":
+            monkeypatch.setenv(name, value)
+    if not watched:
+        monkeypatch.delenv("PYTHONSTARTUP", raising=False)
     notebook = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(code) for code, _ in CELLS])
-    notebook.metadata = nbformat.read(bookbuild.chapter_notebooks()[0], 4).metadata
-    nbformat.write(notebook, book / "chapters" / "draws.ipynb")
-    assert bookbuild.execute_uncached(book, tmp_path / "cache") == {}
-    _, executed = get_cache(str(tmp_path / "cache")).merge_match_into_notebook(
-        nbformat.read(book / "chapters" / "draws.ipynb", 4))
-    reported = [any(output.get("name") == "stderr" and WATCH_MESSAGE in output["text"]
-                    for output in cell.outputs) for cell in executed.cells]
-    assert reported == [expected for _, expected in CELLS]
+        cells=[nbformat.v4.new_code_cell(code) for code in cells])
+    NotebookClient(notebook, kernel_name="python3", allow_errors=True,
+                   timeout=120).execute()
+    return notebook
+
+
+def test_the_watch_fails_exactly_the_cells_that_draw_from_a_global_generator(
+        monkeypatch):
+    notebook = executed([code for code, _ in CELLS], True, monkeypatch)
+    failed = [[output.get("ename") for output in cell.outputs
+               if output["output_type"] == "error"] for cell in notebook.cells]
+    assert failed == [["GlobalRandomDraw"] if fails else [] for _, fails in CELLS]
+
+
+def test_the_watch_leaves_the_chapters_namespace_as_a_readers(monkeypatch):
+    probe = ["sorted(dir())"]
+    names = [executed(probe, watched, monkeypatch).cells[0].outputs[0]["data"]
+             for watched in (True, False)]
+    assert names[0] == names[1]
+    assert "_i" in names[0]["text/plain"]  # the probe sees IPython's own names
 
 
 def python_sources() -> dict[str, str]:
-    """The code of every chapter and of every package module, by name."""
+    """The code of every package module and every chapter (magics dropped), by name."""
     sources = {path.relative_to(ROOT).as_posix(): path.read_text()
                for path in sorted((ROOT / "code" / "reparam").rglob("*.py"))}
     for path in bookbuild.chapter_notebooks():
         cells = json.loads(path.read_text())["cells"]
-        sources[path.name] = "\n".join("".join(c["source"]) for c in cells
-                                       if c["cell_type"] == "code")
+        code = "\n".join("".join(c["source"]) for c in cells
+                         if c["cell_type"] == "code")
+        sources[path.name] = "\n".join(line for line in code.splitlines()
+                                       if not line.lstrip().startswith(("%", "!")))
     return sources
 
 
-IMPORTS_RANDOM = re.compile(r"^\s*(import random\b|from random import)", re.MULTILINE)
+def unseeded_generators(code: str) -> list[str]:
+    """Calls that seed a generator from the operating system: ``default_rng()`` and
+    ``.seed()`` without an argument."""
+    return [ast.unparse(node) for node in ast.walk(ast.parse(code))
+            if isinstance(node, ast.Call) and not node.args and not node.keywords
+            and getattr(node.func, "attr", getattr(node.func, "id", None))
+            in ("default_rng", "seed")]
 
 
-def test_no_chapter_or_package_module_uses_pythons_random_module():
+def test_no_chapter_or_package_module_seeds_a_generator_from_the_system():
     sources = python_sources()
     assert len(sources) > 20, sorted(sources)
-    assert [name for name, code in sources.items() if IMPORTS_RANDOM.search(code)] == []
+    assert {name: found for name, code in sources.items()
+            if (found := unseeded_generators(code))} == {}
 
 
-@pytest.mark.parametrize("code", ["import random", "from random import random",
-                                  "x = 1\n    import random as r"])
-def test_the_random_module_check_sees_an_import(code):
-    assert IMPORTS_RANDOM.search(code)
+@pytest.mark.parametrize(("code", "found"), [
+    ("rng = np.random.default_rng()", ["np.random.default_rng()"]),
+    ("from numpy.random import default_rng\nr = default_rng()", ["default_rng()"]),
+    ("g = torch.Generator()\ng.seed()", ["g.seed()"]),
+    ("rng = np.random.default_rng(0)\ng = torch.Generator().manual_seed(1)", []),
+])
+def test_the_unseeded_generator_check(code, found):
+    assert unseeded_generators(code) == found
 
 
 @pytest.mark.book
