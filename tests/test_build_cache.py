@@ -9,7 +9,9 @@ chapter that was executed again shows a new token. Failures: see test_book_build
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
+from unittest import mock
 
 import bookbuild
 import nbformat
@@ -144,9 +146,6 @@ def test_the_extension_version_follows_its_code_and_static_files(
     # (a new environment); otherwise mostly the pages whose sources changed. book_ext's
     # env_version follows its code and book_static/, so a change there reaches every
     # page of the next build.
-    import shutil
-    from unittest import mock
-
     import book_ext
 
     before = book_ext.source_version()

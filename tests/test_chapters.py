@@ -24,7 +24,6 @@ only a second execution would see:
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 
 import bookbuild
@@ -126,9 +125,8 @@ def python_sources() -> dict[str, str]:
     sources = {path.relative_to(ROOT).as_posix(): path.read_text()
                for path in sorted((ROOT / "code" / "reparam").rglob("*.py"))}
     for path in bookbuild.chapter_notebooks():
-        cells = json.loads(path.read_text())["cells"]
-        code = "\n".join("".join(c["source"]) for c in cells
-                         if c["cell_type"] == "code")
+        cells = nbformat.read(path, as_version=4).cells
+        code = "\n".join(c.source for c in cells if c.cell_type == "code")
         sources[path.name] = "\n".join(line for line in code.splitlines()
                                        if not line.lstrip().startswith(("%", "!")))
     return sources
