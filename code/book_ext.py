@@ -1,10 +1,10 @@
 """The book's Sphinx extension (``local_extensions`` in ``_config.yml``): BokehJS from
-the site itself, only where an explorer needs it; no thebe or saved widget state (an
-offline page cannot use them); before the first paint, only stylesheets and Sphinx's
-300-byte settings script (the others deferred and not preloaded, the 1.5 MB
-``fontawesome.js`` dropped: the icon font draws the icons; sphinx-design's files only
-on a page that uses its classes); alt text, roles and names for screen readers (and
-``book_static/``); executed notebooks as downloads."""
+the site itself, only where an explorer needs it; no saved widget state (an offline
+page cannot use it); before the first paint, only stylesheets (the theme's trimmed to
+the rules the site can use) and Sphinx's 300-byte settings script (the others deferred
+and not preloaded, the 1.5 MB ``fontawesome.js`` dropped: the icon font draws the
+icons); roles and names for screen readers (and ``book_static/``); executed notebooks
+as downloads."""
 
 from __future__ import annotations
 
@@ -14,18 +14,18 @@ import shutil
 from pathlib import Path
 
 import bokeh
+import pydata_sphinx_theme
 
 BOKEH_BUNDLES = ("bokeh", "bokeh-widgets")
 EMBED_MARKER = "data-root-id"
 STATIC_DIR = Path(__file__).resolve().parent / "book_static"
 WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
-DESIGN_CLASS = re.compile(r'class="[^"]*\bsd-')  # a sphinx-design component
-DESIGN_FILES = ("sphinx-design.min.css", "design-tabs.js")
 # Tags the theme writes into every page's head itself (not through Sphinx); its
 # preloaded scripts still load, deferred, from the end of the page.
 FONTAWESOME = re.compile(r'\s*<script defer src="[^"]*/fontawesome\.js[^"]*"></script>')
 PRELOADED_SCRIPT = re.compile(r'\s*(<!-- Pre-loaded scripts that we\'ll load fully '
                               r'later -->|<link rel="preload" as="script" [^>]*/>)')
+WORD = re.compile(r"[\w-]+")
 BLOCKING_SEARCH = re.compile(r'<script src="([^"]*(?:searchtools|language_data|'
                              r'searchindex)\.js)">')
 # What a screen reader would announce wrongly (axe: aria-required-children; and
@@ -49,13 +49,6 @@ def _filename(asset) -> str:
     return str(getattr(asset, "filename", asset) or "")
 
 
-def _keep(asset, uses_design: bool) -> bool:
-    name, attributes = _filename(asset), getattr(asset, "attributes", {})
-    return not ("thebe" in name or "THEBE_JS_URL" in (attributes.get("body") or "")
-                or attributes.get("type") == WIDGET_STATE_TYPE
-                or (name.endswith(DESIGN_FILES) and not uses_design))
-
-
 def _deferred(script):
     name, attributes = _filename(script), getattr(script, "attributes", {})
     if not name or name.endswith("documentation_options.js") or "async" in attributes:
@@ -70,28 +63,54 @@ def _prepare_page(app, pagename, templatename, context, doctree) -> None:
     if EMBED_MARKER in context["body"]:
         for relative in bokeh_js_files():  # (here, add_js_file affects this page only)
             app.add_js_file(relative, loading_method="defer")
-    uses_design = bool(DESIGN_CLASS.search(context["body"]))
     if "script_files" in context:
-        context["script_files"] = [_deferred(s) for s in context["script_files"]
-                                   if _keep(s, uses_design)]
-    if "css_files" in context:
-        context["css_files"] = [c for c in context["css_files"]
-                                if _keep(c, uses_design)]
+        context["script_files"] = [
+            _deferred(s) for s in context["script_files"]
+            if getattr(s, "attributes", {}).get("type") != WIDGET_STATE_TYPE]
 
 
-def _give_images_alt_text(app, doctree, docname) -> None:
-    """An image without ``alt`` would be announced by its file path: give it its
-    figure's caption, or a sentence (a figure's own ``:alt:`` wins)."""
-    from docutils import nodes
+def _required_names(prelude) -> list[set[str]]:
+    """For each selector of a rule's list, the classes and ids it requires: not the
+    ones inside ``:not(...)``, ``:is(...)`` or ``[...]`` (one tinycss2 token each)."""
+    selectors, names, after_dot = [], set(), False
+    for token in prelude:
+        if token.type == "literal" and token.value == ",":
+            selectors, names = [*selectors, names], set()
+        elif token.type == "hash" or (token.type == "ident" and after_dot):
+            names.add(token.value)
+        after_dot = token.type == "literal" and token.value == "."
+    return [*selectors, names]
 
-    for image in doctree.findall(nodes.image):
-        figure = image.parent
-        while figure is not None and not isinstance(figure, nodes.figure):
-            figure = figure.parent
-        captions = list(figure.findall(nodes.caption)) if figure is not None else []
-        if not image.get("alt"):
-            image["alt"] = (" ".join(captions[0].astext().split()) if captions else
-                            "A figure drawn by the cell above; the text describes it.")
+
+def trimmed_stylesheet(css: str, words: set[str]) -> str:
+    """``css`` without a rule when each selector of its list requires some class or id
+    that is not in ``words`` (PurgeCSS's method), inside ``@media`` and ``@supports``
+    too; licence comments (``/*!``) and other at-rules stay as they are."""
+    import tinycss2
+
+    kept = []
+    for rule in tinycss2.parse_rule_list(css):
+        if rule.type == "qualified-rule":
+            if any(names <= words for names in _required_names(rule.prelude)):
+                kept.append(rule.serialize())
+        elif rule.type == "at-rule" and rule.lower_at_keyword in ("media", "supports"):
+            inside = trimmed_stylesheet(tinycss2.serialize(rule.content), words)
+            if inside:
+                kept.append(f"@{rule.at_keyword}{tinycss2.serialize(rule.prelude)}"
+                            f"{{{inside}}}")
+        elif rule.type == "at-rule" or (rule.type == "comment"
+                                         and rule.value.startswith("!")):
+            kept.append(rule.serialize())
+    return "".join(kept)
+
+
+def site_words(out: Path) -> set[str]:
+    """Every word of the site's pages and scripts (a class a script adds is one),
+    and the classes Bootstrap builds at run time (``bs-${name}-auto``)."""
+    words = {"bs-tooltip-auto", "bs-popover-auto"}
+    for path in (*out.rglob("*.html"), *out.rglob("*.js")):
+        words.update(WORD.findall(path.read_text(encoding="utf-8", errors="replace")))
+    return words
 
 
 def _finish_site(app, exception) -> None:
@@ -105,6 +124,15 @@ def _finish_site(app, exception) -> None:
     source = Path(bokeh.__file__).parent / "server" / "static" / "js"
     for name, relative in zip(BOKEH_BUNDLES, bokeh_js_files(), strict=True):
         shutil.copyfile(source / f"{name}.min.js", out / "_static" / relative)
+    # The theme's rules for classes the site never names: 290 KB of its 397 KB
+    # stylesheet, which every page loads before its first paint. (Trimmed from the
+    # theme's own file: Sphinx does not copy it again when no page changed.)
+    css = Path("styles", "pydata-sphinx-theme.css")
+    theme = Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme"
+    (out / "_static" / css).write_text(trimmed_stylesheet(
+        (theme / "static" / css).read_text(encoding="utf-8"), site_words(out)),
+        encoding="utf-8")
+    (out / "_static" / css.with_suffix(".css.map")).unlink(missing_ok=True)
     for page in out.rglob("*.html"):
         html = page.read_text(encoding="utf-8")
         new = PRELOADED_SCRIPT.sub("", FONTAWESOME.sub("", html))
@@ -127,7 +155,6 @@ def setup(app):
                 lambda app: app.config.html_static_path.append(str(STATIC_DIR)))
     app.add_css_file("book.css")
     app.add_js_file("book.js", loading_method="defer")
-    app.connect("doctree-resolved", _give_images_alt_text)
     # After other extensions have added their page scripts.
     app.connect("html-page-context", _prepare_page, priority=900)
     app.connect("build-finished", _finish_site)

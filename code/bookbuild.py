@@ -24,11 +24,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 STRICT_FLAGS = ["-W", "-n", "--keep-going"]
 CACHE = Path("_build", ".jupyter_cache")  # myst-nb's place, under a build's output
 # One math-library thread per kernel (one kernel per core), in every build: a glued
-# number must not depend on the scheduling (sums depend on the thread count). Each
-# kernel starts by watching the global random generators (global_draw_watch.py).
-WATCH = Path(__file__).with_name("global_draw_watch.py")
+# number must not depend on the scheduling (sums depend on the thread count). No
+# start-up file of the author's runs in a chapter's kernel (the tests give theirs).
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "OPENBLAS_NUM_THREADS": "1", "PYTHONSTARTUP": str(WATCH)}
+              "OPENBLAS_NUM_THREADS": "1", "PYTHONSTARTUP": ""}
 
 
 def chapter_notebooks(book: Path = ROOT) -> list[Path]:
@@ -44,9 +43,9 @@ def chapter_notebooks(book: Path = ROOT) -> list[Path]:
 
 
 def package_fingerprint(book: Path = ROOT) -> str:
-    """A hash of what the cache key cannot see: ``code/reparam``, the kernels' watch,
-    the requirements and every installed package's version."""
-    digest = hashlib.sha256(sys.version.encode() + WATCH.read_bytes())
+    """A hash of what the cache key cannot see: ``code/reparam``, the requirements
+    and every installed package's version."""
+    digest = hashlib.sha256(sys.version.encode())
     for path in [*sorted((book / "code" / "reparam").rglob("*.py")),
                  book / "requirements.txt", book / "pyproject.toml"]:
         if path.exists():
@@ -70,10 +69,10 @@ def _set_environment(environment: dict) -> None:  # in each pool process, at sta
     os.environ.update(environment)
 
 
-def execute_uncached(book: Path, cache: Path) -> dict:
+def execute_uncached(book: Path, cache: Path, startup: Path | None = None) -> dict:
     """Step 1: execute the chapters missing from the cache, in parallel, the last
-    chapters (they train models, the longest) first; returns the failed ones, each
-    with its traceback."""
+    chapters (they train models, the longest) first, each kernel starting by running
+    ``startup``, if given; returns the failed ones, each with its traceback."""
     from jupyter_cache import get_cache
     from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 
@@ -93,7 +92,7 @@ def execute_uncached(book: Path, cache: Path) -> dict:
     # jupyter-cache's own worker; its kernels inherit the pool processes' environment.
     # chunksize=1 hands the next chapter to whichever process is free.
     context = multiprocessing.get_context("spawn")
-    environment = {**os.environ, **KERNEL_ENV}
+    environment = {**os.environ, **KERNEL_ENV, "PYTHONSTARTUP": str(startup or "")}
     with context.Pool(processes, _set_environment, (environment,)) as pool:
         results = pool.map(ExecutionWorkerLocalMProc(), jobs, chunksize=1)
     return {uri: store.get_project_record(uri).traceback
@@ -128,10 +127,11 @@ def jupyter_book(book: Path, output: Path | None, *options: str,
                           env={**os.environ, **KERNEL_ENV})
 
 
-def build(book: Path = ROOT, output: Path | None = None,
-          capture: bool = False) -> subprocess.CompletedProcess:
-    """The three steps; ``capture``: return the logs instead of printing them."""
-    failed = execute_uncached(book, (output or book) / CACHE)
+def build(book: Path = ROOT, output: Path | None = None, capture: bool = False,
+          startup: Path | None = None) -> subprocess.CompletedProcess:
+    """The three steps; ``capture``: return the logs instead of printing them;
+    ``startup``: a file each chapter's kernel runs first."""
+    failed = execute_uncached(book, (output or book) / CACHE, startup)
     if failed:  # its traceback, without executing it again in step 2
         log = "".join(f"bookbuild: {uri} failed:\n{tb}\n" for uri, tb in failed.items())
         print("" if capture else log, end="", file=sys.stderr)

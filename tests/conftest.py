@@ -20,6 +20,8 @@ import pytest
 from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
+# Run at the start of every chapter kernel of the suite's builds: the determinism check.
+WATCH = Path(__file__).with_name("global_draw_watch.py")
 CHROMIUM = Path("/usr/bin/chromium")
 # .ci/run sets this so that a missing browser fails the run instead of skipping tests.
 REQUIRE_BROWSER = os.environ.get("REPARAM_REQUIRE_BROWSER") == "1"
@@ -32,8 +34,9 @@ def cache_folder(output: Path) -> Path:
 
 def build_book(source: Path, output: Path) -> subprocess.CompletedProcess:
     """Build the book in ``source`` strictly into ``output/_build/html``, as `make book`
-    does (code/bookbuild.py); returns both steps' logs, never raises."""
-    return bookbuild.build(source, output, capture=True)
+    does (code/bookbuild.py), each chapter kernel watched by global_draw_watch.py;
+    returns both steps' logs, never raises."""
+    return bookbuild.build(source, output, capture=True, startup=WATCH)
 
 
 def book_skeleton(tmp_path: Path) -> Path:

@@ -120,7 +120,7 @@ def test_a_failing_cell_fails_this_build_and_the_next(tmp_path):
 
 def test_a_draw_from_a_global_generator_fails_the_build_even_in_a_removed_cell(
         tmp_path):
-    # code/global_draw_watch.py fails the cell itself (tests/test_chapters.py: which
+    # tests/global_draw_watch.py fails the cell itself (tests/test_chapters.py: which
     # draws), so no tag can hide it: myst-nb never looks at a removed cell's outputs.
     draw = nbformat.v4.new_code_cell("import torch\nx = torch.rand(1)",
                                      metadata={"tags": ["remove-cell"]})
@@ -130,6 +130,18 @@ def test_a_draw_from_a_global_generator_fails_the_build_even_in_a_removed_cell(
     log = result.stdout + result.stderr
     assert result.returncode != 0, "a build passed a draw from a global generator"
     assert "GlobalRandomDraw" in log and "PyTorch's global random generator" in log, log
+
+
+def test_no_start_up_file_of_the_authors_runs_in_a_chapter(tmp_path, monkeypatch):
+    # make book's kernels run no PYTHONSTARTUP of the author's shell (it could print to
+    # stderr, draw random numbers or fill the namespace); only the suite's watch runs.
+    startup = tmp_path / "authors_startup.py"
+    startup.write_text("AUTHORS_STARTUP_RAN = True\n")
+    monkeypatch.setenv("PYTHONSTARTUP", str(startup))
+    cell = nbformat.v4.new_code_cell('assert "AUTHORS_STARTUP_RAN" not in globals()')
+    book = minimal_book(tmp_path, chapter_with(cell))
+    result = bookbuild.build(book, tmp_path / "out", capture=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 def test_each_warning_fails_this_build_and_the_next(tmp_path):
@@ -159,19 +171,3 @@ def test_the_same_minimal_book_builds_when_not_broken(tmp_path):
     book = minimal_book(tmp_path, chapter_with(nbformat.v4.new_code_cell("1 + 1")))
     result = build_book(book, tmp_path / "out")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-
-def test_sphinx_design_files_load_only_on_a_page_that_uses_them(tmp_path):
-    # code/book_ext.py drops sphinx-design's stylesheet and script from the other pages
-    # (55 KB that would compete with the theme's stylesheet before the first paint).
-    book = book_skeleton(tmp_path)
-    markdown = "# A card\n\n:::{card} Title\nText.\n:::\n"  # sphinx-design
-    (book / "chapters" / "card.md").write_text(markdown)
-    (book / "_toc.yml").write_text("format: jb-book\nroot: chapters/index\n"
-                                   "chapters:\n  - file: chapters/card\n")
-    result = build_book(book, tmp_path / "out")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    pages = tmp_path / "out" / "_build" / "html" / "chapters"
-    card, title = ((pages / name).read_text() for name in ("card.html", "index.html"))
-    assert "sphinx-design.min.css" in card and "design-tabs.js" in card
-    assert "sphinx-design" not in title and "design-tabs" not in title

@@ -101,22 +101,6 @@ def test_a_package_or_requirements_edit_empties_the_cache(tmp_path):
         kept.write_text("a cached execution")
 
 
-def test_an_edit_of_the_kernels_watch_empties_the_cache(tmp_path, monkeypatch):
-    # Chapters cached before an edit of code/global_draw_watch.py ran without it.
-    book, cache = tmp_path / "book", tmp_path / "cache"
-    book.mkdir()
-    watch = tmp_path / "global_draw_watch.py"
-    watch.write_text(bookbuild.WATCH.read_text())
-    monkeypatch.setattr(bookbuild, "WATCH", watch)
-    bookbuild.empty_stale_cache(book, cache)
-    (cache / "executed.db").write_text("a cached execution")
-    bookbuild.empty_stale_cache(book, cache)
-    assert (cache / "executed.db").exists()
-    watch.write_text(watch.read_text() + "# an edit\n")
-    bookbuild.empty_stale_cache(book, cache)
-    assert not (cache / "executed.db").exists()
-
-
 def test_an_unstamped_cache_or_other_installed_packages_empty_it(tmp_path,
                                                                  monkeypatch):
     # A cache made without bookbuild (no stamp: which package filled it?) is emptied,

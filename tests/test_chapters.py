@@ -1,9 +1,10 @@
 """Every chapter's numbers come from its own seeded generators: the determinism check.
 
-Every build watches the global random generators as it executes the chapters
-(``code/global_draw_watch.py``, run at each kernel's start): a cell that draws from
+The suite's builds watch the global random generators as they execute the chapters
+(``tests/global_draw_watch.py``, run at each kernel's start): a cell that draws from
 Python's, NumPy's or PyTorch's global generator, or seeds it, fails with an error
-naming the generator, and the build stops there, whatever the cell's tags. A chapter
+naming the generator, and the build stops there, whatever the cell's tags. (``make
+book`` does not watch: an author learns of such a draw from ``make test``.) A chapter
 whose numbers come only from generators it seeds itself gives every reader, and every
 build, the same numbers.
 
@@ -29,7 +30,7 @@ from pathlib import Path
 import bookbuild
 import nbformat
 import pytest
-from conftest import ROOT
+from conftest import ROOT, WATCH
 from jupyter_cache import get_cache
 
 GLUE_PREFIX = "application/papermill.record/"
@@ -89,13 +90,14 @@ CELLS = [
 
 def executed(cells: list[str], watched: bool, monkeypatch) -> nbformat.NotebookNode:
     """``cells`` executed in one kernel, every error kept; ``watched``: in the
-    environment the build gives chapter kernels (bookbuild.KERNEL_ENV)."""
+    environment the suite's builds give chapter kernels (conftest.build_book)."""
     from nbclient import NotebookClient
 
     for name, value in bookbuild.KERNEL_ENV.items():
-        if watched or name != "PYTHONSTARTUP":
-            monkeypatch.setenv(name, value)
-    if not watched:
+        monkeypatch.setenv(name, value)
+    if watched:
+        monkeypatch.setenv("PYTHONSTARTUP", str(WATCH))
+    else:
         monkeypatch.delenv("PYTHONSTARTUP", raising=False)
     notebook = nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_code_cell(code) for code in cells])

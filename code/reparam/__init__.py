@@ -33,9 +33,9 @@ Conventions, the same in every module:
   state (no ``torch.manual_seed``): a seeded call gives the same result whatever was
   drawn before it. The estimators of :mod:`.estimators` and :mod:`.sgd` require a
   generator; elsewhere ``generator=None`` draws from torch's own generator, as
-  ``torch.distributions`` does. The chapters always pass a seeded one; every build
-  fails a chapter cell that draws from a global generator
-  (``code/global_draw_watch.py``).
+  ``torch.distributions`` does. The chapters always pass a seeded one; the test
+  suite's builds fail a chapter cell that draws from a global generator
+  (``tests/global_draw_watch.py``).
 - **Bad input fails at the boundary, with the argument named**: a ``TypeError`` for an
   argument of the wrong type (a string or a bool where a number belongs, a float where
   a count belongs), a ``ValueError`` for a value of the right type that is out of range,

@@ -1,9 +1,10 @@
-"""Run at the start of every kernel that executes a chapter for the build (bookbuild
-sets PYTHONSTARTUP): a cell that draws from Python's, NumPy's or PyTorch's global
-random generator, or seeds it, fails with an error that names the generator, whatever
-the cell's tags, and the build stops there. Why, and what this cannot see:
-tests/test_chapters.py. (Everything is inside one function that deletes itself: this
-file runs in the chapter's namespace, which it must leave as a reader's is.)"""
+"""Run at the start of every kernel that executes a chapter in the suite's builds
+(conftest.build_book sets PYTHONSTARTUP): a cell that draws from Python's, NumPy's or
+PyTorch's global random generator, or seeds it, fails with an error that names the
+generator, whatever the cell's tags, and the build stops there. Why, and what this
+cannot see: tests/test_chapters.py. (Everything is inside one function that deletes
+itself: this file runs in the chapter's namespace, which it must leave as a reader's
+is.)"""
 
 
 def _watch_the_global_generators() -> None:
