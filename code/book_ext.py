@@ -106,10 +106,15 @@ def trimmed_stylesheet(css: str, words: set[str]) -> str:
 
 def site_words(out: Path) -> set[str]:
     """Every word of the site's pages and scripts (a class a script adds is one),
-    and the classes Bootstrap builds at run time (``bs-${name}-auto``)."""
+    and the classes Bootstrap builds at run time (``bs-${name}-auto``). Not read:
+    MathJax and BokehJS (23 MB), which draw into elements of their own, and
+    ``fontawesome.js``, which no page loads."""
     words = {"bs-tooltip-auto", "bs-popover-auto"}
     for path in (*out.rglob("*.html"), *out.rglob("*.js")):
-        words.update(WORD.findall(path.read_text(encoding="utf-8", errors="replace")))
+        parts = path.relative_to(out).parts
+        if not ({"mathjax", "bokeh"} & set(parts) or path.name == "fontawesome.js"):
+            words.update(WORD.findall(path.read_text(encoding="utf-8",
+                                                     errors="replace")))
     return words
 
 

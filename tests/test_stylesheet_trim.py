@@ -71,8 +71,13 @@ def test_the_sites_words_include_a_class_that_only_a_script_names(tmp_path):
     (tmp_path / "page.html").write_text('<div class="bd-page x_y">text</div>')
     (tmp_path / "_static" / "theme.js").write_text('el.classList.add("pst-squeeze")')
     (tmp_path / "_static" / "theme.css").write_text(".in-a-stylesheet{}")
+    for bundle in ("mathjax/tex-chtml.js", "bokeh/bokeh-3.9.2.min.js",
+                   "scripts/fontawesome.js"):
+        (tmp_path / "_static" / bundle).parent.mkdir(exist_ok=True)
+        (tmp_path / "_static" / bundle).write_text('"in-a-bundle"')
     words = site_words(tmp_path)
     assert {"bd-page", "x_y", "text", "pst-squeeze"} <= words
     assert "in-a-stylesheet" not in words  # a stylesheet does not use its own rules
+    assert "in-a-bundle" not in words  # MathJax, BokehJS, the unloaded fontawesome.js
     # Bootstrap builds these two at run time, from a template: `bs-${name}-auto`.
     assert {"bs-tooltip-auto", "bs-popover-auto"} <= words
