@@ -51,8 +51,9 @@ def package_fingerprint(book: Path = ROOT) -> str:
         if path.exists():
             digest.update(path.relative_to(book).as_posix().encode())
             digest.update(path.read_bytes())
-    installed = sorted(f"{d.metadata['Name']}=={d.version}"
-                       for d in importlib.metadata.distributions())
+    # A set: a folder twice on sys.path (pytest-xdist) lists its packages twice.
+    installed = sorted({f"{d.metadata['Name']}=={d.version}"
+                        for d in importlib.metadata.distributions()})
     return digest.hexdigest() + hashlib.sha256(str(installed).encode()).hexdigest()
 
 

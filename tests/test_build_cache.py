@@ -124,6 +124,21 @@ def test_an_unstamped_cache_or_other_installed_packages_empty_it(tmp_path,
     assert not (cache / "executed.db").exists()
 
 
+def test_a_folder_twice_on_the_path_keeps_the_cache(tmp_path, monkeypatch):
+    # pytest-xdist's workers hold code/ twice on sys.path, so its reparam.egg-info is
+    # listed twice; `make pdf`, run from the tests, must still find the session's
+    # cache theirs, and not execute every chapter again.
+    book, cache = tmp_path / "book", tmp_path / "cache"
+    book.mkdir()
+    bookbuild.empty_stale_cache(book, cache)
+    (cache / "executed.db").write_text("a cached execution")
+    listed = list(bookbuild.importlib.metadata.distributions())
+    monkeypatch.setattr(bookbuild.importlib.metadata, "distributions",
+                        lambda: [*listed, listed[0]])
+    bookbuild.empty_stale_cache(book, cache)
+    assert (cache / "executed.db").exists()
+
+
 def test_the_extension_version_follows_its_code_and_static_files(
         tmp_path, monkeypatch):
     # Sphinx reads and writes every page again when an extension's env_version changes

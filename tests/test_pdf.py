@@ -38,6 +38,8 @@ def pdf_text(built_book, tmp_path_factory) -> list[str]:
         done = subprocess.run([sys.executable, str(script), "--pdf", "--output",
                                str(output)], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        # It printed the session's executions: it did not empty their cache.
+        assert "bookbuild: executing" not in done.stdout
         (folder / "path").write_text(done.stdout.strip().splitlines()[-1])
 
     folder = once_per_session(tmp_path_factory, "pdf", make)
