@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -51,9 +52,11 @@ def package_fingerprint(book: Path = ROOT) -> str:
         if path.exists():
             digest.update(path.relative_to(book).as_posix().encode())
             digest.update(path.read_bytes())
-    # A set: a folder twice on sys.path (pytest-xdist) lists its packages twice.
+    # The environment's packages, each once, whatever the caller's sys.path (a pytest-
+    # xdist worker holds code/, with its reparam.egg-info, more often than a script).
+    site = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
     installed = sorted({f"{d.metadata['Name']}=={d.version}"
-                        for d in importlib.metadata.distributions()})
+                        for d in importlib.metadata.distributions(path=site)})
     return digest.hexdigest() + hashlib.sha256(str(installed).encode()).hexdigest()
 
 

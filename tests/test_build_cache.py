@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from unittest import mock
 
@@ -101,42 +103,43 @@ def test_a_package_or_requirements_edit_empties_the_cache(tmp_path):
         kept.write_text("a cached execution")
 
 
+class Installed:
+    """A stand-in for an installed package's importlib.metadata distribution."""
+
+    def __init__(self, name: str, version: str):
+        self.metadata, self.version = {"Name": name}, version
+
+
 def test_an_unstamped_cache_or_other_installed_packages_empty_it(tmp_path,
                                                                  monkeypatch):
     # A cache made without bookbuild (no stamp: which package filled it?) is emptied,
-    # and so is one filled while other versions of the packages were installed.
+    # and so is one filled while other versions of the packages were installed; the
+    # same packages listed more than once keep it.
     book, cache = tmp_path / "book", tmp_path / "cache"
     book.mkdir()
     cache.mkdir()
     (cache / "executed.db").write_text("a cached execution")
     bookbuild.empty_stale_cache(book, cache)
     assert not (cache / "executed.db").exists()
-    (cache / "executed.db").write_text("a cached execution")
-    bookbuild.empty_stale_cache(book, cache)
-    assert (cache / "executed.db").exists()  # same package, same installation: kept
-
-    class Upgraded:
-        metadata, version = {"Name": "numpy"}, "9.9.9"
-
-    monkeypatch.setattr(bookbuild.importlib.metadata, "distributions",
-                        lambda: [Upgraded()])
-    bookbuild.empty_stale_cache(book, cache)
-    assert not (cache / "executed.db").exists()
+    numpy, torch = Installed("numpy", "2.4.6"), Installed("torch", "2.13.0")
+    for installed, emptied in [([numpy, torch], True), ([numpy, torch], False),
+                               ([torch, numpy, torch], False),
+                               ([Installed("numpy", "9.9.9"), torch], True)]:
+        (cache / "executed.db").write_text("a cached execution")
+        monkeypatch.setattr(bookbuild.importlib.metadata, "distributions",
+                            lambda path, installed=installed: installed)
+        bookbuild.empty_stale_cache(book, cache)
+        assert (cache / "executed.db").exists() != emptied, installed
 
 
-def test_a_folder_twice_on_the_path_keeps_the_cache(tmp_path, monkeypatch):
-    # pytest-xdist's workers hold code/ twice on sys.path, so its reparam.egg-info is
-    # listed twice; `make pdf`, run from the tests, must still find the session's
-    # cache theirs, and not execute every chapter again.
-    book, cache = tmp_path / "book", tmp_path / "cache"
-    book.mkdir()
-    bookbuild.empty_stale_cache(book, cache)
-    (cache / "executed.db").write_text("a cached execution")
-    listed = list(bookbuild.importlib.metadata.distributions())
-    monkeypatch.setattr(bookbuild.importlib.metadata, "distributions",
-                        lambda: [*listed, listed[0]])
-    bookbuild.empty_stale_cache(book, cache)
-    assert (cache / "executed.db").exists()
+def test_a_script_and_a_test_worker_compute_the_same_fingerprint():
+    # `make pdf`, run by the tests as a script, must find the session's cache its own:
+    # the fingerprint must not depend on the caller's sys.path (code/ is on a pytest-
+    # xdist worker's path more often than on a script's).
+    code = "import bookbuild; print(bookbuild.package_fingerprint())"
+    script = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "code",
+                            capture_output=True, text=True, check=True)
+    assert script.stdout.strip() == bookbuild.package_fingerprint()
 
 
 def test_the_extension_version_follows_its_code_and_static_files(
