@@ -83,11 +83,10 @@ pdf: $(VENV)/.installed-test $(KERNEL_CONFIG)
 
 # CI and `make test` build the book into a temporary folder with an empty cache, so every
 # chapter is executed (tests/conftest.py); lint runs first and fails fast. The suite runs on
-# TEST_WORKERS processes (pytest-xdist); loadgroup keeps a group of tests on one worker, and
-# the tests run in tests/conftest.py's order (the book built while the other tests run).
+# TEST_WORKERS processes (pytest-xdist); loadgroup keeps a group of tests on one worker.
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 test: lint $(VENV)/.installed-test $(KERNEL_CONFIG)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check code tests benchmarks chapters

@@ -3,8 +3,8 @@
 `make test` runs the suite on every core with pytest-xdist. The book build (and the
 PDF) is made once per session, by whichever worker asks first, under a file lock
 (:func:`once_per_session`, pytest-xdist's documented recipe "Making session-scoped
-fixtures execute only once"); one test that needs the book runs first, the others
-last, so that the tests that need no book run while it is built.
+fixtures execute only once"); tests that need the book run last, except the browser
+tests' groups (see pytest_collection_modifyitems).
 See tests/README.md for the suite's tiers and markers.
 """
 
@@ -127,13 +127,14 @@ BOOK_FIXTURES = {"built_book"}
 
 
 def pytest_collection_modifyitems(items):
-    # One test that needs the whole book goes first, the book's other tests last: one
-    # worker builds the book while the others run the tests that need none. (make test
-    # passes --no-loadscope-reorder: pytest-xdist would send the largest groups first,
-    # the browser tests, and every worker would wait for the book.)
-    book = [item for item in items if BOOK_FIXTURES & set(item.fixturenames)]
-    others = [item for item in items if not BOOK_FIXTURES & set(item.fixturenames)]
-    items[:] = book[:1] + others + book[1:]
+    # Tests that need the whole book go last (a stable sort), so that in one process a
+    # failing unit test is reported before the long build. (Under `make test`,
+    # --dist loadgroup sends the largest xdist_groups first, the browser tests of each
+    # viewport: both workers start by waiting for the book, whose build runs chapters
+    # on both cores. Putting a book test first and the tests that need no book next
+    # (--no-loadscope-reorder) was tried: the cores were no less idle over the run, as
+    # one then waited at the end while the other printed the PDF.)
+    items.sort(key=lambda item: bool(BOOK_FIXTURES & set(item.fixturenames)))
 
 
 def _browser_unavailable_reason() -> str | None:
