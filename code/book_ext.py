@@ -20,6 +20,10 @@ BOKEH_BUNDLES = ("bokeh", "bokeh-widgets")
 EMBED_MARKER = "data-root-id"
 STATIC_DIR = Path(__file__).resolve().parent / "book_static"
 WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
+# The theme's stylesheet, relative to _static, and the theme's own copy of it.
+THEME_CSS = Path("styles", "pydata-sphinx-theme.css")
+THEME_STATIC = (Path(pydata_sphinx_theme.__file__).parent / "theme"
+                / "pydata_sphinx_theme" / "static")
 # Tags the theme writes into every page's head itself (not through Sphinx); its
 # preloaded scripts still load, deferred, from the end of the page.
 FONTAWESOME = re.compile(r'\s*<script defer src="[^"]*/fontawesome\.js[^"]*"></script>')
@@ -132,12 +136,10 @@ def _finish_site(app, exception) -> None:
     # The theme's rules for classes the site never names: 290 KB of its 397 KB
     # stylesheet, which every page loads before its first paint. (Trimmed from the
     # theme's own file: Sphinx does not copy it again when no page changed.)
-    css = Path("styles", "pydata-sphinx-theme.css")
-    theme = Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme"
-    (out / "_static" / css).write_text(trimmed_stylesheet(
-        (theme / "static" / css).read_text(encoding="utf-8"), site_words(out)),
+    (out / "_static" / THEME_CSS).write_text(trimmed_stylesheet(
+        (THEME_STATIC / THEME_CSS).read_text(encoding="utf-8"), site_words(out)),
         encoding="utf-8")
-    (out / "_static" / css.with_suffix(".css.map")).unlink(missing_ok=True)
+    (out / "_static" / THEME_CSS.with_suffix(".css.map")).unlink(missing_ok=True)
     for page in out.rglob("*.html"):
         html = page.read_text(encoding="utf-8")
         new = PRELOADED_SCRIPT.sub("", FONTAWESOME.sub("", html))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 from site_pages import DESKTOP, site_pages
@@ -187,16 +186,14 @@ def test_the_trimmed_theme_stylesheet_keeps_every_rule_a_page_uses(built_book,
     # rules differ by an attribute, [data-theme="dark"], which the trim ignores. Not
     # seen here: classes that exist only after a click or a hover; site_words keeps
     # those that a script names, tests/test_stylesheet_trim.py.)
-    import pydata_sphinx_theme
+    from book_ext import THEME_CSS, THEME_STATIC
 
-    original = (Path(pydata_sphinx_theme.__file__).parent / "theme" /
-                "pydata_sphinx_theme" / "static" / "styles" / "pydata-sphinx-theme.css")
-    trimmed = built_book / "_static" / "styles" / "pydata-sphinx-theme.css"
+    original, trimmed = THEME_STATIC / THEME_CSS, built_book / "_static" / THEME_CSS
     assert trimmed.stat().st_size < 0.4 * original.stat().st_size
     assert ".bs-tooltip-auto" in trimmed.read_text()  # a class Bootstrap builds
     css = [path.read_text(encoding="utf-8") for path in (original, trimmed)]
     for path in site_pages(built_book):
-        assert "_static/styles/pydata-sphinx-theme.css" in path.read_text(), path.name
+        assert f"_static/{THEME_CSS.as_posix()}" in path.read_text(), path.name
         used, missing, rejected = site_tabs.settled(path, DESKTOP).evaluate(
             MISSING_RULES_JS, css)
         assert missing == [], f"{path.name}: {missing}"
