@@ -41,6 +41,25 @@ def check_axe(built_book, site_tabs, viewport):
     assert site_tabs.external_requests == []
 
 
+# A page with one low-contrast paragraph, a low-contrast token in a code block, and a
+# link with no name inside that block.
+PLANTED = """<!doctype html><html lang="en"><head><title>t</title></head><body><main>
+<p id="pale" style="color:#bbb;background:#fff">Pale prose.</p>
+<div class="highlight"><pre><span id="token" style="color:#ccc">pale_token</span>
+<a id="nameless" href="#x"></a></pre></div></main></body></html>"""
+
+
+def test_axe_skips_code_blocks_for_colour_contrast_only(browser):
+    page = browser.new_page()
+    try:
+        page.set_content(PLANTED)
+        found = {v["id"]: [n["target"] for n in v["nodes"]]
+                 for v in axe_violations(page)}
+    finally:
+        page.close()
+    assert found == {"color-contrast": [["#pale"]], "link-name": [["#nameless"]]}
+
+
 # Each viewport's tests share its open pages (site_tabs): one worker runs them all.
 @pytest.mark.xdist_group("desktop-tabs")
 def test_axe_finds_no_critical_or_serious_violation_on_a_desktop(built_book, site_tabs):
@@ -53,7 +72,7 @@ def test_axe_finds_no_critical_or_serious_violation_on_a_phone(built_book, site_
 
 
 # Every syntax-highlighting colour on the page, with the code block's background, in
-# both colour modes of the theme: axe's color-contrast rule leaves code tokens out
+# both colour modes of the theme: axe's color-contrast rule leaves code blocks out
 # (site_pages.axe_violations), so their palette is checked here, once per mode.
 CODE_COLOURS_JS = """() => {
   const opaque = (el) => {
