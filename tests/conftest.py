@@ -129,11 +129,13 @@ BOOK_FIXTURES = {"built_book"}
 def pytest_collection_modifyitems(items):
     # Tests that need the whole book go last (a stable sort), so that in one process a
     # failing unit test is reported before the long build. (Under `make test`,
-    # --dist loadgroup sends the largest xdist_groups first, the browser tests of each
-    # viewport: both workers start by waiting for the book, whose build runs chapters
-    # on both cores. Putting a book test first and the tests that need no book next
-    # (--no-loadscope-reorder) was tried: the cores were no less idle over the run, as
-    # one then waited at the end while the other printed the PDF.)
+    # --dist loadgroup sends the xdist_groups first, largest first: the browser tests of
+    # each viewport, so both workers start by waiting for the book, whose build runs
+    # chapters on both cores; then the downloads' and the PDF's groups, the longest
+    # tests, so that neither ends the run alone. Putting a book test first and the
+    # tests that need no book next (--no-loadscope-reorder) was tried: the cores were
+    # no less idle over the run, as one then waited at the end while the other
+    # printed the PDF.)
     items.sort(key=lambda item: bool(BOOK_FIXTURES & set(item.fixturenames)))
 
 

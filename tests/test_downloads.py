@@ -20,7 +20,9 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-pytestmark = pytest.mark.book
+# A group, like the PDF's (tests/test_pdf.py): the new environment is the book's other
+# long test, so it starts soon after the book is built, not at the end of the run.
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("downloads")]
 SHORT_CHAPTER = "02_seeing_the_map"
 # Executes a notebook as Jupyter's "run all" does (stopping at the first error) and
 # writes it back, so that the test can read what each cell did.
