@@ -3,8 +3,8 @@
 `make test` runs the suite on every core with pytest-xdist. The book build (and the
 PDF) is made once per session, by whichever worker asks first, under a file lock
 (:func:`once_per_session`, pytest-xdist's documented recipe "Making session-scoped
-fixtures execute only once"); tests that need the book run last, except the browser
-tests' groups (see pytest_collection_modifyitems).
+fixtures execute only once"); tests that need the book run last, except the groups
+of tests (xdist_group; see pytest_collection_modifyitems).
 See tests/README.md for the suite's tiers and markers.
 """
 
@@ -129,13 +129,13 @@ BOOK_FIXTURES = {"built_book"}
 def pytest_collection_modifyitems(items):
     # Tests that need the whole book go last (a stable sort), so that in one process a
     # failing unit test is reported before the long build. (Under `make test`,
-    # --dist loadgroup sends the xdist_groups first, largest first: the browser tests of
-    # each viewport, so both workers start by waiting for the book, whose build runs
-    # chapters on both cores; then the downloads' and the PDF's groups, the longest
-    # tests, so that neither ends the run alone. Putting a book test first and the
-    # tests that need no book next (--no-loadscope-reorder) was tried: the cores were
-    # no less idle over the run, as one then waited at the end while the other
-    # printed the PDF.)
+    # --dist loadgroup sends the xdist_groups first, those of most tests first: the
+    # downloads', each viewport's browser tests, the PDF's. All need the book, so both
+    # workers start by waiting for it (its build runs chapters on both cores); and the
+    # longest tests, the downloads' new environment and the PDF, do not start last
+    # and end the run alone. Putting a book test first and the tests that need no
+    # book next (--no-loadscope-reorder) was tried: the cores were no less idle over
+    # the run, as one then waited at the end while the other printed the PDF.)
     items.sort(key=lambda item: bool(BOOK_FIXTURES & set(item.fixturenames)))
 
 

@@ -1,10 +1,11 @@
 """Fetch axe-core's ``axe.min.js`` from the npm registry, once, at set-up.
 
 ``make`` runs this when it installs the test tools (the rule for
-``.venv/.installed-test``); ``site_pages.axe_violations`` runs it in the page. (The
-axe-core that axe-playwright-python bundles, 4.12.1, misses violations that 4.14
-reports.) The tarball is checked against the registry's published sha512 before
-anything is written.
+``.venv/.installed-test``); ``site_pages.axe_violations`` injects the fetched
+``axe.min.js`` into each page it checks. (The axe-core bundled with Python wrappers
+such as axe-playwright-python 0.1.8, 4.12.1, misses violations that 4.14 reports.)
+The tarball is checked against the registry's published sha512 before anything is
+written.
 
     python tests/fetch_axe_core.py DESTINATION
 """

@@ -41,12 +41,15 @@ def check_axe(built_book, site_tabs, viewport):
     assert site_tabs.external_requests == []
 
 
-# A page with one low-contrast paragraph, a low-contrast token in a code block, and a
-# link with no name inside that block.
+# A planted page. Low contrast: a paragraph, a plain <pre>, a button beside a code
+# block, a token and bare text inside a highlighted <pre>; and a nameless link there.
 PLANTED = """<!doctype html><html lang="en"><head><title>t</title></head><body><main>
 <p id="pale" style="color:#bbb;background:#fff">Pale prose.</p>
-<div class="highlight"><pre><span id="token" style="color:#ccc">pale_token</span>
-<a id="nameless" href="#x"></a></pre></div></main></body></html>"""
+<pre id="plain" style="color:#bbb;background:#fff">plain pre</pre>
+<div class="highlight" style="background:#fff"><button id="button" style="color:#bbb;
+background:#fff">copy</button><pre style="color:#bbb">bare text <span
+style="color:#ccc">pale_token</span> <a id="nameless" href="#x"></a></pre></div>
+</main></body></html>"""
 
 
 def test_axe_skips_code_blocks_for_colour_contrast_only(browser):
@@ -57,7 +60,8 @@ def test_axe_skips_code_blocks_for_colour_contrast_only(browser):
                  for v in axe_violations(page)}
     finally:
         page.close()
-    assert found == {"color-contrast": [["#pale"]], "link-name": [["#nameless"]]}
+    assert found == {"color-contrast": [["#pale"], ["#plain"], ["#button"]],
+                     "link-name": [["#nameless"]]}
 
 
 # Each viewport's tests share its open pages (site_tabs): one worker runs them all.

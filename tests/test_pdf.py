@@ -21,8 +21,9 @@ from test_chapters import glued_from_cache
 from test_math_rendering import LEFT_AS_TEX_JS
 
 # One worker prints the PDF and runs its tests (the others would wait for it); a group
-# is handed out before the single tests (--dist loadgroup, largest first), so the
-# PDF, the longest of the book's tests, does not start last and end the run alone.
+# is handed out before the single tests (--dist loadgroup: groups of most tests
+# first), so the PDF, one of the longest tests, does not start last and end the run
+# alone.
 pytestmark = [pytest.mark.book, pytest.mark.browser, pytest.mark.xdist_group("pdf")]
 
 GLUE_TEXT = re.compile(r"\{glue:text\}`([A-Za-z0-9_]+)(?::([^`]*))?`")
