@@ -61,15 +61,15 @@ AXE_SETUP = """() => axe.configure({rules: [{id: "color-contrast",
 
 @functools.cache
 def _axe_script() -> str:
+    if not AXE_CORE.exists():
+        raise FileNotFoundError(f"no axe-core at {AXE_CORE}: run `make "
+                                ".venv/.installed-test` (tests/fetch_axe_core.py)")
     return AXE_CORE.read_text(encoding="utf-8")
 
 
 def axe_violations(page, impacts=("critical", "serious")) -> list[dict]:
     """axe-core's violations of every rule on the open page, of these impacts (code
     blocks are left out of the color-contrast rule only)."""
-    if not AXE_CORE.exists():
-        raise FileNotFoundError(f"no axe-core at {AXE_CORE}: run `make "
-                                ".venv/.installed-test` (tests/fetch_axe_core.py)")
     page.evaluate(_axe_script())
     page.evaluate(AXE_SETUP)
     found = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-# A group, like the PDF's (tests/test_pdf.py): the new environment is the book's other
-# long test, so it starts soon after the book is built, not at the end of the run.
+# A group, so that the long new-environment test starts early
+# (conftest.pytest_collection_modifyitems says why).
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("downloads")]
 SHORT_CHAPTER = "02_seeing_the_map"
 # Executes a notebook as Jupyter's "run all" does (stopping at the first error) and

@@ -20,10 +20,8 @@ from pypdf import PdfReader
 from test_chapters import glued_from_cache
 from test_math_rendering import LEFT_AS_TEX_JS
 
-# One worker prints the PDF and runs its tests (the others would wait for it); a group
-# is handed out before the single tests (--dist loadgroup: groups of most tests
-# first), so the PDF, one of the longest tests, does not start last and end the run
-# alone.
+# One worker prints the PDF and runs its tests; as a group they start early
+# (conftest.pytest_collection_modifyitems says why).
 pytestmark = [pytest.mark.book, pytest.mark.browser, pytest.mark.xdist_group("pdf")]
 
 GLUE_TEXT = re.compile(r"\{glue:text\}`([A-Za-z0-9_]+)(?::([^`]*))?`")
