@@ -186,3 +186,123 @@ def test_check_count_accepts_one_and_numpy_integers():
 def test_check_finite_array_refuses(values):
     with pytest.raises(ValueError, match="arr contains NaN or infinite"):
         _validation.check_finite_array(values, "arr")
+
+
+@pytest.mark.parametrize("generator", [None, 42, np.random.default_rng(0)])
+def test_check_generator_refuses_all_but_a_torch_generator(generator):
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        _validation.check_generator(generator)
+
+
+def test_check_generator_returns_the_generator_itself():
+    generator = torch.Generator().manual_seed(3)
+    assert _validation.check_generator(generator) is generator
+
+
+def test_check_choice_separates_type_from_value():
+    assert _validation.check_choice("mu", "parameter", ("mu", "sigma")) == "mu"
+    with pytest.raises(TypeError, match="parameter must be a string"):
+        _validation.check_choice(0, "parameter", ("mu", "sigma"))
+    with pytest.raises(ValueError, match="parameter must be one of"):
+        _validation.check_choice("tau", "parameter", ("mu", "sigma"))
+
+
+@pytest.mark.parametrize(
+    "images, pixels, error, message",
+    [
+        ([[0.0] * 64], 64, TypeError, "must be a torch.Tensor"),
+        (torch.zeros(2, 64, dtype=torch.int64), 64, TypeError, "floating point"),
+        (torch.zeros(2, 63), 64, ValueError, r"shape \(n, 64\)"),
+        (torch.zeros(0, 64), 64, ValueError, "n >= 1"),
+        (torch.zeros(64), None, ValueError, r"shape \(n, d\)"),
+        (torch.zeros(2, 8, 8), 16, ValueError, r"shape \(n, 16\)"),  # 8x8 only for 64
+        (torch.full((2, 64), math.nan), 64, ValueError, "NaN"),
+    ],
+)
+def test_check_images_refuses(images, pixels, error, message):
+    with pytest.raises(error, match=message):
+        _validation.check_images(images, "x", pixels)
+
+
+def test_check_images_flattens_8x8_and_keeps_any_width_without_pixels():
+    square = torch.arange(128.0).reshape(2, 8, 8)
+    assert torch.equal(_validation.check_images(square, "x", 64),
+                       torch.arange(128.0).reshape(2, 64))
+    wide = torch.zeros(3, 5)
+    assert _validation.check_images(wide, "x", None) is wide
+
+
+# --- Wrong types at the modules' boundaries: TypeError, not ValueError ----------------
+
+
+def _boundary_cases():
+    from reparam import crossover, diffusion, implicit, learned_schedule
+
+    schedule = diffusion.linear_schedule(10, 0.01, 0.2)
+    x = torch.zeros(2, 64)
+    t = torch.tensor([1, 2])
+    x_grid = torch.tensor([0.5, 1.0], dtype=torch.float64)
+    rate = [torch.tensor(1.0, dtype=torch.float64)]
+    return [
+        (lambda: crossover.hermite_variance(costs.cosine, 0.0, 1.0, "pathwise", "mu",
+                                            nodes=20.0), TypeError, "nodes"),
+        (lambda: crossover.hermite_variance(costs.cosine, 0.0, 1.0, "pathwise", "mu",
+                                            nodes=1), ValueError, "nodes"),
+        (lambda: crossover.hermite_variance(costs.cosine, 0.0, 1.0, 3, "mu"),
+         TypeError, "estimator"),
+        (lambda: crossover.hermite_variance(costs.cosine, 0.0, 1.0, "path", "mu"),
+         ValueError, "estimator"),
+        (lambda: crossover.hermite_variance("cosine", 0.0, 1.0, "pathwise", "mu"),
+         TypeError, "cost must be a GaussianCost"),
+        (lambda: implicit.implicit_sample_grad(lambda x, r: (1 - torch.exp(-r * x))
+                                               .tolist(), x_grid, rate),
+         TypeError, "cdf must return a torch.Tensor"),
+        (lambda: implicit.implicit_sample_grad(lambda x, r: (1 - torch.exp(-r * x))[:1],
+                                               x_grid, rate),
+         ValueError, "cdf must return a tensor of x's shape"),
+        (lambda: learned_schedule.PiecewiseLinearSchedule([-2.0, 0.0, 2.0]),
+         TypeError, "knots must be a torch.Tensor"),
+        (lambda: diffusion.posterior_mean_from_noise(x, x.tolist(), t, schedule),
+         TypeError, "noise must be a torch.Tensor"),
+        (lambda: diffusion.prediction_target(x, x.tolist(), t, schedule, "epsilon"),
+         TypeError, "noise must be a torch.Tensor"),
+        (lambda: diffusion.timestep_embedding(t, "4", 10), TypeError, "dim"),
+        (lambda: diffusion.timestep_embedding(t, 3, 10), ValueError, "even"),
+        (lambda: diffusion.linear_schedule(10.0), TypeError, "T must be an integer"),
+        (lambda: diffusion.linear_schedule(10, "0.01"), TypeError, "beta_start"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_boundary_cases())))
+def test_wrong_types_at_the_boundaries_are_type_errors(case):
+    call, error, message = _boundary_cases()[case]
+    with pytest.raises(error, match=message):
+        call()
+
+
+def _draws_without_a_generator():
+    from reparam import diffusion, discrete, flows, implicit, vae
+
+    images = torch.rand(3, 64, generator=torch.Generator().manual_seed(0))
+    model = vae.VAE(2, 8, generator=torch.Generator().manual_seed(0))
+    return {
+        "discrete.draw_gumbel": lambda: discrete.draw_gumbel(2, 3),
+        "implicit.draw_standard_gamma": lambda: implicit.draw_standard_gamma(1.5, 3),
+        "flows.coupling_flow": lambda: flows.coupling_flow(2, 2),
+        "flows.Flow.sample": lambda: flows.coupling_flow(
+            2, 2, generator=torch.Generator()).sample(3),
+        "vae.VAE": lambda: vae.VAE(2, 8),
+        "vae.elbo_terms": lambda: vae.elbo_terms(model, images, 2),
+        "vae.fit_bernoulli_mixture": lambda: vae.fit_bernoulli_mixture(
+            (images > 0.5).double(), 2),
+        "diffusion.gaussian_baseline": lambda: diffusion.gaussian_baseline(
+            images, 2, None),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_draws_without_a_generator()))
+def test_every_function_that_draws_requires_its_generator(name):
+    state = torch.get_rng_state()
+    with pytest.raises(TypeError, match="generator must be a"):
+        _draws_without_a_generator()[name]()
+    assert torch.equal(torch.get_rng_state(), state)  # nothing drawn from the global

@@ -55,7 +55,7 @@ def test_linear_schedule_single_step_and_defaults():
 
 @pytest.mark.parametrize("T", [0, -3])
 def test_linear_schedule_rejects_small_T(T):
-    with pytest.raises(ValueError, match="T must be >= 1"):
+    with pytest.raises(ValueError, match="T must be an integer >= 1"):
         d.linear_schedule(T, 0.1, 0.2)
 
 
@@ -887,6 +887,9 @@ def test_sample_from_refuses_bad_arguments():
         d.sample_from(model, SCHEDULE, good, 10.0, generator=_gen())
     with pytest.raises(ValueError, match=r"keep must hold integers in 0..10"):
         d.sample_from(model, SCHEDULE, good, 10, keep=[11], generator=_gen())
+    for step in (1.5, True, "3"):  # a wrong type is a TypeError, not a ValueError
+        with pytest.raises(TypeError, match="each step in keep"):
+            d.sample_from(model, SCHEDULE, good, 10, keep=[step], generator=_gen())
     with pytest.raises(TypeError, match="LinearDenoiser"):
         d.sample_from(torch.nn.Linear(2, 2), SCHEDULE, good, 10, generator=_gen())
 
@@ -957,7 +960,7 @@ def test_gaussian_baseline_moments():
                        d.gaussian_baseline(data, 5, np.random.default_rng(2)))
     with pytest.raises(TypeError, match="n must be an integer"):
         d.gaussian_baseline(data, 5.0, np.random.default_rng(2))
-    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+    with pytest.raises(TypeError, match="generator must be a numpy.random.Generator"):
         d.gaussian_baseline(data, 5, 2)
 
 

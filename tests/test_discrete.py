@@ -542,7 +542,7 @@ def test_gumbel_noise_is_finite_at_the_ends_of_the_uniform_range(monkeypatch):
         return values
 
     monkeypatch.setattr(discrete.torch, "rand", extreme_rand)
-    noise = discrete.draw_gumbel(2, 2)
+    noise = discrete.draw_gumbel(2, 2, torch.Generator())
     assert bool(torch.isfinite(noise).all())
     eps = torch.finfo(F64).eps
     expected = -math.log(-math.log(eps))
@@ -554,7 +554,7 @@ def test_gumbel_noise_is_finite_at_the_ends_of_the_uniform_range(monkeypatch):
 
 def test_straight_through_rows_are_one_hot_forward_and_identity_backward():
     relaxed = torch.softmax(
-        torch.randn(200, 4, dtype=F64, generator=torch.Generator().manual_seed(0)), 1
+        torch.randn(200, 4, dtype=F64, generator=torch.Generator()), 1
     ).requires_grad_(True)
     y = discrete.straight_through_sample(relaxed)
     expected = torch.nn.functional.one_hot(relaxed.argmax(1), 4).to(F64)
@@ -708,9 +708,9 @@ def test_score_grad_at_bad_indices():
 
 def test_a_callable_cost_must_return_one_value_per_row():
     with pytest.raises(ValueError, match="one value per row"):
-        discrete.gumbel_softmax_grad(lambda y: y, THETA, 0.5, 4)
+        discrete.gumbel_softmax_grad(lambda y: y, THETA, 0.5, 4, torch.Generator())
     with pytest.raises(TypeError, match="cost must return"):
-        discrete.straight_through_grad(lambda y: 1.0, THETA, 0.5, 4)
+        discrete.straight_through_grad(lambda y: 1.0, THETA, 0.5, 4, torch.Generator())
 
 
 # --- float64 throughout ---------------------------------------------------------------
@@ -965,7 +965,7 @@ def test_rebar_bad_options():
     with pytest.raises(TypeError):
         discrete.rebar_grad(F, THETA, 4, 0.5, 1.0)  # the options are keywords
     with pytest.raises(ValueError, match="masked"):
-        discrete.conditional_gumbel_sample(MASKED, torch.tensor([1]))
+        discrete.conditional_gumbel_sample(MASKED, torch.tensor([1]), torch.Generator())
 
 
 # --- exact moments of the relaxed estimators by quadrature ----------------------------

@@ -212,7 +212,7 @@ def test_the_log_scale_of_one_layer_is_bounded():
 def test_alternating_masks_and_coupling_flow():
     assert flows.alternating_masks(2, 3) == [[1, 0], [0, 1], [1, 0]]
     assert flows.alternating_masks(5, 2) == [[1, 1, 0, 0, 0], [0, 0, 1, 1, 1]]
-    flow = flows.coupling_flow(4, 3, hidden=5)
+    flow = flows.coupling_flow(4, 3, hidden=5, generator=_generator(0))
     assert len(flow.layers) == 3 and flow.dim == 4
     assert [layer.kept.tolist() for layer in flow.layers] == [[0, 1], [2, 3], [0, 1]]
 
@@ -240,8 +240,10 @@ def test_initialisation_comes_from_the_generator_only():
     again = _parameters(flows.coupling_flow(2, 3, hidden=8, generator=_generator(1)))
     other = _parameters(flows.coupling_flow(2, 3, hidden=8, generator=_generator(2)))
     assert _same(first, again) and not _same(first, other)
-    default = _parameters(flows.AffineCoupling(2, [1, 0], 8))
-    assert _same(default, _parameters(flows.AffineCoupling(2, [1, 0], 8)))
+    with pytest.raises(TypeError, match="generator"):  # None: the global state
+        flows.AffineCoupling(2, [1, 0], 8)
+    with pytest.raises(TypeError, match="generator"):
+        flows.coupling_flow(2, 3, hidden=8)
 
 
 def _moons_like(n, seed):
@@ -360,7 +362,7 @@ def test_base_log_prob_is_torchs_normal_bit_for_bit():
     # base_log_prob writes out Normal.log_prob to skip building a distribution at every
     # step; catches a dropped 1/2, log(2 pi) for log(sqrt(2 pi)), or a sum over rows.
     for dtype in (torch.float32, F64):
-        flow = flows.coupling_flow(3, 2, hidden=4).to(dtype)
+        flow = flows.coupling_flow(3, 2, hidden=4, generator=_generator(0)).to(dtype)
         eps = 4 * torch.randn(50, 3, generator=_generator(25), dtype=dtype)
         expected = Normal(flow.base_loc, flow.base_scale).log_prob(eps).sum(-1)
         assert torch.equal(flow.base_log_prob(eps), expected)
@@ -535,11 +537,12 @@ def test_coupling_rejects_bad_masks_and_dimensions(dim, mask, error, match):
 def test_coupling_accepts_masks_as_tuples_arrays_tensors_and_bools():
     for mask in ((1, 0), np.array([1, 0]), torch.tensor([1, 0]), [True, False],
                  np.array([True, False])):
-        assert flows.AffineCoupling(2, mask, hidden=2).kept.tolist() == [0]
+        layer = flows.AffineCoupling(2, mask, hidden=2, generator=_generator(0))
+        assert layer.kept.tolist() == [0]
 
 
 def test_coupling_and_flow_reject_bad_input():
-    layer = flows.AffineCoupling(3, [1, 0, 0], hidden=4)
+    layer = flows.AffineCoupling(3, [1, 0, 0], hidden=4, generator=_generator(0))
     with pytest.raises(ValueError, match="hidden"):
         flows.AffineCoupling(3, [1, 0, 0], hidden=0)
     with pytest.raises(TypeError, match="generator"):
@@ -574,7 +577,7 @@ def test_coupling_and_flow_reject_bad_input():
 
 
 def test_training_rejects_bad_input():
-    flow = flows.coupling_flow(2, 2, hidden=4)
+    flow = flows.coupling_flow(2, 2, hidden=4, generator=_generator(0))
     data = torch.zeros(10, 2)
     with pytest.raises(ValueError, match="learning_rate"):
         flows.fit_by_likelihood(flow, data, 5, 0.0)

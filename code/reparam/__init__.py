@@ -28,14 +28,14 @@ Submodules, one idea each:
 Conventions, the same in every module:
 
 - **Randomness comes in only through a generator argument**: every function that
-  draws takes ``generator``, a ``torch.Generator`` (a ``numpy.random.Generator`` in the
-  NumPy code of :mod:`.sgd`). Nothing in the package seeds or reseeds a global random
-  state (no ``torch.manual_seed``): a seeded call gives the same result whatever was
-  drawn before it. The estimators of :mod:`.estimators` and :mod:`.sgd` require a
-  generator; elsewhere ``generator=None`` draws from torch's own generator, as
-  ``torch.distributions`` does. The chapters always pass a seeded one; the test
-  suite's builds fail a chapter cell that draws from a global generator
-  (``tests/global_draw_watch.py``).
+  draws takes ``generator``, a ``torch.Generator`` (a ``numpy.random.Generator`` where
+  NumPy draws: :mod:`.sgd` and :func:`.diffusion.gaussian_baseline`), and requires it:
+  ``None`` is a ``TypeError``, as it would mean torch's global state. Nothing in the
+  package seeds or reseeds a global random state (no ``torch.manual_seed``): a seeded
+  call gives the same result whatever was drawn before it. The digits' split is part of
+  the data set, named by an integer ``seed`` (:mod:`.data`). The chapters pass seeded
+  generators; the test suite's builds fail a chapter cell that draws from a global
+  generator (``tests/global_draw_watch.py``).
 - **Bad input fails at the boundary, with the argument named**: a ``TypeError`` for an
   argument of the wrong type (a string or a bool where a number belongs, a float where
   a count belongs), a ``ValueError`` for a value of the right type that is out of range,

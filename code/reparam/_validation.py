@@ -68,6 +68,46 @@ def check_count(n: Any, name: str = "n", minimum: int = 1) -> int:
     return int(n)
 
 
+def check_tensor(value: Any, name: str):
+    """A torch tensor, returned; a ``TypeError`` naming ``name`` otherwise."""
+    if not _is_torch_tensor(value):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """One of the strings ``choices``: a ``TypeError`` for a value that is not a
+    string, a ``ValueError`` for a string that is not one of them."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {choices}, got "
+                        f"{type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_images(images: Any, name: str, pixels: int | None):
+    """A batch of images: a floating tensor of shape (n, pixels), n >= 1 (any width
+    if ``pixels`` is None; 8x8 images are flattened when ``pixels`` is 64), finite."""
+    from .data import IMAGE_PIXELS, IMAGE_SIDE  # here: .data imports this module
+
+    images = check_tensor(images, name)
+    if not images.dtype.is_floating_point:
+        raise TypeError(f"{name} must be floating point, got dtype {images.dtype}")
+    side = (IMAGE_SIDE, IMAGE_SIDE)
+    if pixels == IMAGE_PIXELS and images.ndim == 3 and images.shape[1:] == side:
+        images = images.reshape(images.shape[0], IMAGE_PIXELS)
+    if images.ndim != 2 or images.shape[0] == 0 or (
+            pixels is not None and images.shape[1] != pixels):
+        wanted = "(n, d)" if pixels is None else f"(n, {pixels})"
+        if pixels == IMAGE_PIXELS:
+            wanted += f" or (n, {IMAGE_SIDE}, {IMAGE_SIDE})"
+        raise ValueError(
+            f"{name} must have shape {wanted} with n >= 1, got {tuple(images.shape)}")
+    check_finite_array(images, name)
+    return images
+
+
 def check_finite_array(values: Any, name: str) -> None:
     """Raise if a NumPy array or tensor holds NaN or infinity."""
     if _is_torch_tensor(values):
@@ -87,15 +127,17 @@ def check_numpy_generator(generator: Any) -> None:
                         f"{type(generator).__name__}")
 
 
-def check_generator(generator: Any) -> None:
-    """``None`` or a ``torch.Generator``; a ``TypeError`` naming the type otherwise."""
+def check_generator(generator: Any):
+    """A ``torch.Generator``, returned; a ``TypeError`` naming the type otherwise.
+    ``None`` is refused too: it would mean torch's global random state."""
     import torch  # here, so that importing this module stays cheap
 
-    if generator is not None and not isinstance(generator, torch.Generator):
+    if not isinstance(generator, torch.Generator):
         raise TypeError(
-            "generator must be a torch.Generator or None, got "
-            f"{type(generator).__name__}"
+            "generator must be a torch.Generator (randomness comes in only through an "
+            f"explicit generator), got {type(generator).__name__}"
         )
+    return generator
 
 
 LEAVE_ONE_OUT = "leave-one-out"

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from scipy.optimize import brentq
 
-from ._validation import as_real_scalar, check_scale
+from ._validation import as_real_scalar, check_choice, check_count, check_scale
 from .costs import GaussianCost
 
 __all__ = [
@@ -118,16 +118,15 @@ def hermite_variance(
     :func:`reparam.variance.exact_variance`.
     """
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if parameter not in PARAMETERS:
-        raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
+    if not isinstance(cost, GaussianCost):
+        raise TypeError(f"cost must be a GaussianCost, got {type(cost).__name__}")
+    check_choice(estimator, "estimator", ESTIMATORS)
+    check_choice(parameter, "parameter", PARAMETERS)
     if not cost.differentiable:
         raise ValueError(
             f"Gauss-Hermite quadrature needs a smooth cost, got {cost.name!r}"
         )
-    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 2:
-        raise ValueError(f"nodes must be an integer >= 2, got {nodes!r}")
+    nodes = check_count(nodes, "nodes", minimum=2)
     _check_baseline(estimator, baseline)
     eps, weights = _hermite_rule(nodes)
     draws = _per_draw(cost, mu, sigma, estimator, parameter, eps, weights, baseline)

@@ -61,7 +61,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import as_real_scalar, check_count
+from ._validation import (
+    as_real_scalar,
+    check_count,
+    check_generator,
+    check_images,
+    check_numpy_generator,
+    check_tensor,
+)
 from .data import GREY_LEVELS, IMAGE_PIXELS
 
 __all__ = [
@@ -70,7 +77,6 @@ __all__ = [
     "book_schedule",
     "BOOK_T",
     "BOOK_BETAS",
-    "check_pixels",
     "q_sample",
     "q_posterior",
     "posterior_mean_from_noise",
@@ -153,15 +159,9 @@ def linear_schedule(
     1000 / T to keep a similar :math:`\bar\alpha_T` (the chapter uses T = 200 with
     5e-4 and 0.1). With T = 1 the single beta is ``beta_start``.
     """
-    if isinstance(T, bool) or not isinstance(T, numbers.Integral):
-        raise TypeError(f"T must be an integer, got {type(T).__name__} ({T!r})")
-    if T < 1:
-        raise ValueError(f"T must be >= 1, got {T}")
+    T = check_count(T, "T")
     for name, value in (("beta_start", beta_start), ("beta_end", beta_end)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a real number, got {value!r}")
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value}")
+        value = as_real_scalar(value, name)
         if not 0.0 < value < 1.0:
             raise ValueError(
                 f"{name} must lie in the open interval (0, 1), got {value}"
@@ -170,34 +170,6 @@ def linear_schedule(
         float(beta_start), float(beta_end), int(T), dtype=torch.float64
     )
     return Schedule(betas)
-
-
-# --------------------------------------------------------------------
-
-
-def check_pixels(
-    images, name: str = "x0", pixels: int | None = IMAGE_PIXELS
-) -> torch.Tensor:
-    """A floating tensor of shape (n, pixels) (or (n, 8, 8)), finite; flattened if
-    8x8."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
-    if not images.dtype.is_floating_point:
-        raise TypeError(f"{name} must be floating point, got dtype {images.dtype}")
-    if pixels == IMAGE_PIXELS and images.ndim == 3 and images.shape[1:] == (8, 8):
-        images = images.reshape(images.shape[0], IMAGE_PIXELS)
-    if (
-        images.ndim != 2
-        or images.shape[0] == 0
-        or (pixels is not None and images.shape[1] != pixels)
-    ):
-        wanted = f"(n, {pixels})" if pixels is not None else "(n, d)"
-        raise ValueError(
-            f"{name} must have shape {wanted} with n >= 1, got {tuple(images.shape)}"
-        )
-    if not bool(torch.isfinite(images).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return images
 
 
 # --------------------------------------------------------------------
@@ -261,7 +233,7 @@ def q_sample(
     shape (batch,); ``noise`` (the :math:`\varepsilon`) has x0's shape.
     """
     schedule = _check_schedule(schedule)
-    x0 = check_pixels(x0, "x0", pixels=None)
+    x0 = check_images(x0, "x0", None)
     if not isinstance(noise, torch.Tensor):
         raise TypeError(f"noise must be a torch.Tensor, got {type(noise).__name__}")
     if noise.shape != x0.shape:
@@ -282,8 +254,8 @@ def q_posterior(
     for every pixel of a row).
     """
     schedule = _check_schedule(schedule)
-    x0 = check_pixels(x0, "x0", pixels=None)
-    xt = check_pixels(xt, "xt", pixels=None)
+    x0 = check_images(x0, "x0", None)
+    xt = check_images(xt, "xt", None)
     if xt.shape != x0.shape:
         raise ValueError(
             f"xt must have x0's shape {tuple(x0.shape)}, got {tuple(xt.shape)}"
@@ -309,8 +281,8 @@ def posterior_mean_from_noise(
     :math:`\varepsilon_\theta` it is the reverse model's mean. t in 1..T.
     """
     schedule = _check_schedule(schedule)
-    xt = check_pixels(xt, "xt", pixels=None)
-    if not isinstance(noise, torch.Tensor) or noise.shape != xt.shape:
+    xt = check_images(xt, "xt", None)
+    if check_tensor(noise, "noise").shape != xt.shape:
         raise ValueError(f"noise must be a tensor of xt's shape {tuple(xt.shape)}")
     t = _check_t(t, schedule, xt.shape[0])
     beta = _at(schedule.betas, t, xt)
@@ -331,7 +303,7 @@ def score_from_noise(
     (batch,).
     """
     schedule = _check_schedule(schedule)
-    noise_prediction = check_pixels(noise_prediction, "noise_prediction", pixels=None)
+    noise_prediction = check_images(noise_prediction, "noise_prediction", None)
     t = _check_t(t, schedule, noise_prediction.shape[0])
     alpha_bar = _at(schedule.alpha_bars, t, noise_prediction)
     return -noise_prediction / (1.0 - alpha_bar).sqrt()
@@ -371,7 +343,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, T: int) -> torch.Tensor:
     Frequencies run geometrically from 1 to 1/T radians per step, so the fastest feature
     still changes by at most one radian from one t to the next (no aliasing).
     """
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2 or dim % 2:
+    if check_count(dim, "dim", minimum=2) % 2:
         raise ValueError(f"dim must be an even integer >= 2, got {dim}")
     frequencies = torch.exp(
         -torch.linspace(0.0, math.log(max(T, 2)), dim // 2, device=t.device)
@@ -458,8 +430,8 @@ def _one_member(first, first_name: str, second, second_name: str, t,
     """Checked (first, second, alpha_bar at t, [kind]) for one network's tensors."""
     schedule = _check_schedule(schedule)
     prediction = _check_prediction(prediction)
-    first = check_pixels(first, first_name, pixels=None)
-    if not isinstance(second, torch.Tensor) or second.shape != first.shape:
+    first = check_images(first, first_name, None)
+    if check_tensor(second, second_name).shape != first.shape:
         raise ValueError(f"{second_name} must be a tensor of {first_name}'s shape "
                          f"{tuple(first.shape)}")
     t = _check_t(t, schedule, first.shape[0])
@@ -517,7 +489,7 @@ class DenoiserEnsemble(nn.Module):
         check_count(time_dim, "time_dim", 2)
         if time_dim % 2:
             raise ValueError(f"time_dim must be even, got {time_dim}")
-        _check_generator(generator)
+        check_generator(generator)
         self.T, self.time_dim, self.pixels = T, time_dim, pixels
         self.predictions = predictions
         K = len(predictions)
@@ -569,7 +541,7 @@ class DenoiserEnsemble(nn.Module):
         r"""Every member's :math:`\hat x_0` (K, batch, pixels) at one shared ``xt``
         (batch, pixels) and ``t`` (an int or an integer tensor of shape (batch,))."""
         schedule = _check_schedule(schedule)
-        xt = check_pixels(xt, "xt", self.pixels)
+        xt = check_images(xt, "xt", self.pixels)
         t = _check_t(t, schedule, xt.shape[0])
         steps = torch.full((xt.shape[0],), t) if isinstance(t, int) else t
         output = self(xt, steps.to(xt.device))
@@ -606,14 +578,6 @@ class _StackedAdam:
             denominator = second.sqrt().div_(math.sqrt(correction2)).add_(self.eps)
             rate = self.rates.reshape(-1, *([1] * (p.ndim - 1)))
             p.addcdiv_(first * rate, denominator, value=-1 / correction1)
-
-
-def _check_generator(generator) -> torch.Generator:
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator, got {type(generator).__name__}"
-        )
-    return generator
 
 
 def _check_ensemble(model) -> DenoiserEnsemble:
@@ -683,7 +647,7 @@ def _check_specs(specs) -> tuple[MemberSpec, ...]:
 
 
 def _check_images(images, name: str = "images") -> torch.Tensor:
-    images = check_pixels(images, name)
+    images = check_images(images, name, IMAGE_PIXELS)
     if bool((images < -1).any()) or bool((images > 1).any()):
         raise ValueError(f"{name} must be scaled to [-1, 1] (see load_scaled_digits)")
     return images
@@ -731,7 +695,7 @@ def train(
     decays = tuple(as_real_scalar(d, "ema_decays") for d in ema_decays)
     if not decays or not all(0.0 <= d < 1.0 for d in decays):
         raise ValueError(f"ema_decays must lie in [0, 1), got {decays}")
-    _check_generator(generator)
+    check_generator(generator)
     ensemble = DenoiserEnsemble(schedule.T, [s.prediction for s in specs], hidden,
                                 layers, generator=generator).to(device)
     parameters = list(ensemble.parameters())
@@ -786,7 +750,7 @@ def objective_losses(
     schedule = _check_schedule(schedule)
     images = _check_images(images)
     draws = check_count(draws, "draws")
-    _check_generator(generator)
+    check_generator(generator)
     x0 = images.repeat(draws, 1)
     t = torch.randint(1, schedule.T + 1, (len(x0),), generator=generator)
     noise = torch.randn(x0.shape, generator=generator)
@@ -857,7 +821,7 @@ def sample(
     model = _check_reverse_model(model)
     schedule = _check_schedule(schedule)
     n = check_count(n, "n")
-    _check_generator(generator)
+    check_generator(generator)
     x = torch.randn((len(model), n, model.pixels), generator=generator)
     return sample_from(model, schedule, x, schedule.T, clip=clip, keep=keep,
                        generator=generator)
@@ -899,11 +863,10 @@ def sample_from(
             xt.shape[1] == 0):
         raise ValueError(f"xt must be a tensor of shape ({K}, n, {model.pixels}), one "
                          f"row block per member")
-    keep = set(keep)
-    if any(isinstance(k, bool) or not isinstance(k, numbers.Integral)
-           or not 0 <= k <= t for k in keep):
+    keep = {check_count(k, "each step in keep", minimum=0) for k in keep}
+    if any(k > t for k in keep):
         raise ValueError(f"keep must hold integers in 0..{t}, got {keep}")
-    _check_generator(generator)
+    check_generator(generator)
     x = xt.to(next(model.parameters()).device) if isinstance(
         model, DenoiserEnsemble) else xt
     kept = {t: x.clone()} if t in keep else {}
@@ -943,7 +906,7 @@ def x0_errors(
     """
     schedule = _check_schedule(schedule)
     images = _check_images(images)
-    _check_generator(generator)
+    check_generator(generator)
     errors = []
     for t in steps:
         t = _check_t(t, schedule, len(images))
@@ -970,7 +933,7 @@ class LinearDenoiser:
     """
 
     def __init__(self, images: torch.Tensor):
-        images = check_pixels(images, "images", pixels=None).double().cpu()
+        images = check_images(images, "images", None).double().cpu()
         if len(images) < 2:
             raise ValueError("images needs at least 2 rows")
         self.mean = images.mean(0)
@@ -1003,7 +966,7 @@ class LinearDenoiser:
         :math:`\mathrm{SNR} = \bar\alpha_t/(1-\bar\alpha_t)`; the interface of
         :meth:`DenoiserEnsemble.predict_x0`."""
         schedule = _check_schedule(schedule)
-        xt = check_pixels(xt, "xt", self.pixels)
+        xt = check_images(xt, "xt", self.pixels)
         t = _check_t(t, schedule, xt.shape[0])
         alpha_bar = _at(schedule.alpha_bars, t, xt.double())
         return self(xt, alpha_bar / (1 - alpha_bar))[None]
@@ -1032,22 +995,20 @@ class LinearDenoiser:
 
 
 def gaussian_baseline(
-    train_images: torch.Tensor, n: int, rng: np.random.Generator
+    train_images: torch.Tensor, n: int, generator: np.random.Generator
 ) -> torch.Tensor:
-    """n draws of N(mean, covariance) fitted to ``train_images`` (the baseline).
+    """n draws of N(mean, covariance) fitted to ``train_images`` (the baseline), from
+    ``generator``, a NumPy one (NumPy draws them).
 
     The pixel covariance is singular (border pixels that never carry ink), so the draw
     uses an eigendecomposition, which handles a positive semi-definite covariance.
     """
-    images = check_pixels(train_images, "train_images", pixels=None)
+    images = check_images(train_images, "train_images", None)
     n = check_count(n, "n")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"rng must be a numpy.random.Generator, got {type(rng).__name__}"
-        )
+    check_numpy_generator(generator)
     images = images.double().cpu().numpy()
     mean, covariance = images.mean(0), np.cov(images, rowvar=False)
-    draws = rng.multivariate_normal(mean, covariance, size=n, method="eigh")
+    draws = generator.multivariate_normal(mean, covariance, size=n, method="eigh")
     return torch.tensor(draws, dtype=torch.float32)
 
 
@@ -1057,7 +1018,7 @@ def _squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def median_bandwidth(reference: torch.Tensor) -> float:
     """The median pairwise Euclidean distance in ``reference`` (median heuristic)."""
-    reference = check_pixels(reference, "reference", pixels=None)
+    reference = check_images(reference, "reference", None)
     if reference.shape[0] < 2:
         raise ValueError("reference needs at least 2 rows")
     distances = torch.cdist(reference.double(), reference.double())
@@ -1068,8 +1029,8 @@ def median_bandwidth(reference: torch.Tensor) -> float:
 
 def _check_mmd_inputs(x, y, bandwidth) -> tuple[torch.Tensor, torch.Tensor, float]:
     """The two samples' rows (same width, at least 2 each) and a positive bandwidth."""
-    x = check_pixels(x, "x", pixels=None)
-    y = check_pixels(y, "y", pixels=None)
+    x = check_images(x, "x", None)
+    y = check_images(y, "y", None)
     if x.shape[1] != y.shape[1]:
         raise ValueError(
             f"x and y must have the same width, got {x.shape[1]} and {y.shape[1]}"
@@ -1126,7 +1087,7 @@ def mmd_permutation_null(
     """
     x, y, bandwidth = _check_mmd_inputs(x, y, bandwidth)
     permutations = check_count(permutations, "permutations")
-    _check_generator(generator)
+    check_generator(generator)
     pooled = torch.cat([x.double(), y.double()])
     kernel = torch.exp(-_squared_distances(pooled, pooled) / (2 * bandwidth**2))
     kernel.fill_diagonal_(0.0)  # the sums run over distinct pairs
@@ -1148,15 +1109,15 @@ def mmd_permutation_null(
 
 def nearest_distances(queries: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
     """Euclidean distance from each query row to its nearest reference row (n,)."""
-    queries = check_pixels(queries, "queries", pixels=None)
-    references = check_pixels(references, "references", pixels=None)
+    queries = check_images(queries, "queries", None)
+    references = check_images(references, "references", None)
     return torch.cdist(queries.double(), references.double()).min(1).values
 
 
 def quantize(images: torch.Tensor) -> torch.Tensor:
     """Round pixels on [-1, 1] to the nearest of the digits' 17 grey levels p/8 - 1
     (values outside [-1, 1] are clipped first)."""
-    images = check_pixels(images, "images", pixels=None)
+    images = check_images(images, "images", None)
     steps = (GREY_LEVELS - 1) // 2  # 8 steps per unit: p / 8 - 1
     return torch.round((images.clamp(-1.0, 1.0) + 1.0) * steps) / steps - 1.0
 
@@ -1177,10 +1138,10 @@ def memorisation_gap(
     generator that had learned only the distribution would give a gap near that of
     fresh real digits used as queries.
     """
-    queries = check_pixels(queries, "queries", pixels=None)
-    train_images = check_pixels(train_images, "train_images", pixels=None)
-    test_images = check_pixels(test_images, "test_images", pixels=None)
-    _check_generator(generator)
+    queries = check_images(queries, "queries", None)
+    train_images = check_images(train_images, "train_images", None)
+    test_images = check_images(test_images, "test_images", None)
+    check_generator(generator)
     size = len(test_images)
     if len(train_images) < size:
         raise ValueError("train_images must hold at least as many rows as test_images")

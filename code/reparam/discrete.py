@@ -880,15 +880,15 @@ def sgd_paths(
     - ``"rebar"``: :func:`rebar_grad` at ``temperature`` and ``eta``.
 
     Returns the ``(runs, steps + 1, K)`` float64 paths, starting points included. All
-    runs draw from ``generator``; with ``runs = 1`` the path is the loop over the
-    one-run estimators with that generator. The logits must all be finite.
+    runs draw from ``generator`` (required unless ``estimator="exact"``); with
+    ``runs = 1`` the path is the loop over the one-run estimators with that generator.
+    The logits must all be finite.
     """
     f, theta = _check_costs_and_logits(f_values, logits)
     if not bool(torch.isfinite(theta).all()):
         raise ValueError("logits must be finite for sgd_paths (no masked category)")
     runs = check_count(runs, "runs")
     steps = check_count(steps, "steps")
-    check_generator(generator)
     if not isinstance(estimator, str):
         raise TypeError(f"estimator must be a string, got {type(estimator).__name__}")
     if estimator not in SGD_ESTIMATORS:
@@ -913,6 +913,8 @@ def sgd_paths(
         if eta is None:
             raise ValueError("estimator='rebar' needs eta")
         eta_value = as_real_scalar(eta, "eta")
+    if estimator != "exact":  # the exact gradient draws nothing
+        check_generator(generator)
     thetas = theta.expand(runs, -1).clone()
     path = [thetas]
     for _ in range(steps):

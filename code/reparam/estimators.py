@@ -60,25 +60,13 @@ Cost = Callable[[torch.Tensor], torch.Tensor]
 DTYPE = torch.float64
 
 
-def _require_generator(generator) -> torch.Generator:
-    """A ``torch.Generator``: ``None`` is refused too, since it would mean torch's
-    global random state."""
-    check_generator(generator)
-    if generator is None:
-        raise TypeError(
-            "generator must be a torch.Generator (randomness comes in only through an "
-            "explicit generator), got None"
-        )
-    return generator
-
-
 def _check_common(
     mu: Scalar, sigma: Scalar, n: int, generator
 ) -> tuple[float, float, int]:
     mu = as_real_scalar(mu, "mu")
     sigma = check_scale(sigma, "sigma")
     n = check_count(n, "n")
-    _require_generator(generator)
+    check_generator(generator)
     return mu, sigma, n
 
 
@@ -93,7 +81,7 @@ def draw_standard_normal(n: int, generator: torch.Generator) -> torch.Tensor:
         ValueError: ``n < 1``.
     """
     n = check_count(n, "n")
-    return torch.empty(n, dtype=DTYPE).normal_(generator=_require_generator(generator))
+    return torch.empty(n, dtype=DTYPE).normal_(generator=check_generator(generator))
 
 
 def evaluate_cost(f: Cost, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,7 +23,7 @@ log-determinant is the sum :math:`\sum_j s_j(x_b)`; the inverse is exact,
 
 Parameters are initialised from an explicit ``torch.Generator`` (``generator=`` of
 :class:`AffineCoupling` and :func:`coupling_flow`), never from torch's global random
-state; without one, a generator seeded with 0 is used, so two layers built alike
+state: the generator is required, so two layers built from generators seeded alike
 start alike.
 
 :func:`squashed_gaussian_log_prob` is the log-density of :math:`a = \tanh u`,
@@ -146,8 +146,8 @@ class AffineCoupling(nn.Module):
     ``inverse(y)`` returns ``(x, log_det)`` with
     :math:`\log\lvert\det \partial x/\partial y\rvert = -\sum_j s_j(y_b)`.
 
-    The network's parameters are drawn from ``generator`` (a ``torch.Generator``; by
-    default one seeded with 0), so ``AffineCoupling(2, [1, 0],
+    The network's parameters are drawn from ``generator`` (a ``torch.Generator``,
+    required), so ``AffineCoupling(2, [1, 0],
     generator=torch.Generator().manual_seed(3))`` starts from the same parameters
     every time, whatever else was drawn before.
     """
@@ -159,8 +159,6 @@ class AffineCoupling(nn.Module):
         self.hidden = check_count(hidden, "hidden")
         mask = _check_mask(mask, self.dim)
         check_generator(generator)
-        if generator is None:
-            generator = torch.Generator().manual_seed(0)
         self.register_buffer("mask", mask.to(torch.get_default_dtype()))
         self.register_buffer("kept", torch.nonzero(mask == 1).flatten())
         self.register_buffer("moved", torch.nonzero(mask == 0).flatten())
@@ -329,11 +327,9 @@ def coupling_flow(dim: int, n_layers: int, hidden: int = 64,
     """A :class:`Flow` of ``n_layers`` coupling layers with alternating masks.
 
     The layers' parameters are drawn, one layer after the other, from ``generator``
-    (default: a generator seeded with 0).
+    (required).
     """
     check_generator(generator)
-    if generator is None:
-        generator = torch.Generator().manual_seed(0)
     layers = [AffineCoupling(dim, mask, hidden, generator=generator)
               for mask in alternating_masks(dim, n_layers)]
     return Flow(layers, dim)

@@ -162,8 +162,11 @@ def implicit_sample_grad(
         theta.detach().expand(x.shape).clone().requires_grad_(True) for theta in params
     ]
     values = cdf(x_leaf, *copies)
-    if not isinstance(values, torch.Tensor) or values.shape != x.shape:
-        raise ValueError("cdf must return a tensor of x's shape")
+    if not isinstance(values, torch.Tensor):
+        raise TypeError(f"cdf must return a torch.Tensor, got {type(values).__name__}")
+    if values.shape != x.shape:
+        raise ValueError(f"cdf must return a tensor of x's shape {tuple(x.shape)}, "
+                         f"got {tuple(values.shape)}")
     grads = torch.autograd.grad(
         values.sum(), [x_leaf, *copies], allow_unused=True, materialize_grads=True
     )
@@ -380,6 +383,9 @@ def gamma_cdf(
 # --- the Gamma estimators
 
 
+_NO_DRAWS = object()  # _check_gamma's generator for a function that draws nothing
+
+
 def _check_gamma(
     concentration: Scalar, rate: Scalar, n, generator
 ) -> tuple[float, float, int]:
@@ -390,7 +396,8 @@ def _check_gamma(
     if beta <= 0:
         raise ValueError(f"rate must be > 0, got {beta}")
     n = check_count(n, "n")
-    check_generator(generator)
+    if generator is not _NO_DRAWS:
+        check_generator(generator)
     return alpha, beta, n
 
 
@@ -637,7 +644,7 @@ def gamma_estimator_moments(
     for function, name in ((f, "f"), (df, "df")):
         if not callable(function):
             raise TypeError(f"{name} must be callable, got {type(function).__name__}")
-    alpha, beta, _ = _check_gamma(concentration, rate, 1, None)
+    alpha, beta, _ = _check_gamma(concentration, rate, 1, _NO_DRAWS)
     b = 0.0 if baseline is None else as_real_scalar(baseline, "baseline")
     if estimator == "pathwise":
         _check_grad_concentration(np.asarray(alpha))

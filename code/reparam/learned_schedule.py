@@ -38,7 +38,13 @@ import torch
 from torch import nn
 
 from . import diffusion
-from ._validation import as_real_scalar, check_count
+from ._validation import (
+    as_real_scalar,
+    check_count,
+    check_generator,
+    check_images,
+    check_tensor,
+)
 
 __all__ = [
     "PiecewiseLinearSchedule",
@@ -62,7 +68,7 @@ class PiecewiseLinearSchedule(nn.Module):
 
     def __init__(self, knots: torch.Tensor):
         super().__init__()
-        if not isinstance(knots, torch.Tensor) or knots.ndim != 1 or len(knots) < 2:
+        if check_tensor(knots, "knots").ndim != 1 or len(knots) < 2:
             raise ValueError("knots must be a 1-D tensor of at least 2 values of gamma")
         knots = knots.detach().double()
         if not bool(torch.isfinite(knots).all()) or not bool((knots.diff() > 0).all()):
@@ -178,13 +184,13 @@ def fit_schedule(
     """
     if not isinstance(schedule, PiecewiseLinearSchedule):
         raise TypeError("schedule must be a PiecewiseLinearSchedule")
-    images = diffusion.check_pixels(images, "images", pixels=None)
+    images = check_images(images, "images", None)
     steps = check_count(steps, "steps")
     batch_size = check_count(batch_size, "batch_size")
     learning_rate = as_real_scalar(learning_rate, "learning_rate")
     if learning_rate <= 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
-    diffusion._check_generator(generator)
+    check_generator(generator)
     # The package's Adam (tested against torch.optim.Adam): torch.optim imports
     # torch._dynamo at its first use, about a second of CPU in a chapter's run.
     parameters = list(schedule.parameters())

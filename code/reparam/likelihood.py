@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from . import diffusion
-from ._validation import as_real_scalar, check_count
+from ._validation import as_real_scalar, check_count, check_generator, check_images
 from .data import GREY_LEVELS, IMAGE_PIXELS
 from .vae import VAE
 
@@ -55,7 +55,7 @@ def bits_per_dimension(nats_per_image, pixels: int = IMAGE_PIXELS):
 
 def _levels(images: torch.Tensor, name: str = "images") -> torch.Tensor:
     """Check that ``images`` hold only the 17 grey levels p/8 - 1; return float64."""
-    images = diffusion.check_pixels(images, name, pixels=None).double()
+    images = check_images(images, name, None).double()
     if not torch.equal(diffusion.quantize(images).double(), images):
         raise ValueError(f"{name} must hold the 17 grey levels p/8 - 1 of the digits")
     return images
@@ -147,7 +147,7 @@ def ddpm_negative_elbo(
     chunk = check_count(chunk, "chunk")
     if not isinstance(clip, bool):
         raise TypeError(f"clip must be a bool, got {type(clip).__name__}")
-    diffusion._check_generator(generator)
+    check_generator(generator)
     n, T = len(images), schedule.T
     alpha_bar_T = float(schedule.alpha_bars[-1])
     prior = 0.5 * (alpha_bar_T * images.pow(2) - alpha_bar_T
@@ -281,7 +281,7 @@ def binomial_vae_negative_elbo(
     if not isinstance(model, BinomialVAE):
         raise TypeError(f"model must be a BinomialVAE, got {type(model).__name__}")
     samples = check_count(samples, "samples")
-    diffusion._check_generator(generator)
+    check_generator(generator)
     return -_vae_elbo(model, _ink(images, "images"), samples, generator).double()
 
 
@@ -325,9 +325,9 @@ def train_binomial_vae(
     learning_rate = as_real_scalar(learning_rate, "learning_rate")
     if learning_rate <= 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
-    diffusion._check_generator(generator)
-    with torch.random.fork_rng(devices=[]):  # the caller's global state stays as it was
-        model = BinomialVAE(latent_dim, hidden)
+    check_generator(generator)
+    # Built from a throwaway generator: every parameter is drawn again just below.
+    model = BinomialVAE(latent_dim, hidden, generator=torch.Generator())
     with torch.no_grad():  # PyTorch's default initialisation, from ``generator``
         for module in model.modules():
             if isinstance(module, torch.nn.Linear):

@@ -32,8 +32,8 @@ at any S, and :func:`fit_bernoulli_mixture` fits a yardstick with an exact likel
 
 Randomness comes in only through ``generator`` arguments (``torch.Generator``): the
 initial parameters, the minibatch order and every draw of :math:`\varepsilon`. Nothing
-here reads or changes torch's global random state, except that ``generator=None``
-means torch's default generator, as it does in torch itself.
+here reads or changes torch's global random state: a function that draws refuses
+``generator=None`` with a ``TypeError``.
 """
 
 from __future__ import annotations
@@ -46,13 +46,19 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._validation import LEAVE_ONE_OUT, as_real_scalar, check_count, check_generator
-from .data import IMAGE_PIXELS, IMAGE_SIDE, DigitsData, default_device
+from ._validation import (
+    LEAVE_ONE_OUT,
+    as_real_scalar,
+    check_choice,
+    check_count,
+    check_generator,
+    check_images,
+)
+from .data import IMAGE_PIXELS, DigitsData, default_device
 from .estimators import subtract_baseline
 
 __all__ = [
     "ESTIMATORS",
-    "check_images",
     "VAE",
     "kl_to_standard_normal",
     "ElboTerms",
@@ -74,41 +80,16 @@ ESTIMATORS = ("pathwise", "score")
 LOG_SIGMA_RANGE = (-8.0, 4.0)  # the encoder's log sigma is clamped to this interval
 
 
-def check_images(images, pixels: int = IMAGE_PIXELS) -> torch.Tensor:
-    """Validate a batch of images: shape (n, pixels) (or (n, 8, 8) for 64), finite,
-    values in [0, 1]."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
-    if not images.dtype.is_floating_point:
-        raise TypeError(f"images must be floating point, got dtype {images.dtype}")
-    if (
-        pixels == IMAGE_PIXELS
-        and images.ndim == 3
-        and images.shape[1:] == (IMAGE_SIDE, IMAGE_SIDE)
-    ):
-        images = images.reshape(images.shape[0], IMAGE_PIXELS)
-    if images.ndim != 2 or images.shape[1] != pixels or images.shape[0] == 0:
-        raise ValueError(
-            f"images must have shape (n, {pixels}) "
-            f"(or (n, {IMAGE_SIDE}, {IMAGE_SIDE}) for 64 pixels) "
-            f"with n >= 1, got {tuple(images.shape)}"
-        )
-    if not bool(torch.isfinite(images).all()):
-        raise ValueError("images contain NaN or infinite pixels")
+def _check_binary_images(images, pixels: int = IMAGE_PIXELS) -> torch.Tensor:
+    """A batch of images (``_validation.check_images``) with pixels in [0, 1]."""
+    images = check_images(images, "images", pixels)
     if bool((images < 0).any()) or bool((images > 1).any()):
         raise ValueError("image pixels must lie in [0, 1] (Bernoulli likelihood)")
     return images
 
 
 def _check_estimator(estimator) -> str:
-    if not isinstance(estimator, str):
-        raise TypeError(
-            f"estimator must be a string, one of {ESTIMATORS}, got "
-            f"{type(estimator).__name__}"
-        )
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    return estimator
+    return check_choice(estimator, "estimator", ESTIMATORS)
 
 
 def _linear(inputs: int, outputs: int, generator: torch.Generator | None) -> nn.Linear:
@@ -133,8 +114,8 @@ class VAE(nn.Module):
     """MLP encoder q(z|x) = N(mu(x), diag sigma(x)^2) and Bernoulli MLP decoder
     p(x|z).
 
-    The initial parameters are drawn from ``generator`` (``None``: torch's default
-    generator), layer by layer: encoder, then decoder.
+    The initial parameters are drawn from ``generator`` (required), layer by layer:
+    encoder, then decoder.
     """
 
     def __init__(
@@ -204,8 +185,8 @@ def _log_prior(z: torch.Tensor) -> torch.Tensor:
 def _standard_normal(shape, like: torch.Tensor, generator: torch.Generator | None):
     """N(0, 1) draws of ``like``'s dtype on ``like``'s device, made on the generator's
     device: a CPU generator gives the same draws whatever device the model is on."""
-    device = like.device if generator is None else generator.device
-    draws = torch.randn(shape, generator=generator, dtype=like.dtype, device=device)
+    draws = torch.randn(shape, generator=generator, dtype=like.dtype,
+                        device=generator.device)
     return draws.to(like.device)
 
 
@@ -225,7 +206,7 @@ def _draw_latents(
     """(images, z, mu, log_sigma): validated images and z = mu + sigma * eps, with
     ``eps`` of shape (samples, n, latent_dim) drawn from ``generator`` in one call."""
     model = _check_model(model)
-    images = check_images(images, model.pixels)
+    images = _check_binary_images(images, model.pixels)
     samples = check_count(samples, "samples")
     check_generator(generator)
     return images, *_draw(model, images, samples, generator)
@@ -286,7 +267,7 @@ def surrogate_loss(
     estimator = _check_estimator(estimator)
     samples = check_count(samples, "samples", 2 if estimator == "score" else 1)
     model = _check_model(model)
-    images = check_images(images, model.pixels)
+    images = _check_binary_images(images, model.pixels)
     check_generator(generator)
     return _surrogate_loss(model, images, estimator, samples, generator)
 
@@ -445,17 +426,13 @@ def train(
     learning_rate = as_real_scalar(learning_rate, "learning_rate")
     if learning_rate <= 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator, got {type(generator).__name__}"
-        )
-    if generator.device.type != "cpu":
+    if check_generator(generator).device.type != "cpu":
         raise ValueError(f"generator must be a CPU generator, got {generator.device}")
     device = device or default_device()
     model = VAE(latent_dim, hidden, generator=generator).to(device)
     samples = check_count(samples, "samples", 2 if estimator == "score" else 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    train_images = check_images(data.train_images).to(device)
+    train_images = _check_binary_images(data.train_images).to(device)
     validation_images = data.validation_images.to(device)
     curve_seed = int(torch.randint(2**62, (1,), generator=generator))
     history = TrainingHistory(estimator, learning_rate)
@@ -593,7 +570,7 @@ def score_gradient_variance(
     is exact and adds no variance.
     """
     model = _check_model(model)
-    images = check_images(images, model.pixels)
+    images = _check_binary_images(images, model.pixels)
     draws = check_count(draws, "draws", 2)
     check_generator(generator)
     gram = _encoder_gram(model, images)
@@ -652,7 +629,7 @@ class BernoulliMixture:
 
 def _check_binary(images, pixels: int = IMAGE_PIXELS) -> torch.Tensor:
     """Validated images whose pixels are all 0 or 1, as float64."""
-    images = check_images(images, pixels)
+    images = _check_binary_images(images, pixels)
     if not bool(((images == 0) | (images == 1)).all()):
         raise ValueError("images must be binary (every pixel 0 or 1)")
     return images.double()
