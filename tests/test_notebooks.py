@@ -50,6 +50,19 @@ def test_visible_code_teaches(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_folded_check_shows_its_receipt(path):
+    # A claim's check (a hide-input cell with an assert) shows what it verified; a
+    # guard that only keeps the prose true goes in a remove-cell cell instead.
+    silent = [cell.get("id") for cell in nbformat.read(path, as_version=4).cells
+              if cell.cell_type == "code"
+              and "hide-input" in cell.metadata.get("tags", [])
+              and any(line.lstrip().startswith("assert")
+                      for line in cell.source.splitlines())
+              and "verified(" not in cell.source]
+    assert silent == [], f"folded checks without a receipt: {silent}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_code_shown_on_the_page_fits_88_characters(path):
     # ruff's 88 columns count display width, in which a combining hat (the one in "ε̂")
     # takes none; the page's code box is sized for 88 characters, each counted.
