@@ -100,14 +100,14 @@ def test_q_sample_formula_rows_exactly():
     x0 = torch.tensor([[1.0, -2.0], [0.5, 0.25]], dtype=torch.float64)
     noise = torch.tensor([[0.3, 0.1], [-1.0, 2.0]], dtype=torch.float64)
     abar = SCHEDULE.alpha_bars
-    out = d.q_sample(x0, 7, SCHEDULE, noise)
+    out = d.q_sample(x0, noise, 7, SCHEDULE)
     expected = math.sqrt(abar[6]) * x0 + math.sqrt(1 - abar[6]) * noise
     assert torch.allclose(out, expected, atol=1e-15)
     # A tensor of per-row steps equals the rows computed one at a time.
     t = torch.tensor([1, 50])
-    out = d.q_sample(x0, t, SCHEDULE, noise)
+    out = d.q_sample(x0, noise, t, SCHEDULE)
     for row, step in enumerate(t.tolist()):
-        alone = d.q_sample(x0[row : row + 1], step, SCHEDULE, noise[row : row + 1])
+        alone = d.q_sample(x0[row : row + 1], noise[row : row + 1], step, SCHEDULE)
         assert torch.allclose(out[row], alone[0], atol=1e-15)
     assert out.dtype == torch.float64
 
@@ -124,7 +124,7 @@ def test_q_sample_matches_step_by_step_chain(n, t):
         x = math.sqrt(1 - beta) * x + math.sqrt(beta) * torch.randn(
             x.shape, generator=generator, dtype=torch.float64
         )
-    one_shot = d.q_sample(x0, t, SCHEDULE, torch.zeros_like(x0))
+    one_shot = d.q_sample(x0, torch.zeros_like(x0), t, SCHEDULE)
     variance = 1 - float(SCHEDULE.alpha_bars[t - 1])
     assert abs(float(x.mean()) - float(one_shot[0, 0])) < 4 * math.sqrt(variance / n)
     # Var of a sample variance of Gaussians: 2 sigma^4 / (n - 1).
@@ -144,10 +144,10 @@ def test_q_sample_one_shot_matches_chain_distribution_large():
             x.shape, generator=generator, dtype=torch.float64
         )
     noise = torch.randn(x0.shape, generator=generator, dtype=torch.float64)
-    one_shot = d.q_sample(x0, 20, SCHEDULE, noise)
+    one_shot = d.q_sample(x0, noise, 20, SCHEDULE)
     assert ks_2samp(x[:, 0].numpy(), one_shot[:, 0].numpy()).pvalue > 0.01
     # ... and a wrong step (t = 19) is detected by the same test.
-    wrong = d.q_sample(x0, 12, SCHEDULE, noise)
+    wrong = d.q_sample(x0, noise, 12, SCHEDULE)
     assert ks_2samp(x[:, 0].numpy(), wrong[:, 0].numpy()).pvalue < 1e-6
 
 
@@ -157,34 +157,34 @@ def test_q_sample_rejects_t_outside_range(t):
     with pytest.raises(
         ValueError, match="t must lie in 1..50|every t must lie in 1..50"
     ):
-        d.q_sample(x0, t, SCHEDULE, torch.zeros(2, 3))
+        d.q_sample(x0, torch.zeros(2, 3), t, SCHEDULE)
 
 
 @pytest.mark.parametrize("t", [2.0, True, torch.tensor([1.0, 2.0]), "3"])
 def test_q_sample_rejects_non_integer_t(t):
     with pytest.raises(TypeError, match="t must be"):
-        d.q_sample(torch.zeros(2, 3), t, SCHEDULE, torch.zeros(2, 3))
+        d.q_sample(torch.zeros(2, 3), torch.zeros(2, 3), t, SCHEDULE)
 
 
 def test_q_sample_rejects_bad_shapes_and_values():
     x0 = torch.zeros(2, 3)
     with pytest.raises(ValueError, match="noise must have x0's shape"):
-        d.q_sample(x0, 1, SCHEDULE, torch.zeros(2, 4))
+        d.q_sample(x0, torch.zeros(2, 4), 1, SCHEDULE)
     with pytest.raises(ValueError, match=r"shape \(2,\)"):
-        d.q_sample(x0, torch.tensor([1, 2, 3]), SCHEDULE, torch.zeros(2, 3))
+        d.q_sample(x0, torch.zeros(2, 3), torch.tensor([1, 2, 3]), SCHEDULE)
     with pytest.raises(ValueError, match="NaN or infinite"):
-        d.q_sample(torch.tensor([[math.nan, 0.0]]), 1, SCHEDULE, torch.zeros(1, 2))
+        d.q_sample(torch.tensor([[math.nan, 0.0]]), torch.zeros(1, 2), 1, SCHEDULE)
     with pytest.raises(TypeError, match="schedule must be a Schedule"):
-        d.q_sample(x0, 1, SCHEDULE.betas, torch.zeros(2, 3))
+        d.q_sample(x0, torch.zeros(2, 3), 1, SCHEDULE.betas)
     with pytest.raises(TypeError, match="floating point"):
-        d.q_sample(torch.zeros(2, 3, dtype=torch.long), 1, SCHEDULE, torch.zeros(2, 3))
+        d.q_sample(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3), 1, SCHEDULE)
 
 
 def test_q_sample_zero_dim_tensor_t_is_an_int():
     x0, noise = torch.ones(2, 3), torch.ones(2, 3)
     assert torch.equal(
-        d.q_sample(x0, torch.tensor(4), SCHEDULE, noise),
-        d.q_sample(x0, 4, SCHEDULE, noise),
+        d.q_sample(x0, noise, torch.tensor(4), SCHEDULE),
+        d.q_sample(x0, noise, 4, SCHEDULE),
     )
 
 
@@ -276,7 +276,7 @@ def test_noise_form_of_posterior_mean_equals_x0_form(t):
     generator = torch.Generator().manual_seed(t)
     x0 = torch.randn(8, 5, generator=generator, dtype=torch.float64)
     noise = torch.randn(8, 5, generator=generator, dtype=torch.float64)
-    xt = d.q_sample(x0, t, SCHEDULE, noise)
+    xt = d.q_sample(x0, noise, t, SCHEDULE)
     from_noise = d.posterior_mean_from_noise(xt, noise, t, SCHEDULE)
     if t == 1:  # abar_0 = 1: the mean one step back is x0 itself
         assert torch.allclose(from_noise, x0, atol=1e-12)
@@ -301,7 +301,7 @@ def test_elbo_weights_against_kl_divergence():
         x0 = torch.randn(1, 64, generator=generator, dtype=torch.float64)
         noise = torch.randn(1, 64, generator=generator, dtype=torch.float64)
         guess = torch.randn(1, 64, generator=generator, dtype=torch.float64)
-        xt = d.q_sample(x0, t, SCHEDULE, noise)
+        xt = d.q_sample(x0, noise, t, SCHEDULE)
         mean, variance = d.q_posterior(x0, xt, t, SCHEDULE)
         model_mean = d.posterior_mean_from_noise(xt, guess, t, SCHEDULE)
         kl = kl_divergence(
@@ -347,7 +347,7 @@ def _gaussian_data_posterior(t, schedule, generator):
     s = torch.linspace(0.2, 1.5, 64, dtype=torch.float64)
     x0 = m + s * torch.randn(5, 64, generator=generator, dtype=torch.float64)
     noise = torch.randn(5, 64, generator=generator, dtype=torch.float64)
-    xt = d.q_sample(x0, t, schedule, noise)
+    xt = d.q_sample(x0, noise, t, schedule)
     steps = t if isinstance(t, torch.Tensor) else torch.full((5,), t)
     abar = schedule.alpha_bars[steps - 1][:, None]
     variance = abar * s**2 + 1 - abar
@@ -403,7 +403,7 @@ def test_score_from_noise_uses_its_step_and_refuses_bad_input():
 def test_the_exact_target_gives_back_x0(prediction, t):
     generator = torch.Generator().manual_seed(11)
     x0, noise = torch.randn(2, 6, 64, generator=generator, dtype=torch.float64)
-    xt = d.q_sample(x0, t, SCHEDULE, noise)
+    xt = d.q_sample(x0, noise, t, SCHEDULE)
     target = d.prediction_target(x0, noise, t, SCHEDULE, prediction)
     assert torch.allclose(d.predicted_x0(target, xt, t, SCHEDULE, prediction), x0,
                           atol=1e-10)
@@ -420,7 +420,7 @@ def test_v_is_the_velocity_of_salimans_and_ho():
     assert torch.allclose(v, torch.full((1, 64), -math.sqrt(1 - abar),
                                         dtype=torch.float64))
     # ||x0 - x0_hat||^2 = (1 - abar) ||v - v_hat||^2: a v error of 1 moves x0_hat so.
-    xt = d.q_sample(x0, 10, SCHEDULE, noise)
+    xt = d.q_sample(x0, noise, 10, SCHEDULE)
     moved = d.predicted_x0(v + 1, xt, 10, SCHEDULE, "v")
     assert torch.allclose((moved - x0).pow(2), torch.full_like(x0, 1 - abar))
 
@@ -657,7 +657,7 @@ def test_objective_losses_replayed_by_hand(prediction):
     x0 = images.repeat(2, 1)
     t = torch.randint(1, SCHEDULE.T + 1, (14,), generator=replay)
     noise = torch.randn(x0.shape, generator=replay)
-    xt = d.q_sample(x0, t, SCHEDULE, noise)
+    xt = d.q_sample(x0, noise, t, SCHEDULE)
     target = d.prediction_target(x0, noise, t, SCHEDULE, prediction)
     with torch.no_grad():
         expected = (model(xt, t)[0] - target).pow(2).mean()

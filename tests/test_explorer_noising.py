@@ -41,7 +41,7 @@ def _inputs():
 def test_state_images_are_q_sample_with_the_fixed_noise(t):
     x0, eps = _inputs()
     state = nz.noising_state(t)
-    expected = diffusion.q_sample(x0, t, SCHEDULE, eps)
+    expected = diffusion.q_sample(x0, eps, t, SCHEDULE)
     np.testing.assert_allclose(state.images, expected.numpy(), rtol=0, atol=1e-12)
     abar = float(SCHEDULE.alpha_bars[t - 1])
     assert state.signal_scale == pytest.approx(math.sqrt(abar), rel=1e-14)

@@ -103,7 +103,7 @@ def test_negative_elbo_terms_replayed_with_torch_kl_divergence():
         steps = torch.arange(first, min(first + 7, SCHEDULE.T + 1))
         noise = torch.randn(len(steps) * 3, 64, generator=replay, dtype=torch.float64)
         for i, t in enumerate(steps.tolist()):
-            xt = d.q_sample(images, t, SCHEDULE, noise[3 * i: 3 * i + 3])
+            xt = d.q_sample(images, noise[3 * i: 3 * i + 3], t, SCHEDULE)
             true_mean, variance = d.q_posterior(images, xt, t, SCHEDULE)
             with torch.no_grad():
                 x0_hat = model.predict_x0(xt.float(), t, SCHEDULE).double()

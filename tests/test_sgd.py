@@ -23,7 +23,7 @@ def test_one_sample_gradient_is_what_autograd_returns():
         theta = torch.tensor([mu, sigma], dtype=torch.float64, requires_grad=True)
         loss = (theta[0] + theta[1] * eps - k) ** 2 - torch.log(theta[1])
         loss.backward()
-        assert one_sample_gradient(mu, sigma, eps, k) == pytest.approx(
+        assert one_sample_gradient(k, eps, mu, sigma) == pytest.approx(
             tuple(theta.grad.tolist()), rel=1e-14
         )
 
@@ -32,10 +32,10 @@ def test_one_sample_gradient_is_what_autograd_returns():
 def test_one_sample_gradients_are_unbiased_for_the_objective(gradient):
     eps = np.random.default_rng(0).standard_normal(400_000)
     mu, sigma, k, h = 0.3, 1.2, 2.0, 1e-6
-    draws = np.stack(gradient(mu, sigma, eps, k))
+    draws = np.stack(gradient(k, eps, mu, sigma))
     exact = (
-        (objective(mu + h, sigma, k) - objective(mu - h, sigma, k)) / (2 * h),
-        (objective(mu, sigma + h, k) - objective(mu, sigma - h, k)) / (2 * h),
+        (objective(k, mu + h, sigma) - objective(k, mu - h, sigma)) / (2 * h),
+        (objective(k, mu, sigma + h) - objective(k, mu, sigma - h)) / (2 * h),
     )
     standard_error = draws.std(axis=1, ddof=1) / math.sqrt(eps.size)
     assert np.all(np.abs(draws.mean(axis=1) - exact) < 4 * standard_error)
@@ -50,14 +50,14 @@ def test_score_gradient_is_f_times_autograd_of_log_prob_plus_the_entropy_term():
         torch.distributions.Normal(theta[0], theta[1]).log_prob(x).backward()
         expected = (x.item() - k) ** 2 * theta.grad
         expected[1] -= 1.0 / sigma
-        assert one_sample_score_gradient(mu, sigma, eps, k) == pytest.approx(
+        assert one_sample_score_gradient(k, eps, mu, sigma) == pytest.approx(
             tuple(expected.tolist()), rel=1e-13
         )
 
 
 def test_the_score_gradient_has_the_larger_variance():
     eps = np.random.default_rng(1).standard_normal(100_000)
-    score, pathwise = (np.stack(gradient(0.3, 1.2, eps, 2.0))
+    score, pathwise = (np.stack(gradient(2.0, eps, 0.3, 1.2))
                        for gradient in (one_sample_score_gradient, one_sample_gradient))
     assert np.all(score.var(axis=1) > 2 * pathwise.var(axis=1))
 
@@ -79,9 +79,9 @@ def test_the_mean_square_error_falls_as_the_linearized_recursion_predicts():
 def test_optimum_minimizes_the_objective():
     k = 1.5
     mu_star, sigma_star = optimum(k)
-    best = objective(mu_star, sigma_star, k)
+    best = objective(k, mu_star, sigma_star)
     for d_mu, d_sigma in ((0.01, 0), (-0.01, 0), (0, 0.01), (0, -0.01)):
-        assert objective(mu_star + d_mu, sigma_star + d_sigma, k) > best
+        assert objective(k, mu_star + d_mu, sigma_star + d_sigma) > best
 
 
 def rng(seed):
@@ -115,7 +115,7 @@ def test_each_run_takes_its_estimators_steps_with_its_own_noise(estimator, gradi
     for j in range(2):
         mu, sigma = 0.0, 1.0
         for t in range(3):
-            g_mu, g_sigma = gradient(mu, sigma, eps[t, j], 1.0)
+            g_mu, g_sigma = gradient(1.0, eps[t, j], mu, sigma)
             step = 0.5 / (t + 50.0)
             mu, sigma = mu - step * g_mu, sigma - step * g_sigma
             assert runs.mu[t + 1, j] == mu and runs.sigma[t + 1, j] == sigma
@@ -159,7 +159,7 @@ def test_small_run_rows_are_exact():
     eps = np.random.default_rng(3).standard_normal((3, 1))
     mu, sigma = 0.0, 1.0
     for t in range(3):
-        g_mu, g_sigma = one_sample_gradient(mu, sigma, eps[t, 0], 1.0)
+        g_mu, g_sigma = one_sample_gradient(1.0, eps[t, 0], mu, sigma)
         step = 0.5 / (t + 50.0)
         mu, sigma = mu - step * g_mu, sigma - step * g_sigma
         assert runs.mu[t + 1, 0] == mu and runs.sigma[t + 1, 0] == sigma

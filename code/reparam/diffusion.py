@@ -224,7 +224,7 @@ def _at(values: torch.Tensor, t, like: torch.Tensor) -> torch.Tensor:
 
 
 def q_sample(
-    x0: torch.Tensor, t, schedule: Schedule, noise: torch.Tensor
+    x0: torch.Tensor, noise: torch.Tensor, t, schedule: Schedule
 ) -> torch.Tensor:
     r"""A draw of :math:`q(x_t\mid x_0)`: :math:`\sqrt{\bar\alpha_t}x_0 +
     \sqrt{1-\bar\alpha_t}\,\varepsilon`.
@@ -234,9 +234,7 @@ def q_sample(
     """
     schedule = _check_schedule(schedule)
     x0 = check_images(x0, "x0", None)
-    if not isinstance(noise, torch.Tensor):
-        raise TypeError(f"noise must be a torch.Tensor, got {type(noise).__name__}")
-    if noise.shape != x0.shape:
+    if check_tensor(noise, "noise").shape != x0.shape:
         raise ValueError(
             f"noise must have x0's shape {tuple(x0.shape)}, got {tuple(noise.shape)}"
         )
@@ -417,7 +415,7 @@ def prediction_target(
     x0: torch.Tensor, noise: torch.Tensor, t, schedule: Schedule, prediction: str
 ) -> torch.Tensor:
     r"""What a network with output ``prediction`` is trained to output at
-    :math:`x_t` = :func:`q_sample` (x0, t, schedule, noise): the noise
+    :math:`x_t` = :func:`q_sample` (x0, noise, t, schedule): the noise
     :math:`\varepsilon`, :math:`x_0`, or :math:`v = \sqrt{\bar\alpha_t}\,\varepsilon -
     \sqrt{1-\bar\alpha_t}\,x_0`."""
     x0, noise, alpha_bar, kinds = _one_member(x0, "x0", noise, "noise", t, schedule,
@@ -714,7 +712,7 @@ def train(
         t = torch.randint(1, schedule.T + 1, (K * batch_size,), generator=generator)
         noise = torch.randn(K * batch_size, pixels, generator=generator)
         x0, t, noise = images[rows.to(images.device)], t.to(device), noise.to(device)
-        xt = q_sample(x0, t, schedule, noise)
+        xt = q_sample(x0, noise, t, schedule)
         alpha_bar = _at(schedule.alpha_bars, t, xt).reshape(K, batch_size, 1)
         shape = (K, batch_size, pixels)
         target = _targets(kinds, x0.reshape(shape), noise.reshape(shape), alpha_bar)
@@ -756,7 +754,7 @@ def objective_losses(
     noise = torch.randn(x0.shape, generator=generator)
     device = next(ensemble.parameters()).device
     x0, t, noise = x0.to(device), t.to(device), noise.to(device)
-    xt = q_sample(x0, t, schedule, noise)
+    xt = q_sample(x0, noise, t, schedule)
     alpha_bar = _at(schedule.alpha_bars, t, xt)[None]
     target = _targets(ensemble.kinds, x0[None], noise[None], alpha_bar)
     return (ensemble(xt, t) - target).pow(2).mean(dim=(1, 2)).cpu()
@@ -911,7 +909,7 @@ def x0_errors(
     for t in steps:
         t = _check_t(t, schedule, len(images))
         noise = torch.randn(images.shape, generator=generator)
-        estimate = predict(q_sample(images, t, schedule, noise), t)
+        estimate = predict(q_sample(images, noise, t, schedule), t)
         if clip:
             estimate = estimate.clamp(-1.0, 1.0)
         errors.append((estimate.cpu() - images).pow(2).mean(dim=(-2, -1)))

@@ -164,7 +164,7 @@ def ddpm_negative_elbo(
         t = steps.repeat_interleave(n)
         x0 = images.repeat(len(steps), 1)
         noise = torch.randn(x0.shape, generator=generator, dtype=torch.float64)
-        xt = diffusion.q_sample(x0, t, schedule, noise)
+        xt = diffusion.q_sample(x0, noise, t, schedule)
         true_mean, variance = diffusion.q_posterior(x0, xt, t, schedule)
         x0_hat = estimate_x0(xt, t)
         model_mean = torch.stack([diffusion.q_posterior(x, xt, t, schedule)[0]
@@ -173,7 +173,7 @@ def ddpm_negative_elbo(
         per_step.append(kl.reshape(len(model), len(steps), n))
         terms += per_step[-1].sum(1)
     noise = torch.randn(images.shape, generator=generator, dtype=torch.float64)
-    x1 = diffusion.q_sample(images, 1, schedule, noise)
+    x1 = diffusion.q_sample(images, noise, 1, schedule)
     scale = math.sqrt(float(schedule.posterior_variances[1]))
     decoder = -discretized_gaussian_log_likelihood(
         images, estimate_x0(x1, 1), scale).sum(-1)

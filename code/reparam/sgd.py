@@ -68,7 +68,7 @@ MIN_SIGMA = 1e-3
 ESTIMATORS = ("pathwise", "score")
 
 
-def objective(mu, sigma, k) -> float:
+def objective(k, mu, sigma) -> float:
     r""":math:`J(\mu,\sigma) = (\mu - k)^2 + \sigma^2 - \log\sigma` in closed form."""
     mu, sigma, k = as_real_scalar(mu, "mu"), check_scale(sigma), as_real_scalar(k, "k")
     return (mu - k) ** 2 + sigma**2 - math.log(sigma)
@@ -79,13 +79,13 @@ def optimum(k) -> tuple[float, float]:
     return as_real_scalar(k, "k"), 1.0 / math.sqrt(2.0)
 
 
-def one_sample_gradient(mu, sigma, eps, k):
+def one_sample_gradient(k, eps, mu, sigma):
     r"""Pathwise gradient of :math:`(x - k)^2 - \log\sigma` for one draw (see above)."""
     x = mu + sigma * eps
     return 2.0 * (x - k), 2.0 * (x - k) * eps - 1.0 / sigma
 
 
-def one_sample_score_gradient(mu, sigma, eps, k):
+def one_sample_score_gradient(k, eps, mu, sigma):
     r"""Score-function gradient of :math:`\mathbb E[(x - k)^2] - \log\sigma` from one
     draw: :math:`(x - k)^2\,(\varepsilon/\sigma,\ (\varepsilon^2 - 1)/\sigma)`, plus
     the exact :math:`(0, -1/\sigma)` of :math:`-\log\sigma`."""
@@ -163,7 +163,7 @@ def fit_gaussian_sgd(
     mu[0], sigma[0] = mu0, sigma0
     projections = 0
     for t in range(steps):
-        grad_mu, grad_sigma = gradient(mu[t], sigma[t], noise[t], k)
+        grad_mu, grad_sigma = gradient(k, noise[t], mu[t], sigma[t])
         step = a0 / (t + t0)
         mu[t + 1] = mu[t] - step * grad_mu
         unprojected = sigma[t] - step * grad_sigma
