@@ -236,73 +236,184 @@ def test_check_images_flattens_8x8_and_keeps_any_width_without_pixels():
 
 
 def _boundary_cases():
-    from reparam import crossover, diffusion, implicit, learned_schedule
+    """(what is wrong, the call, the error, a word of its message), one per case."""
+    from reparam import (
+        crossover,
+        diffusion,
+        discrete,
+        implicit,
+        learned_schedule,
+        variance,
+    )
 
     schedule = diffusion.linear_schedule(10, 0.01, 0.2)
     x = torch.zeros(2, 64)
     t = torch.tensor([1, 2])
     x_grid = torch.tensor([0.5, 1.0], dtype=torch.float64)
     rate = [torch.tensor(1.0, dtype=torch.float64)]
+
+    def cdf(x, r):
+        return 1 - torch.exp(-r * x)
+
+    def cosine_variance(**options):
+        return lambda: crossover.hermite_variance(
+            **{"cost": costs.cosine, "mu": 0.0, "sigma": 1.0, "estimator": "pathwise",
+               "parameter": "mu"} | options)
+
     return [
-        (lambda: crossover.hermite_variance(costs.cosine, 0.0, 1.0, "pathwise", "mu",
-                                            nodes=20.0), TypeError, "nodes"),
-        (lambda: crossover.hermite_variance(costs.cosine, 0.0, 1.0, "pathwise", "mu",
-                                            nodes=1), ValueError, "nodes"),
-        (lambda: crossover.hermite_variance(costs.cosine, 0.0, 1.0, 3, "mu"),
+        ("nodes a float", cosine_variance(nodes=20.0), TypeError, "nodes"),
+        ("nodes below 2", cosine_variance(nodes=1), ValueError, "nodes"),
+        ("estimator a number", cosine_variance(estimator=3), TypeError, "estimator"),
+        ("estimator unknown", cosine_variance(estimator="path"), ValueError,
+         "estimator"),
+        ("cost a string", cosine_variance(cost="cosine"), TypeError,
+         "cost must be a GaussianCost"),
+        ("crossover's family a string",
+         lambda: crossover.crossover("cosine", "mu", (0.0, 1.0)), TypeError, "family"),
+        ("log_variance_ratio's family a string",
+         lambda: crossover.log_variance_ratio("cosine", 1.0, 0.0, 1.0, "mu"),
+         TypeError, "family"),
+        ("bracket a number", lambda: crossover.crossover(costs.cosine, "mu", 5),
+         TypeError, "bracket"),
+        ("k_grid of strings",
+         lambda: crossover.crossovers_on_grid(costs.cosine, "mu", ["a", "b"]),
+         TypeError, "k_grid"),
+        ("variance's estimator a number",
+         lambda: variance.exact_variance(costs.cosine, 0.0, 1.0, 3, "mu"),
          TypeError, "estimator"),
-        (lambda: crossover.hermite_variance(costs.cosine, 0.0, 1.0, "path", "mu"),
-         ValueError, "estimator"),
-        (lambda: crossover.hermite_variance("cosine", 0.0, 1.0, "pathwise", "mu"),
-         TypeError, "cost must be a GaussianCost"),
-        (lambda: implicit.implicit_sample_grad(lambda x, r: (1 - torch.exp(-r * x))
-                                               .tolist(), x_grid, rate),
-         TypeError, "cdf must return a torch.Tensor"),
-        (lambda: implicit.implicit_sample_grad(lambda x, r: (1 - torch.exp(-r * x))[:1],
+        ("cdf returns a list",
+         lambda: implicit.implicit_sample_grad(lambda x, r: cdf(x, r).tolist(),
                                                x_grid, rate),
+         TypeError, "cdf must return a torch.Tensor"),
+        ("cdf returns the wrong shape",
+         lambda: implicit.implicit_sample_grad(lambda x, r: cdf(x, r)[:1], x_grid,
+                                               rate),
          ValueError, "cdf must return a tensor of x's shape"),
-        (lambda: learned_schedule.PiecewiseLinearSchedule([-2.0, 0.0, 2.0]),
+        ("knots a list",
+         lambda: learned_schedule.PiecewiseLinearSchedule([-2.0, 0.0, 2.0]),
          TypeError, "knots must be a torch.Tensor"),
-        (lambda: diffusion.posterior_mean_from_noise(x, x.tolist(), t, schedule),
+        ("noise a list",
+         lambda: diffusion.posterior_mean_from_noise(x, x.tolist(), t, schedule),
          TypeError, "noise must be a torch.Tensor"),
-        (lambda: diffusion.prediction_target(x, x.tolist(), t, schedule, "epsilon"),
+        ("target noise a list",
+         lambda: diffusion.prediction_target(x, x.tolist(), t, schedule, "epsilon"),
          TypeError, "noise must be a torch.Tensor"),
-        (lambda: diffusion.timestep_embedding(t, "4", 10), TypeError, "dim"),
-        (lambda: diffusion.timestep_embedding(t, 3, 10), ValueError, "even"),
-        (lambda: diffusion.linear_schedule(10.0), TypeError, "T must be an integer"),
-        (lambda: diffusion.linear_schedule(10, "0.01"), TypeError, "beta_start"),
+        ("noise with NaN",
+         lambda: diffusion.q_sample(x, torch.full_like(x, math.nan), t, schedule),
+         ValueError, "noise contains NaN"),
+        ("prediction a number",
+         lambda: diffusion.prediction_target(x, x, t, schedule, 3), TypeError,
+         "prediction"),
+        ("dim a string", lambda: diffusion.timestep_embedding(t, "4", 10), TypeError,
+         "dim"),
+        ("dim odd", lambda: diffusion.timestep_embedding(t, 3, 10), ValueError, "even"),
+        ("T a string", lambda: diffusion.timestep_embedding(t, 4, "10"), TypeError,
+         "T must be an integer"),
+        ("a generator given to the exact estimator",
+         lambda: discrete.sgd_paths([1.0, 0.0], [0.0, 0.0], 1, 2, 3, estimator="exact",
+                                    batch=1, learning_rate=0.1),
+         TypeError, "generator"),
     ]
 
 
-@pytest.mark.parametrize("case", range(len(_boundary_cases())))
-def test_wrong_types_at_the_boundaries_are_type_errors(case):
-    call, error, message = _boundary_cases()[case]
+CASES = {name: (call, error, message) for name, call, error, message in
+         _boundary_cases()}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_wrong_types_at_the_boundaries_are_type_errors(name):
+    call, error, message = CASES[name]
     with pytest.raises(error, match=message):
         call()
 
 
-def _draws_without_a_generator():
+def test_a_tensor_subclass_is_a_tensor():
+    from reparam import diffusion
+
+    class Tagged(torch.Tensor):
+        pass
+
+    x0 = torch.zeros(2, 4).as_subclass(Tagged)
+    schedule = diffusion.linear_schedule(10, 0.01, 0.2)
+    assert diffusion.q_sample(x0, torch.zeros(2, 4), 3, schedule).shape == (2, 4)
+
+
+def _draws_with_generator_none():
     from reparam import diffusion, discrete, flows, implicit, vae
 
     images = torch.rand(3, 64, generator=torch.Generator().manual_seed(0))
     model = vae.VAE(2, 8, generator=torch.Generator().manual_seed(0))
+    flow = flows.coupling_flow(2, 2, 8, torch.Generator().manual_seed(0))
     return {
-        "discrete.draw_gumbel": lambda: discrete.draw_gumbel(2, 3),
-        "implicit.draw_standard_gamma": lambda: implicit.draw_standard_gamma(1.5, 3),
-        "flows.coupling_flow": lambda: flows.coupling_flow(2, 2),
-        "flows.Flow.sample": lambda: flows.coupling_flow(
-            2, 2, generator=torch.Generator()).sample(3),
-        "vae.VAE": lambda: vae.VAE(2, 8),
-        "vae.elbo_terms": lambda: vae.elbo_terms(model, images, 2),
+        "discrete.draw_gumbel": lambda: discrete.draw_gumbel(2, 3, None),
+        "discrete.sgd_paths(score)": lambda: discrete.sgd_paths(
+            [1.0, 0.0], [0.0, 0.0], 1, 2, None, estimator="leave-one-out", batch=2,
+            learning_rate=0.1),
+        "implicit.draw_standard_gamma": lambda: implicit.draw_standard_gamma(
+            1.5, 3, None),
+        "flows.coupling_flow": lambda: flows.coupling_flow(2, 2, 8, None),
+        "flows.Flow.sample": lambda: flow.sample(3, None),
+        "vae.VAE": lambda: vae.VAE(2, 8, generator=None),
+        "vae.elbo_terms": lambda: vae.elbo_terms(model, images, 2),  # default None
         "vae.fit_bernoulli_mixture": lambda: vae.fit_bernoulli_mixture(
-            (images > 0.5).double(), 2),
+            (images > 0.5).double(), 2),  # default None
         "diffusion.gaussian_baseline": lambda: diffusion.gaussian_baseline(
             images, 2, None),
     }
 
 
-@pytest.mark.parametrize("name", sorted(_draws_without_a_generator()))
-def test_every_function_that_draws_requires_its_generator(name):
-    state = torch.get_rng_state()
+@pytest.mark.parametrize("name", sorted(_draws_with_generator_none()))
+def test_every_function_that_draws_refuses_generator_none(name):
+    # NumPy's legacy global state is the one a stray draw would move.
+    state, numpy_state = torch.get_rng_state(), np.random.get_state()[1].copy()  # noqa: NPY002
     with pytest.raises(TypeError, match="generator must be a"):
-        _draws_without_a_generator()[name]()
+        _draws_with_generator_none()[name]()
     assert torch.equal(torch.get_rng_state(), state)  # nothing drawn from the global
+    assert np.array_equal(np.random.get_state()[1], numpy_state)  # noqa: NPY002
+
+
+def _public_callables():
+    import importlib
+    import inspect
+
+    import reparam
+
+    for module_name in reparam.__all__:
+        module = importlib.import_module(f"reparam.{module_name}")
+        for name, value in vars(module).items():
+            own = getattr(value, "__module__", "") == module.__name__
+            if name.startswith("_") or not own:
+                continue
+            if inspect.isclass(value):
+                yield f"{module_name}.{name}", value.__init__
+                yield from ((f"{module_name}.{name}.{m}", f)
+                            for m, f in vars(value).items()
+                            if inspect.isfunction(f) and not m.startswith("_"))
+            elif inspect.isfunction(value):
+                yield f"{module_name}.{name}", value
+
+
+def test_a_generator_has_a_default_only_where_an_earlier_argument_has_one():
+    # Where the signature allows, the generator is required; elsewhere its default
+    # None is refused at run time (the test above). sgd_paths takes None by choice,
+    # for its exact estimator, which draws nothing.
+    import inspect
+
+    offered, seen = [], 0
+    for name, function in _public_callables():
+        parameters = list(inspect.signature(function).parameters.values())
+        names = [p.name for p in parameters]
+        if "generator" not in names:
+            continue
+        seen += 1
+        generator = parameters[names.index("generator")]
+        if generator.default is inspect.Parameter.empty:
+            continue
+        earlier = parameters[:names.index("generator")]
+        forced = any(p.default is not inspect.Parameter.empty for p in earlier
+                     if p.kind is not inspect.Parameter.KEYWORD_ONLY)
+        if not (forced and generator.default is None
+                and generator.kind is not inspect.Parameter.KEYWORD_ONLY):
+            offered.append(name)
+    assert offered == []
+    assert seen >= 30, seen  # (guards against finding no function at all)

@@ -387,21 +387,27 @@ def test_deterministic_given_the_generator_with_other_draws_in_between(name):
 
 # --- bad inputs -----------------------------------------------------------------------
 
+
+def _g() -> torch.Generator:  # a seeded generator, for calls that test the other checks
+    return torch.Generator().manual_seed(0)
+
 ALL = {
     "exact_grad": lambda f, th, tau, n: discrete.exact_grad(f, th),
-    "gumbel_max_sample": lambda f, th, tau, n: discrete.gumbel_max_sample(th, n),
+    "gumbel_max_sample": lambda f, th, tau, n: discrete.gumbel_max_sample(th, n, _g()),
     "gumbel_softmax_sample": lambda f, th, tau, n: discrete.gumbel_softmax_sample(
-        th, tau, n
+        th, tau, n, _g()
     ),
-    "score_function_grad": lambda f, th, tau, n: discrete.score_function_grad(f, th, n),
+    "score_function_grad": lambda f, th, tau, n: discrete.score_function_grad(
+        f, th, n, _g()
+    ),
     "gumbel_softmax_grad": lambda f, th, tau, n: discrete.gumbel_softmax_grad(
-        f, th, tau, n
+        f, th, tau, n, _g()
     ),
     "straight_through_grad": lambda f, th, tau, n: discrete.straight_through_grad(
-        f, th, tau, n
+        f, th, tau, n, _g()
     ),
     "rebar_grad": lambda f, th, tau, n: discrete.rebar_grad(
-        f, th, n, temperature=tau, eta=1.0
+        f, th, n, temperature=tau, eta=1.0, generator=_g()
     ),
     "relaxed_objective": lambda f, th, tau, n: discrete.relaxed_objective(
         f, th, tau, order=10
@@ -484,11 +490,11 @@ def test_costs_and_logits_of_different_lengths_raise(function):
 
 def test_bad_baseline_and_generator():
     with pytest.raises(ValueError, match="leave-one-out"):
-        discrete.score_function_grad(F, THETA, 1, baseline="leave-one-out")
+        discrete.score_function_grad(F, THETA, 1, _g(), baseline="leave-one-out")
     with pytest.raises(ValueError, match="baseline"):
-        discrete.score_function_grad(F, THETA, 4, baseline="mean")
+        discrete.score_function_grad(F, THETA, 4, _g(), baseline="mean")
     with pytest.raises(ValueError, match="baseline"):
-        discrete.score_function_grad(F, THETA, 4, baseline=float("nan"))
+        discrete.score_function_grad(F, THETA, 4, _g(), baseline=float("nan"))
     with pytest.raises(TypeError, match="generator"):
         discrete.gumbel_max_sample(THETA, 4, generator=np.random.default_rng(0))
 
@@ -504,7 +510,7 @@ def test_bad_baseline_and_generator():
 )
 def test_any_non_positive_subnormal_or_non_finite_temperature_is_rejected(temperature):
     with pytest.raises(ValueError, match="temperature"):
-        discrete.gumbel_softmax_sample(THETA, temperature, 3)
+        discrete.gumbel_softmax_sample(THETA, temperature, 3, _g())
 
 
 @settings(max_examples=60, deadline=None)
@@ -542,7 +548,7 @@ def test_gumbel_noise_is_finite_at_the_ends_of_the_uniform_range(monkeypatch):
         return values
 
     monkeypatch.setattr(discrete.torch, "rand", extreme_rand)
-    noise = discrete.draw_gumbel(2, 2, torch.Generator())
+    noise = discrete.draw_gumbel(2, 2, _g())
     assert bool(torch.isfinite(noise).all())
     eps = torch.finfo(F64).eps
     expected = -math.log(-math.log(eps))
@@ -554,7 +560,7 @@ def test_gumbel_noise_is_finite_at_the_ends_of_the_uniform_range(monkeypatch):
 
 def test_straight_through_rows_are_one_hot_forward_and_identity_backward():
     relaxed = torch.softmax(
-        torch.randn(200, 4, dtype=F64, generator=torch.Generator()), 1
+        torch.randn(200, 4, dtype=F64, generator=torch.Generator().manual_seed(0)), 1
     ).requires_grad_(True)
     y = discrete.straight_through_sample(relaxed)
     expected = torch.nn.functional.one_hot(relaxed.argmax(1), 4).to(F64)
@@ -708,9 +714,9 @@ def test_score_grad_at_bad_indices():
 
 def test_a_callable_cost_must_return_one_value_per_row():
     with pytest.raises(ValueError, match="one value per row"):
-        discrete.gumbel_softmax_grad(lambda y: y, THETA, 0.5, 4, torch.Generator())
+        discrete.gumbel_softmax_grad(lambda y: y, THETA, 0.5, 4, _g())
     with pytest.raises(TypeError, match="cost must return"):
-        discrete.straight_through_grad(lambda y: 1.0, THETA, 0.5, 4, torch.Generator())
+        discrete.straight_through_grad(lambda y: 1.0, THETA, 0.5, 4, _g())
 
 
 # --- float64 throughout ---------------------------------------------------------------
@@ -959,13 +965,13 @@ def test_conditional_gumbel_is_not_the_unconditional_law():
 
 def test_rebar_bad_options():
     with pytest.raises(TypeError, match="eta"):
-        discrete.rebar_grad(F, THETA, 4, temperature=0.5, eta="1")
+        discrete.rebar_grad(F, THETA, 4, temperature=0.5, eta="1", generator=_g())
     with pytest.raises(ValueError, match="eta"):
-        discrete.rebar_grad(F, THETA, 4, temperature=0.5, eta=math.nan)
+        discrete.rebar_grad(F, THETA, 4, temperature=0.5, eta=math.nan, generator=_g())
     with pytest.raises(TypeError):
         discrete.rebar_grad(F, THETA, 4, 0.5, 1.0)  # the options are keywords
     with pytest.raises(ValueError, match="masked"):
-        discrete.conditional_gumbel_sample(MASKED, torch.tensor([1]), torch.Generator())
+        discrete.conditional_gumbel_sample(MASKED, torch.tensor([1]), _g())
 
 
 # --- exact moments of the relaxed estimators by quadrature ----------------------------
@@ -1075,9 +1081,9 @@ def test_best_rebar_eta_minimizes_the_variance_on_its_draws():
 
 def test_best_rebar_eta_bad_input():
     with pytest.raises(ValueError, match="n"):
-        discrete.best_rebar_eta(F, THETA, 1, temperature=0.5)
+        discrete.best_rebar_eta(F, THETA, 1, _g(), temperature=0.5)
     with pytest.raises(ValueError, match="temperature"):
-        discrete.best_rebar_eta(F, THETA, 10, temperature=0.0)
+        discrete.best_rebar_eta(F, THETA, 10, _g(), temperature=0.0)
     with pytest.raises(TypeError, match="generator"):
         discrete.best_rebar_eta(F, THETA, 10, np.random.default_rng(0), temperature=1.0)
 
@@ -1252,7 +1258,7 @@ def test_each_run_takes_a_step_with_the_estimators_mean(estimator, target):
 
 
 def test_exact_sgd_paths_converge_to_the_penalized_optimum():
-    paths = discrete.sgd_paths(F, THETA, 2, 3000, estimator="exact", batch=1,
+    paths = discrete.sgd_paths(F, THETA, 2, 3000, None, estimator="exact", batch=1,
                                learning_rate=0.5, weight_decay=0.1)
     end = paths[0, -1]
     assert torch.equal(paths[0], paths[1])  # no draws: every run is the same
@@ -1286,6 +1292,6 @@ def test_sgd_paths_are_deterministic_given_the_generator():
 ])
 def test_sgd_paths_bad_input(kwargs, error, message):
     arguments = {"f_values": F, "logits": THETA, "runs": 2, "steps": 3, "batch": 4,
-                 "learning_rate": 0.1} | kwargs
+                 "learning_rate": 0.1, "generator": _g()} | kwargs
     with pytest.raises(error, match=message):
         discrete.sgd_paths(**arguments)

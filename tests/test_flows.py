@@ -531,7 +531,7 @@ def test_squashed_gaussian_entropy_from_its_log_prob():
 ])
 def test_coupling_rejects_bad_masks_and_dimensions(dim, mask, error, match):
     with pytest.raises(error, match=match):
-        flows.AffineCoupling(dim, mask)
+        flows.AffineCoupling(dim, mask, generator=_generator(0))
 
 
 def test_coupling_accepts_masks_as_tuples_arrays_tensors_and_bools():
@@ -544,7 +544,7 @@ def test_coupling_accepts_masks_as_tuples_arrays_tensors_and_bools():
 def test_coupling_and_flow_reject_bad_input():
     layer = flows.AffineCoupling(3, [1, 0, 0], hidden=4, generator=_generator(0))
     with pytest.raises(ValueError, match="hidden"):
-        flows.AffineCoupling(3, [1, 0, 0], hidden=0)
+        flows.AffineCoupling(3, [1, 0, 0], hidden=0, generator=_generator(0))
     with pytest.raises(TypeError, match="generator"):
         flows.AffineCoupling(3, [1, 0, 0], generator=0)
     with pytest.raises(ValueError, match=r"shape \(batch, 3\)"):
@@ -569,9 +569,9 @@ def test_coupling_and_flow_reject_bad_input():
     with pytest.raises(ValueError, match="NaN"):
         flow.log_prob(torch.tensor([[0.0, float("inf"), 0.0]]))
     with pytest.raises(ValueError, match="n must be"):
-        flow.sample(0)
+        flow.sample(0, _generator(1))
     with pytest.raises(TypeError, match="n must be"):
-        flow.sample(2.0)
+        flow.sample(2.0, _generator(1))
     with pytest.raises(TypeError, match="generator"):
         flow.sample(3, generator=np.random.default_rng())
 

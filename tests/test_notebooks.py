@@ -9,6 +9,8 @@ so each chapter shows at most 15 ``assert`` lines, and no visible cell is longer
 
 from __future__ import annotations
 
+import ast
+
 import nbformat
 import pytest
 from bookbuild import chapter_notebooks
@@ -49,17 +51,36 @@ def test_visible_code_teaches(path):
     assert longest <= MAX_VISIBLE_CELL_LINES, f"a visible cell of {longest} lines"
 
 
+def receipt_follows_every_assert(source: str) -> bool:
+    """Whether a top-level ``verified(...)`` call comes after the cell's last assert
+    (so the receipt shows only if every check above it passed)."""
+    tree = ast.parse(source)
+    last_assert = max((node.lineno for node in ast.walk(tree)
+                       if isinstance(node, ast.Assert)), default=0)
+    return any(isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+               and getattr(node.value.func, "id", None) == "verified"
+               and node.lineno > last_assert for node in tree.body)
+
+
+def test_receipt_rule_reads_the_code_not_the_text():
+    assert receipt_follows_every_assert("assert x\nverified('x')")
+    assert not receipt_follows_every_assert("verified('x')\nassert x")
+    assert not receipt_follows_every_assert("assert x\n# verified('x')")
+    assert not receipt_follows_every_assert("assert x\ns = \"verified('x')\"")
+    in_a_loop = "for i in y:\n    verified('x')\n    assert i"
+    assert not receipt_follows_every_assert(in_a_loop)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_a_folded_check_shows_its_receipt(path):
-    # A claim's check (a hide-input cell with an assert) shows what it verified; a
-    # guard that only keeps the prose true goes in a remove-cell cell instead.
+    # A claim's check (a hide-input cell with an assert) shows what it verified, after
+    # its last assert; a guard that only keeps the prose true goes in a remove-cell.
     silent = [cell.get("id") for cell in nbformat.read(path, as_version=4).cells
               if cell.cell_type == "code"
               and "hide-input" in cell.metadata.get("tags", [])
-              and any(line.lstrip().startswith("assert")
-                      for line in cell.source.splitlines())
-              and "verified(" not in cell.source]
-    assert silent == [], f"folded checks without a receipt: {silent}"
+              and "assert" in cell.source
+              and not receipt_follows_every_assert(cell.source)]
+    assert silent == [], f"folded checks with no receipt after their asserts: {silent}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

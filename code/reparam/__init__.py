@@ -30,7 +30,8 @@ Conventions, the same in every module:
 - **Randomness comes in only through a generator argument**: every function that
   draws takes ``generator``, a ``torch.Generator`` (a ``numpy.random.Generator`` where
   NumPy draws: :mod:`.sgd` and :func:`.diffusion.gaussian_baseline`), and requires it:
-  ``None`` is a ``TypeError``, as it would mean torch's global state. Nothing in the
+  ``None`` is a ``TypeError``, as it would mean torch's global state (a signature shows
+  ``generator=None`` only where arguments with defaults come before it). Nothing in the
   package seeds or reseeds a global random state (no ``torch.manual_seed``): a seeded
   call gives the same result whatever was drawn before it. The digits' split is part of
   the data set, named by an integer ``seed`` (:mod:`.data`). The chapters pass seeded

@@ -69,8 +69,11 @@ def check_count(n: Any, name: str = "n", minimum: int = 1) -> int:
 
 
 def check_tensor(value: Any, name: str):
-    """A torch tensor, returned; a ``TypeError`` naming ``name`` otherwise."""
-    if not _is_torch_tensor(value):
+    """A torch tensor (or a subclass), returned; a ``TypeError`` naming ``name``
+    otherwise."""
+    import torch  # here, so that importing this module stays cheap
+
+    if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     return value
 

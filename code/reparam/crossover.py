@@ -87,6 +87,12 @@ def _per_draw(
     return values * score
 
 
+def _check_cost(cost, name: str) -> GaussianCost:
+    if not isinstance(cost, GaussianCost):
+        raise TypeError(f"{name} must be a GaussianCost, got {type(cost).__name__}")
+    return cost
+
+
 def _check_baseline(estimator: str, baseline) -> None:
     if baseline is not None and not isinstance(baseline, str):
         raise TypeError(
@@ -118,8 +124,7 @@ def hermite_variance(
     :func:`reparam.variance.exact_variance`.
     """
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
-    if not isinstance(cost, GaussianCost):
-        raise TypeError(f"cost must be a GaussianCost, got {type(cost).__name__}")
+    _check_cost(cost, "cost")
     check_choice(estimator, "estimator", ESTIMATORS)
     check_choice(parameter, "parameter", PARAMETERS)
     if not cost.differentiable:
@@ -139,7 +144,7 @@ def log_variance_ratio(
     family: GaussianCost, k, mu, sigma, parameter: str, baseline: str | None = None
 ) -> float:
     """``log V_pathwise - log V_score`` at ``k``: negative where pathwise wins."""
-    cost = family.with_k(as_real_scalar(k, "k"))
+    cost = _check_cost(family, "family").with_k(as_real_scalar(k, "k"))
     pathwise = hermite_variance(cost, mu, sigma, "pathwise", parameter)
     score = hermite_variance(cost, mu, sigma, "score", parameter, baseline=baseline)
     if pathwise <= 0.0 or score <= 0.0:
@@ -165,7 +170,10 @@ def crossover(
     ``bracket = (left, right)`` must hold a sign change of :func:`log_variance_ratio`
     (find one on a grid of exact variances first); otherwise ``ValueError``.
     """
+    _check_cost(family, "family")
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
+    if not isinstance(bracket, tuple | list) or len(bracket) != 2:
+        raise TypeError(f"bracket must be a pair (left, right), got {bracket!r}")
     left, right = (as_real_scalar(v, "bracket") for v in bracket)
     if not left < right:
         raise ValueError(
@@ -200,8 +208,12 @@ def crossovers_on_grid(
     A grid too coarse to separate two crossovers misses both; the chapter checks the
     roots it uses against :func:`reparam.variance.exact_variance`.
     """
+    _check_cost(family, "family")
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
-    grid = np.asarray(k_grid, dtype=float)
+    try:
+        grid = np.asarray(k_grid, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"k_grid must hold real numbers, got {k_grid!r}") from error
     if grid.ndim != 1 or grid.size < 2 or not np.all(np.isfinite(grid)):
         raise ValueError(
             f"k_grid must be a finite 1-d grid of >= 2 values, got {k_grid}"

@@ -63,11 +63,11 @@ from torch import nn
 
 from ._validation import (
     as_real_scalar,
+    check_choice,
     check_count,
     check_generator,
     check_images,
     check_numpy_generator,
-    check_tensor,
 )
 from .data import GREY_LEVELS, IMAGE_PIXELS
 
@@ -226,15 +226,16 @@ def _at(values: torch.Tensor, t, like: torch.Tensor) -> torch.Tensor:
 def q_sample(
     x0: torch.Tensor, noise: torch.Tensor, t, schedule: Schedule
 ) -> torch.Tensor:
-    r"""A draw of :math:`q(x_t\mid x_0)`: :math:`\sqrt{\bar\alpha_t}x_0 +
-    \sqrt{1-\bar\alpha_t}\,\varepsilon`.
+    r""":math:`x_t = \sqrt{\bar\alpha_t}x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon` from
+    ``x0`` and ``noise`` (:math:`\varepsilon`); with standard-normal noise, a draw of
+    :math:`q(x_t\mid x_0)`. It draws nothing itself.
 
     ``x0`` has shape (batch, d) (any d); ``t`` is an int in 1..T or an integer tensor of
     shape (batch,); ``noise`` (the :math:`\varepsilon`) has x0's shape.
     """
     schedule = _check_schedule(schedule)
     x0 = check_images(x0, "x0", None)
-    if check_tensor(noise, "noise").shape != x0.shape:
+    if check_images(noise, "noise", None).shape != x0.shape:
         raise ValueError(
             f"noise must have x0's shape {tuple(x0.shape)}, got {tuple(noise.shape)}"
         )
@@ -280,7 +281,7 @@ def posterior_mean_from_noise(
     """
     schedule = _check_schedule(schedule)
     xt = check_images(xt, "xt", None)
-    if check_tensor(noise, "noise").shape != xt.shape:
+    if check_images(noise, "noise", None).shape != xt.shape:
         raise ValueError(f"noise must be a tensor of xt's shape {tuple(xt.shape)}")
     t = _check_t(t, schedule, xt.shape[0])
     beta = _at(schedule.betas, t, xt)
@@ -343,6 +344,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, T: int) -> torch.Tensor:
     """
     if check_count(dim, "dim", minimum=2) % 2:
         raise ValueError(f"dim must be an even integer >= 2, got {dim}")
+    T = check_count(T, "T")
     frequencies = torch.exp(
         -torch.linspace(0.0, math.log(max(T, 2)), dim // 2, device=t.device)
     )
@@ -354,9 +356,7 @@ PREDICTIONS = ("epsilon", "x0", "v")
 
 
 def _check_prediction(prediction) -> str:
-    if prediction not in PREDICTIONS:
-        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
-    return prediction
+    return check_choice(prediction, "prediction", PREDICTIONS)
 
 
 def _row(values: torch.Tensor, k: int) -> torch.Tensor:
@@ -429,7 +429,7 @@ def _one_member(first, first_name: str, second, second_name: str, t,
     schedule = _check_schedule(schedule)
     prediction = _check_prediction(prediction)
     first = check_images(first, first_name, None)
-    if check_tensor(second, second_name).shape != first.shape:
+    if check_images(second, second_name, None).shape != first.shape:
         raise ValueError(f"{second_name} must be a tensor of {first_name}'s shape "
                          f"{tuple(first.shape)}")
     t = _check_t(t, schedule, first.shape[0])

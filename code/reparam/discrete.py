@@ -67,6 +67,7 @@ from ._validation import (
     LEAVE_ONE_OUT,
     as_real_scalar,
     check_baseline,
+    check_choice,
     check_count,
     check_generator,
 )
@@ -396,7 +397,7 @@ def score_function_mse(
 
 
 def draw_gumbel(
-    n: int, k: int, generator: torch.Generator | None = None
+    n: int, k: int, generator: torch.Generator
 ) -> torch.Tensor:
     """``(n, k)`` float64 Gumbel(0, 1) draws, drawn as torch's relaxed categoricals draw
     them.
@@ -411,7 +412,7 @@ def draw_gumbel(
     return -(-_draw_uniform(n, k, generator).log()).log()
 
 
-def _draw_uniform(n: int, k: int, generator: torch.Generator | None) -> torch.Tensor:
+def _draw_uniform(n: int, k: int, generator: torch.Generator) -> torch.Tensor:
     eps = torch.finfo(DTYPE).eps
     return torch.rand((n, k), dtype=DTYPE, generator=generator).clamp(eps, 1.0 - eps)
 
@@ -426,7 +427,7 @@ def _relaxed(scores: torch.Tensor, tau: float) -> torch.Tensor:
 
 
 def gumbel_max_sample(
-    logits: Any, n: int, generator: torch.Generator | None = None
+    logits: Any, n: int, generator: torch.Generator
 ) -> torch.Tensor:
     r"""``n`` int64 category indices :math:`z_i = \arg\max_k(\theta_k + G_{ik})`.
 
@@ -440,7 +441,7 @@ def gumbel_max_sample(
 
 
 def gumbel_softmax_sample(
-    logits: Any, temperature: Any, n: int, generator: torch.Generator | None = None
+    logits: Any, temperature: Any, n: int, generator: torch.Generator
 ) -> torch.Tensor:
     r"""``(n, K)`` relaxed one-hot rows :math:`s_i = \operatorname{softmax}((\theta +
     G_i)/\tau)`.
@@ -524,7 +525,7 @@ def _conditional_perturbed(
 
 
 def conditional_gumbel_sample(
-    logits: Any, indices: torch.Tensor, generator: torch.Generator | None = None
+    logits: Any, indices: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
     r"""``(n, K)`` perturbed log-probabilities :math:`\log p + G` conditioned on their
     argmax being ``indices`` (int64, ``(n,)``): the :math:`\tilde x` of REBAR.
@@ -591,7 +592,7 @@ def gumbel_softmax_grad(
     logits: Any,
     temperature: Any,
     n: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator,
 ) -> torch.Tensor:
     r"""``(n, K)`` per-sample Gumbel-softmax gradients :math:`\nabla_\theta g(s_i)`.
 
@@ -611,7 +612,7 @@ def straight_through_grad(
     logits: Any,
     temperature: Any,
     n: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator,
 ) -> torch.Tensor:
     r"""``(n, K)`` per-sample straight-through Gumbel-softmax gradients.
 
@@ -656,7 +657,7 @@ def score_function_grad(
     f_values: Any,
     logits: Any,
     n: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator,
     baseline: Baseline = None,
 ) -> torch.Tensor:
     r"""``(n, K)`` per-sample score-function estimates of :func:`exact_grad`.
@@ -681,7 +682,7 @@ def rebar_grad(
     *,
     temperature: Any,
     eta: Any,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator,
 ) -> torch.Tensor:
     r"""``(n, K)`` per-sample REBAR estimates of :math:`\nabla J` (Tucker et al. 2017).
 
@@ -710,7 +711,7 @@ def rebar_grad(
 
 def _rebar_draws(
     cost: Cost, logits: Any, n: int, temperature: Any,
-    generator: torch.Generator | None,
+    generator: torch.Generator,
 ) -> Callable[[float], torch.Tensor]:
     """Check the arguments, draw REBAR's noise once, and return ``eta -> rows`` on that
     noise. Masked (-inf) categories are left out of the computation and get zero
@@ -764,7 +765,7 @@ def best_rebar_eta(
     cost: Cost,
     logits: Any,
     n: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator,
     *,
     temperature: Any,
 ) -> RebarChoice:
@@ -856,7 +857,7 @@ def sgd_paths(
     logits: Any,
     runs: int,
     steps: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | None,
     *,
     estimator: str,
     batch: int,
@@ -889,12 +890,7 @@ def sgd_paths(
         raise ValueError("logits must be finite for sgd_paths (no masked category)")
     runs = check_count(runs, "runs")
     steps = check_count(steps, "steps")
-    if not isinstance(estimator, str):
-        raise TypeError(f"estimator must be a string, got {type(estimator).__name__}")
-    if estimator not in SGD_ESTIMATORS:
-        raise ValueError(
-            f"estimator must be one of {SGD_ESTIMATORS}, got {estimator!r}"
-        )
+    check_choice(estimator, "estimator", SGD_ESTIMATORS)
     batch = check_count(
         batch, "batch", minimum=2 if estimator == "leave-one-out" else 1
     )
@@ -913,7 +909,7 @@ def sgd_paths(
         if eta is None:
             raise ValueError("estimator='rebar' needs eta")
         eta_value = as_real_scalar(eta, "eta")
-    if estimator != "exact":  # the exact gradient draws nothing
+    if estimator != "exact" or generator is not None:  # "exact" draws nothing
         check_generator(generator)
     thetas = theta.expand(runs, -1).clone()
     path = [thetas]

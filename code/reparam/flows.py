@@ -153,7 +153,7 @@ class AffineCoupling(nn.Module):
     """
 
     def __init__(self, dim: int, mask, hidden: int = 64, *,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator):
         super().__init__()
         self.dim = check_count(dim, "dim", minimum=2)
         self.hidden = check_count(hidden, "hidden")
@@ -295,7 +295,7 @@ class Flow(nn.Module):
         _check_dtype(x, self.base_loc, "x")
         return self._log_prob(x)
 
-    def sample(self, n: int, generator: torch.Generator | None = None
+    def sample(self, n: int, generator: torch.Generator
                ) -> tuple[torch.Tensor, torch.Tensor]:
         r"""``(x, log_prob)`` of ``n`` draws :math:`x = f(\varepsilon)`, shapes
         ``(n, dim)`` and ``(n,)``.

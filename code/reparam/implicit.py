@@ -402,7 +402,7 @@ def _check_gamma(
 
 
 def draw_standard_gamma(
-    concentration: float, n: int, generator: torch.Generator | None = None
+    concentration: float, n: int, generator: torch.Generator
 ) -> torch.Tensor:
     """``n`` float64 draws of Gamma(α, 1), drawn exactly as
     ``torch.distributions.Gamma`` draws.
@@ -474,7 +474,7 @@ def gamma_pathwise_grad(
     concentration: Scalar,
     rate: Scalar,
     n: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator,
 ) -> torch.Tensor:
     r"""Per-sample pathwise estimates of
     :math:`\nabla_{\alpha,\beta}\mathbb E_{x\sim\mathrm{Gamma}(\alpha,\beta)}[f(x)]`.
@@ -509,7 +509,7 @@ def gamma_score_function_grad(
     concentration: Scalar,
     rate: Scalar,
     n: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator,
     baseline: None | float | str = None,
 ) -> torch.Tensor:
     r"""Per-sample score-function estimates for the Gamma, shape ``(n, 2)``, float64.
@@ -739,7 +739,7 @@ def marsaglia_tsang_accepted_density(
 
 
 def marsaglia_tsang_noise(
-    concentration: float, n: int, generator: torch.Generator | None = None
+    concentration: float, n: int, generator: torch.Generator
 ) -> torch.Tensor:
     r"""``n`` accepted noises :math:`\varepsilon` of Marsaglia and Tsang's sampler.
 
@@ -774,7 +774,7 @@ def naive_rejection_grad(
     f: Callable[[torch.Tensor], torch.Tensor],
     concentration: float,
     n: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator,
 ) -> torch.Tensor:
     r"""Per-sample *naive* gradients :math:`f'(h)\,\partial h/\partial\alpha` of
     :math:`\mathbb E[f(x)]`, :math:`x \sim \mathrm{Gamma}(\alpha, 1)`, at the accepted
@@ -866,7 +866,7 @@ class _StandardGammaSample(torch.autograd.Function):
 
 
 def standard_gamma_rsample(
-    concentration: torch.Tensor, generator: torch.Generator | None = None
+    concentration: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
     r"""A differentiable draw of Gamma(α, 1) for each entry of ``concentration``.
 

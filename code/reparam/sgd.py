@@ -50,6 +50,7 @@ import numpy as np
 
 from ._validation import (
     as_real_scalar,
+    check_choice,
     check_count,
     check_numpy_generator,
     check_scale,
@@ -69,8 +70,10 @@ ESTIMATORS = ("pathwise", "score")
 
 
 def objective(k, mu, sigma) -> float:
-    r""":math:`J(\mu,\sigma) = (\mu - k)^2 + \sigma^2 - \log\sigma` in closed form."""
-    mu, sigma, k = as_real_scalar(mu, "mu"), check_scale(sigma), as_real_scalar(k, "k")
+    r""":math:`J(\mu,\sigma) = (\mu - k)^2 + \sigma^2 - \log\sigma` in closed form, for
+    the cost's ``k`` (first, as the package orders arguments) and the Gaussian's
+    ``mu``, ``sigma``."""
+    k, mu, sigma = as_real_scalar(k, "k"), as_real_scalar(mu, "mu"), check_scale(sigma)
     return (mu - k) ** 2 + sigma**2 - math.log(sigma)
 
 
@@ -80,7 +83,9 @@ def optimum(k) -> tuple[float, float]:
 
 
 def one_sample_gradient(k, eps, mu, sigma):
-    r"""Pathwise gradient of :math:`(x - k)^2 - \log\sigma` for one draw (see above)."""
+    r"""Pathwise gradient of :math:`(x - k)^2 - \log\sigma` for one draw
+    :math:`x = \mu + \sigma\varepsilon`: the cost's ``k``, the draw ``eps``, then
+    ``mu``, ``sigma`` (NumPy arrays broadcast; unchecked, for the SGD loop)."""
     x = mu + sigma * eps
     return 2.0 * (x - k), 2.0 * (x - k) * eps - 1.0 / sigma
 
@@ -88,7 +93,8 @@ def one_sample_gradient(k, eps, mu, sigma):
 def one_sample_score_gradient(k, eps, mu, sigma):
     r"""Score-function gradient of :math:`\mathbb E[(x - k)^2] - \log\sigma` from one
     draw: :math:`(x - k)^2\,(\varepsilon/\sigma,\ (\varepsilon^2 - 1)/\sigma)`, plus
-    the exact :math:`(0, -1/\sigma)` of :math:`-\log\sigma`."""
+    the exact :math:`(0, -1/\sigma)` of :math:`-\log\sigma`. Arguments as
+    :func:`one_sample_gradient`'s."""
     squared = (mu + sigma * eps - k) ** 2
     return squared * eps / sigma, squared * (eps * eps - 1.0) / sigma - 1.0 / sigma
 
@@ -148,10 +154,7 @@ def fit_gaussian_sgd(
     if a0 <= 0 or t0 <= 0:
         raise ValueError(f"a0 and t0 must be > 0, got a0={a0}, t0={t0}")
     check_numpy_generator(generator)
-    if not isinstance(estimator, str):
-        raise TypeError(f"estimator must be a str, got {type(estimator).__name__}")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    check_choice(estimator, "estimator", ESTIMATORS)
     gradient = {"pathwise": one_sample_gradient, "score": one_sample_score_gradient}[
         estimator
     ]

@@ -92,7 +92,7 @@ def _check_estimator(estimator) -> str:
     return check_choice(estimator, "estimator", ESTIMATORS)
 
 
-def _linear(inputs: int, outputs: int, generator: torch.Generator | None) -> nn.Linear:
+def _linear(inputs: int, outputs: int, generator: torch.Generator) -> nn.Linear:
     r"""``nn.Linear(inputs, outputs)`` with torch's default initialisation, drawn from
     ``generator``.
 
@@ -124,7 +124,7 @@ class VAE(nn.Module):
         hidden: int = 128,
         pixels: int = IMAGE_PIXELS,
         *,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator,
     ):
         super().__init__()
         latent_dim = check_count(latent_dim, "latent_dim")
@@ -182,7 +182,7 @@ def _log_prior(z: torch.Tensor) -> torch.Tensor:
     return (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
-def _standard_normal(shape, like: torch.Tensor, generator: torch.Generator | None):
+def _standard_normal(shape, like: torch.Tensor, generator: torch.Generator):
     """N(0, 1) draws of ``like``'s dtype on ``like``'s device, made on the generator's
     device: a CPU generator gives the same draws whatever device the model is on."""
     draws = torch.randn(shape, generator=generator, dtype=like.dtype,
@@ -201,7 +201,7 @@ class ElboTerms(NamedTuple):
 
 
 def _draw_latents(
-    model: VAE, images: torch.Tensor, samples: int, generator: torch.Generator | None
+    model: VAE, images: torch.Tensor, samples: int, generator: torch.Generator
 ):
     """(images, z, mu, log_sigma): validated images and z = mu + sigma * eps, with
     ``eps`` of shape (samples, n, latent_dim) drawn from ``generator`` in one call."""
@@ -246,7 +246,7 @@ def surrogate_loss(
     images: torch.Tensor,
     estimator: str,
     samples: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""A loss whose gradient is minus the chosen ELBO gradient estimate; also returns
     the per-image ELBO estimates (detached).

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import sympy as sp
 from scipy import integrate
 
-from ._validation import as_real_scalar, check_count, check_scale
+from ._validation import as_real_scalar, check_choice, check_count, check_scale
 from .costs import GaussianCost
 
 __all__ = [
@@ -61,10 +61,8 @@ def per_sample_function(
 ) -> Callable[[float], float]:
     """One draw of the estimator as a function of eps (see the module docstring)."""
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if parameter not in PARAMETERS:
-        raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
+    check_choice(estimator, "estimator", ESTIMATORS)
+    check_choice(parameter, "parameter", PARAMETERS)
     baseline = as_real_scalar(baseline, "baseline")
     if estimator == "pathwise":
         if not cost.differentiable:
@@ -131,8 +129,7 @@ def optimal_baseline(cost: GaussianCost, mu, sigma, parameter: str) -> float:
     (The variance :math:`\mathbb E[(f-b)^2 s^2] - g^2` is a quadratic in :math:`b`.)
     """
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
-    if parameter not in PARAMETERS:
-        raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
+    check_choice(parameter, "parameter", PARAMETERS)
     value = _lambdified(cost.name, cost.k, False)
     if parameter == "mu":
         score_squared, mean_score_squared = (
@@ -178,8 +175,7 @@ def leave_one_out_variance(cost: GaussianCost, mu, sigma, parameter: str, n) -> 
     """
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
     n = check_count(n, "n", minimum=2)  # a leave-one-out baseline needs two draws
-    if parameter not in PARAMETERS:
-        raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
+    check_choice(parameter, "parameter", PARAMETERS)
     value = _lambdified(cost.name, cost.k, False)
     breakpoints = [] if cost.differentiable else [(cost.k - mu) / sigma]
     mean = _expect(lambda eps: value(mu + sigma * eps), breakpoints)

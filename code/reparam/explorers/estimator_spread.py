@@ -46,7 +46,7 @@ import numpy as np
 import sympy as sp
 from scipy.special import ndtri
 
-from .._validation import as_real_scalar, check_scale
+from .._validation import as_real_scalar, check_choice, check_scale
 from ..costs import ALL_COSTS
 from ._bokeh import bokeh_figure, explorer_column, readout_div, slider
 from ._widgets import WidgetExplorer, live_figure
@@ -246,8 +246,7 @@ def estimator_spread_state(
     """
     _cost(cost)
     k, mu, sigma = as_real_scalar(k, "k"), as_real_scalar(mu, "mu"), check_scale(sigma)
-    if parameter not in PARAMETERS:
-        raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
+    check_choice(parameter, "parameter", PARAMETERS)
     if cost == "gaussian_bump" and k < 0:
         raise ValueError(f"k must be >= 0 for the bump exp(-k x^2), got {k}")
     jump = (k - mu) / sigma if not _cost(cost).differentiable else None
