@@ -309,6 +309,21 @@ def _boundary_cases():
         ("dim odd", lambda: diffusion.timestep_embedding(t, 3, 10), ValueError, "even"),
         ("T a string", lambda: diffusion.timestep_embedding(t, 4, "10"), TypeError,
          "T must be an integer"),
+        ("betas a string", lambda: diffusion.Schedule("abc"), TypeError, "betas"),
+        ("betas of integers", lambda: diffusion.Schedule(torch.tensor([0, 1])),
+         TypeError, "betas must be floating point"),
+        ("a beta of 1", lambda: diffusion.Schedule(torch.tensor([0.5, 1.0])),
+         ValueError, "open interval"),
+        ("knots of bools",
+         lambda: learned_schedule.PiecewiseLinearSchedule(torch.tensor([True, False])),
+         TypeError, "knots must be floating point"),
+        ("the loss's denoiser a string",
+         lambda: learned_schedule.diffusion_loss(
+             learned_schedule.PiecewiseLinearSchedule(torch.tensor([-2.0, 2.0])), "d",
+             x, x, torch.rand(2)), TypeError, "denoiser"),
+        ("the exact loss's denoiser a string",
+         lambda: learned_schedule.exact_diffusion_loss("d", -2.0, 2.0), TypeError,
+         "denoiser"),
         ("a generator given to the exact estimator",
          lambda: discrete.sgd_paths([1.0, 0.0], [0.0, 0.0], 1, 2, 3, estimator="exact",
                                     batch=1, learning_rate=0.1),
@@ -325,6 +340,18 @@ def test_wrong_types_at_the_boundaries_are_type_errors(name):
     call, error, message = CASES[name]
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_bad_denoiser_is_refused_before_anything_is_drawn():
+    from reparam import learned_schedule
+
+    schedule = learned_schedule.PiecewiseLinearSchedule(torch.tensor([-2.0, 2.0]))
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    with pytest.raises(TypeError, match="denoiser"):
+        learned_schedule.fit_schedule(schedule, "d", torch.zeros(4, 64), steps=1,
+                                      generator=generator)
+    assert torch.equal(generator.get_state(), state)
 
 
 def test_a_tensor_subclass_is_a_tensor():

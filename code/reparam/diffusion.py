@@ -68,6 +68,7 @@ from ._validation import (
     check_generator,
     check_images,
     check_numpy_generator,
+    check_tensor,
 )
 from .data import GREY_LEVELS, IMAGE_PIXELS
 
@@ -114,6 +115,16 @@ class Schedule:
     (float64)."""
 
     betas: torch.Tensor
+
+    def __post_init__(self):
+        betas = check_tensor(self.betas, "betas")
+        if not betas.dtype.is_floating_point:
+            raise TypeError(f"betas must be floating point, got dtype {betas.dtype}")
+        if betas.ndim != 1 or len(betas) == 0:
+            raise ValueError(f"betas must be one-dimensional and non-empty, got shape "
+                             f"{tuple(betas.shape)}")
+        if not bool(((betas > 0) & (betas < 1)).all()):
+            raise ValueError("every beta must lie in the open interval (0, 1)")
 
     @property
     def T(self) -> int:  # noqa: N802 - the papers' name

@@ -68,7 +68,9 @@ class PiecewiseLinearSchedule(nn.Module):
 
     def __init__(self, knots: torch.Tensor):
         super().__init__()
-        if check_tensor(knots, "knots").ndim != 1 or len(knots) < 2:
+        if not check_tensor(knots, "knots").dtype.is_floating_point:
+            raise TypeError(f"knots must be floating point, got dtype {knots.dtype}")
+        if knots.ndim != 1 or len(knots) < 2:
             raise ValueError("knots must be a 1-D tensor of at least 2 values of gamma")
         knots = knots.detach().double()
         if not bool(torch.isfinite(knots).all()) or not bool((knots.diff() > 0).all()):
@@ -104,6 +106,19 @@ class PiecewiseLinearSchedule(nn.Module):
         return gamma, increments[piece] * bins
 
 
+def _check_schedule_and_denoiser(schedule, denoiser) -> None:
+    if not isinstance(schedule, PiecewiseLinearSchedule):
+        raise TypeError("schedule must be a PiecewiseLinearSchedule, got "
+                        f"{type(schedule).__name__}")
+    _check_denoiser(denoiser)
+
+
+def _check_denoiser(denoiser) -> None:
+    if not isinstance(denoiser, diffusion.LinearDenoiser):
+        raise TypeError("denoiser must be a diffusion.LinearDenoiser, got "
+                        f"{type(denoiser).__name__}")
+
+
 def diffusion_loss(
     schedule: PiecewiseLinearSchedule,
     denoiser: diffusion.LinearDenoiser,
@@ -124,6 +139,12 @@ def diffusion_loss(
     ``through_z=False`` the coefficients of :math:`z_t` are detached, so a gradient
     holds only the last two parts (the value is the same).
     """
+    _check_schedule_and_denoiser(schedule, denoiser)
+    x = check_images(x, "x", None)
+    if check_images(noise, "noise", None).shape != x.shape:
+        raise ValueError(f"noise must have x's shape {tuple(x.shape)}")
+    if check_tensor(t, "t").shape != (len(x),) or not bool(((t >= 0) & (t <= 1)).all()):
+        raise ValueError(f"t must hold {len(x)} times in [0, 1], one per row of x")
     if not isinstance(through_z, bool):
         raise TypeError(f"through_z must be a bool, got {type(through_z).__name__}")
     gamma, slope = schedule(t)
@@ -148,6 +169,7 @@ def exact_diffusion_loss(
     \mathbb E\lVert x-\hat x\rVert^2\,dv` and :meth:`LinearDenoiser.expected_error`
     :math:`=\sum_i\lambda_i/(1+v\lambda_i)`.
     """
+    _check_denoiser(denoiser)
     gamma_min = as_real_scalar(gamma_min, "gamma_min")
     gamma_max = as_real_scalar(gamma_max, "gamma_max")
     if not gamma_min < gamma_max:
@@ -182,8 +204,7 @@ def fit_schedule(
     ``generator``) by differentiating through :math:`z_t`. Changes ``schedule`` in
     place.
     """
-    if not isinstance(schedule, PiecewiseLinearSchedule):
-        raise TypeError("schedule must be a PiecewiseLinearSchedule")
+    _check_schedule_and_denoiser(schedule, denoiser)
     images = check_images(images, "images", None)
     steps = check_count(steps, "steps")
     batch_size = check_count(batch_size, "batch_size")
