@@ -60,13 +60,16 @@ def package_fingerprint(book: Path = ROOT) -> str:
     return digest.hexdigest() + hashlib.sha256(str(installed).encode()).hexdigest()
 
 
-def empty_stale_cache(book: Path, cache: Path) -> None:
-    """Empty the cache unless it was filled with this package and these packages."""
+def empty_stale_cache(book: Path, cache: Path) -> bool:
+    """Empty the cache unless it was filled with this package and these packages;
+    whether it was emptied."""
     stamp, fingerprint = cache / "package-fingerprint", package_fingerprint(book)
-    if cache.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+    stale = cache.exists() and (not stamp.exists() or stamp.read_text() != fingerprint)
+    if stale:
         shutil.rmtree(cache)
     cache.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
+    return stale
 
 
 def _set_environment(environment: dict) -> None:  # in each pool process, at start
@@ -135,13 +138,17 @@ def build(book: Path = ROOT, output: Path | None = None, capture: bool = False,
           startup: Path | None = None) -> subprocess.CompletedProcess:
     """The three steps; ``capture``: return the logs instead of printing them;
     ``startup``: a file each chapter's kernel runs first."""
+    # Sphinx re-reads all pages, not just changed ones, after a failed or stopped build
+    # and after a package change (every chapter then runs again, with new outputs).
+    unfinished = (output or book) / "_build" / "unfinished-build"
+    if empty_stale_cache(book, (output or book) / CACHE):
+        unfinished.parent.mkdir(parents=True, exist_ok=True)
+        unfinished.touch()
     failed = execute_uncached(book, (output or book) / CACHE, startup)
     if failed:  # its traceback, without executing it again in step 2
         log = "".join(f"bookbuild: {uri} failed:\n{tb}\n" for uri, tb in failed.items())
         print("" if capture else log, end="", file=sys.stderr)
         return subprocess.CompletedProcess([], 1, "", log)
-    # After a failed or stopped build Sphinx re-reads all pages, not just changed ones.
-    unfinished = (output or book) / "_build" / "unfinished-build"
     reread = ["--all"] if unfinished.exists() else []
     unfinished.touch()
     result = jupyter_book(book, output, *reread, capture=capture)

@@ -82,6 +82,18 @@ def test_prose_edit_reuses_the_cache_and_code_edit_reexecutes_one_chapter(tmp_pa
     assert after_code["b"] == first["b"], "a code edit in a executed chapter b too"
 
 
+def test_after_a_package_edit_every_page_shows_the_new_outputs(tmp_path):
+    # An edit of code/reparam or requirements.txt empties the cache, so every chapter
+    # is executed again; Sphinx must then read every page again, not only the pages
+    # whose source changed (here none), or the site keeps the old outputs.
+    book, out = two_chapter_book(tmp_path), tmp_path / "out"
+    (book / "requirements.txt").write_text("numpy\n")
+    first = build_and_read_tokens(book, out)
+    (book / "requirements.txt").write_text("numpy  # another pin\n")
+    after = build_and_read_tokens(book, out)
+    assert after["a"] != first["a"] and after["b"] != first["b"], (first, after)
+
+
 def test_a_package_or_requirements_edit_empties_the_cache(tmp_path):
     # The cache key ignores what a chapter imports; bookbuild empties the cache when
     # code/reparam or requirements.txt changes, and keeps it otherwise.
