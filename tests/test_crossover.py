@@ -77,7 +77,7 @@ def test_square_pathwise_variance_in_closed_form():
     ],
 )
 def test_crossovers_equalize_the_exact_variances(family, parameter, bracket, expected):
-    root = crossover(family, parameter, bracket)
+    root = crossover(family, bracket, parameter=parameter)
     assert root == pytest.approx(expected, abs=1e-4)
     cost = family.with_k(root)
     assert exact_variance(cost, 1.0, 1.0, "pathwise", parameter) == pytest.approx(
@@ -90,28 +90,29 @@ def test_crossovers_equalize_the_exact_variances(family, parameter, bracket, exp
 
 def test_crossover_depends_on_mu_and_sigma():
     assert crossover(
-        costs.cosine, "mu", (0.3, 3.0), mu=0.5, sigma=0.5
-    ) != pytest.approx(crossover(costs.cosine, "mu", (0.3, 3.0)), abs=1e-2)
+        costs.cosine, (0.3, 3.0), mu=0.5, sigma=0.5, parameter="mu"
+    ) != pytest.approx(crossover(costs.cosine, (0.3, 3.0), parameter="mu"), abs=1e-2)
 
 
 @pytest.mark.parametrize("parameter", ["mu", "sigma"])
 def test_cosine_crossover_scales_exactly_with_mu_and_sigma(parameter):
     # With mu = sigma = c, k x = (k c)(1 + eps): both per-draw functions at k are 1/c
     # times those at k c with mu = sigma = 1, so the crossover is the old one over c.
-    at_one = crossover(costs.cosine, parameter, (0.68, 1.47))
-    at_half = crossover(costs.cosine, parameter, (1.36, 2.94), mu=0.5, sigma=0.5)
+    at_one = crossover(costs.cosine, (0.68, 1.47), parameter=parameter)
+    at_half = crossover(costs.cosine, (1.36, 2.94), mu=0.5, sigma=0.5,
+                        parameter=parameter)
     assert at_half == pytest.approx(2.0 * at_one, rel=1e-8)
 
 
 def test_crossovers_on_grid_finds_the_bracketed_roots_and_only_those():
     grid = [0.3, 0.68, 1.47, 3.0]
-    assert crossovers_on_grid(costs.cosine, "mu", grid) == (
-        crossover(costs.cosine, "mu", (0.68, 1.47)),
+    assert crossovers_on_grid(costs.cosine, grid, parameter="mu") == (
+        crossover(costs.cosine, (0.68, 1.47), parameter="mu"),
     )
-    assert crossovers_on_grid(costs.square, "mu", [-3.0, 0.0, 3.0]) == ()
+    assert crossovers_on_grid(costs.square, [-3.0, 0.0, 3.0], parameter="mu") == ()
     # with a baseline the root moves, and equalizes the baselined exact variances
-    (root,) = crossovers_on_grid(costs.gaussian_bump, "mu", [0.1, 0.3, 0.6, 1.2],
-                                 baseline="optimal")
+    (root,) = crossovers_on_grid(costs.gaussian_bump, [0.1, 0.3, 0.6, 1.2],
+                                 parameter="mu", baseline="optimal")
     assert root < 0.6
     cost = costs.gaussian_bump.with_k(root)
     b = optimal_baseline(cost, 1.0, 1.0, "mu")
@@ -124,7 +125,8 @@ def test_the_bump_at_mean_zero_has_no_sigma_crossover():
     # At mu = 0 the ratio of the sigma-gradient variances stays below 3/4 (the chapter
     # proves it). The grid stays where 200 Gauss-Hermite nodes resolve the bump.
     grid = [0.01 * 2.0**i for i in range(11)]
-    assert crossovers_on_grid(costs.gaussian_bump, "sigma", grid, mu=0.0) == ()
+    assert crossovers_on_grid(costs.gaussian_bump, grid, mu=0.0,
+                              parameter="sigma") == ()
     for k in grid:
         assert log_variance_ratio(costs.gaussian_bump, k, 0.0, 1.0, "sigma") < math.log(
             0.75
@@ -149,12 +151,12 @@ def test_bad_baselines(kwargs, error, match):
 @pytest.mark.parametrize("grid", [[1.0], [2.0, 1.0], [0.5, math.inf], [[0.5, 1.0]]])
 def test_crossovers_on_grid_refuses_a_bad_grid(grid):
     with pytest.raises(ValueError, match="k_grid"):
-        crossovers_on_grid(costs.cosine, "mu", grid)
+        crossovers_on_grid(costs.cosine, grid, parameter="mu")
 
 
 def test_crossover_needs_a_sign_change():
     with pytest.raises(ValueError, match="no sign change"):
-        crossover(costs.square, "mu", (0.5, 2.0))
+        crossover(costs.square, (0.5, 2.0), parameter="mu")
 
 
 @pytest.mark.parametrize(

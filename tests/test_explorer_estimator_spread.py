@@ -143,7 +143,7 @@ def test_the_readout_changes_verdict_between_the_slider_values_around_the_crosso
     # Chapter 4 names these two slider values; Brent's root (adaptive quadrature of
     # reparam.variance) lies between them, and the Simpson rule of the explorer agrees
     # with it to within 1e-3 in k.
-    root = crossover(costs.cosine, "mu", (0.5, 2.0), mu=1.0, sigma=1.0)
+    root = crossover(costs.cosine, (0.5, 2.0), mu=1.0, sigma=1.0, parameter="mu")
     below, above = es.slider_values_around(root, es.K_RANGE)
     assert below < root < above and above - below == pytest.approx(es.SLIDER_STEP)
     assert not es.estimator_spread_state("cosine", below, 1.0, 1.0).score_wins
@@ -291,7 +291,7 @@ def test_ipywidgets_controls_redraw_the_same_bars(ipympl):
     bars = list(lab.figure.axes[0].patches)
     heights = [bar.get_height() for bar in bars]
     figures_before = plt.get_fignums()
-    root = crossover(costs.cosine, "mu", (0.5, 2.0), mu=1.0, sigma=1.0)
+    root = crossover(costs.cosine, (0.5, 2.0), mu=1.0, sigma=1.0, parameter="mu")
     _, above = es.slider_values_around(root, es.K_RANGE)
     first_row.children[1].value = above  # the k slider: its callback runs
     moved = es.estimator_spread_state("cosine", above, 1.0, 1.0)

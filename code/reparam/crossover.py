@@ -156,10 +156,11 @@ def log_variance_ratio(
 
 def crossover(
     family: GaussianCost,
-    parameter: str,
     bracket: tuple[float, float],
     mu=1.0,
     sigma=1.0,
+    *,
+    parameter: str,
     xtol: float = 1e-10,
     baseline: str | None = None,
 ) -> float:
@@ -195,10 +196,11 @@ def crossover(
 
 def crossovers_on_grid(
     family: GaussianCost,
-    parameter: str,
     k_grid,
     mu=1.0,
     sigma=1.0,
+    *,
+    parameter: str,
     baseline: str | None = None,
 ) -> tuple[float, ...]:
     """Every crossover that a grid of k brackets: one root of
@@ -224,7 +226,7 @@ def crossovers_on_grid(
         [log_variance_ratio(family, k, mu, sigma, parameter, baseline) for k in grid]
     )
     return tuple(
-        crossover(family, parameter, (grid[i], grid[i + 1]), mu, sigma,
+        crossover(family, (grid[i], grid[i + 1]), mu, sigma, parameter=parameter,
                   baseline=baseline)
         for i in np.flatnonzero(signs[:-1] * signs[1:] < 0)
     )
