@@ -62,11 +62,11 @@ def package_fingerprint(book: Path = ROOT) -> str:
 
 def empty_stale_cache(book: Path, cache: Path) -> bool:
     """Empty the cache unless it was filled with this package and these packages;
-    whether it was emptied."""
+    whether it is new (emptied, or not there: every chapter will run)."""
     stamp, fingerprint = cache / "package-fingerprint", package_fingerprint(book)
-    stale = cache.exists() and (not stamp.exists() or stamp.read_text() != fingerprint)
+    stale = not stamp.exists() or stamp.read_text() != fingerprint
     if stale:
-        shutil.rmtree(cache)
+        shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
     return stale

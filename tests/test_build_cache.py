@@ -92,6 +92,9 @@ def test_after_a_package_edit_every_page_shows_the_new_outputs(tmp_path):
     (book / "requirements.txt").write_text("numpy  # another pin\n")
     after = build_and_read_tokens(book, out)
     assert after["a"] != first["a"] and after["b"] != first["b"], (first, after)
+    shutil.rmtree(out / bookbuild.CACHE)  # the cache deleted by hand, alone
+    again = build_and_read_tokens(book, out)
+    assert again["a"] != after["a"] and again["b"] != after["b"], (after, again)
 
 
 def test_a_package_or_requirements_edit_empties_the_cache(tmp_path):
