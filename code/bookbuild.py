@@ -175,6 +175,9 @@ def print_pdf(book: Path = ROOT, output: Path | None = None) -> Path:
         browser = playwright.chromium.launch(executable_path=CHROMIUM)
         # As wide as the printed column, so that each explorer lays out to the paper.
         page = browser.new_page(viewport={"width": 660, "height": 900})
+        # One 190,000-element page: 15-40 s to load and typeset here, more on a machine
+        # busy with other tests; Playwright's 30 s default failed one CI run.
+        page.set_default_timeout(180_000)
         page.goto((single / "book.html").as_uri())
         page.evaluate("() => MathJax.startup.promise")  # every formula typeset
         page.wait_for_function("() => [...document.querySelectorAll('[data-root-id]')]"
