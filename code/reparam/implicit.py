@@ -79,7 +79,13 @@ import numpy as np
 import torch
 from scipy import special
 
-from ._validation import as_real_scalar, check_baseline, check_count, check_generator
+from ._validation import (
+    as_real_scalar,
+    check_baseline,
+    check_choice,
+    check_count,
+    check_generator,
+)
 from .estimators import evaluate_cost, subtract_baseline
 
 __all__ = [
@@ -383,21 +389,22 @@ def gamma_cdf(
 # --- the Gamma estimators
 
 
-_NO_DRAWS = object()  # _check_gamma's generator for a function that draws nothing
-
-
-def _check_gamma(
-    concentration: Scalar, rate: Scalar, n, generator
-) -> tuple[float, float, int]:
+def _check_gamma(concentration: Scalar, rate: Scalar) -> tuple[float, float]:
+    """(alpha, beta), each a positive real number."""
     alpha = as_real_scalar(concentration, "concentration")
     if alpha <= 0:
         raise ValueError(f"concentration must be > 0, got {alpha}")
     beta = as_real_scalar(rate, "rate")
     if beta <= 0:
         raise ValueError(f"rate must be > 0, got {beta}")
+    return alpha, beta
+
+
+def _check_gamma_draws(concentration: Scalar, rate: Scalar, n, generator):
+    """(alpha, beta, n) for a function that draws ``n`` values from ``generator``."""
+    alpha, beta = _check_gamma(concentration, rate)
     n = check_count(n, "n")
-    if generator is not _NO_DRAWS:
-        check_generator(generator)
+    check_generator(generator)
     return alpha, beta, n
 
 
@@ -413,7 +420,7 @@ def draw_standard_gamma(
     (a fraction :math:`\\approx (2.2\\times10^{-308})^\\alpha/\\Gamma(\\alpha+1)` of
     the draws, which matters for :math:`\\alpha \\lesssim 0.02`).
     """
-    alpha, _, n = _check_gamma(concentration, 1.0, n, generator)
+    alpha, _, n = _check_gamma_draws(concentration, 1.0, n, generator)
     return torch._standard_gamma(
         torch.full((n,), alpha, dtype=DTYPE), generator=generator
     )
@@ -487,7 +494,7 @@ def gamma_pathwise_grad(
     :math:`\alpha \lesssim 0.02`) are evaluated at 2.2e-308, as PyTorch does; then
     ``ValueError`` unless :math:`f'` is finite and the same at 0 and at 2.2e-308.
     """
-    alpha, beta, n = _check_gamma(concentration, rate, n, generator)
+    alpha, beta, n = _check_gamma_draws(concentration, rate, n, generator)
     _check_grad_concentration(np.asarray(alpha))
     draws = _gamma_draws(alpha, beta, n, generator)
     x_leaf = draws.x.clone().requires_grad_(True)
@@ -527,7 +534,7 @@ def gamma_score_function_grad(
     ``_gamma_draws``). ``f`` sees such a sample as 2.2e-308, as in PyTorch, so then
     ``f`` must be finite and the same at 0 and at 2.2e-308, or ``ValueError``.
     """
-    alpha, beta, n = _check_gamma(concentration, rate, n, generator)
+    alpha, beta, n = _check_gamma_draws(concentration, rate, n, generator)
     baseline = check_baseline(baseline, n)
     draws = _gamma_draws(alpha, beta, n, generator)
     with torch.no_grad():
@@ -639,12 +646,11 @@ def gamma_estimator_moments(
     instance log x where x underflows to 0) or if the rule would need more than two
     million nodes. The tests check it against ``scipy.integrate.quad`` and closed forms.
     """
-    if estimator not in ("pathwise", "score"):
-        raise ValueError(f"estimator must be 'pathwise' or 'score', got {estimator!r}")
+    estimator = check_choice(estimator, "estimator", ("pathwise", "score"))
     for function, name in ((f, "f"), (df, "df")):
         if not callable(function):
             raise TypeError(f"{name} must be callable, got {type(function).__name__}")
-    alpha, beta, _ = _check_gamma(concentration, rate, 1, _NO_DRAWS)
+    alpha, beta = _check_gamma(concentration, rate)
     b = 0.0 if baseline is None else as_real_scalar(baseline, "baseline")
     if estimator == "pathwise":
         _check_grad_concentration(np.asarray(alpha))
