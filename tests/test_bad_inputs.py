@@ -456,3 +456,30 @@ def test_a_generator_has_a_default_only_where_an_earlier_argument_has_one():
             offered.append(name)
     assert offered == []
     assert seen >= 30, seen  # (guards against finding no function at all)
+
+
+# The package docstring's order: what is computed on, then the law's parameters as
+# torch.distributions orders them (a relaxation's temperature after its logits), then
+# sizes, then the generator. Each pair is checked among the positional arguments.
+ARGUMENT_ORDER = [("mu", "sigma"), ("concentration", "rate"), ("logits", "temperature"),
+                  ("mu", "n"), ("sigma", "n"), ("logits", "n"), ("concentration", "n"),
+                  ("n", "generator")]
+COMPUTED_ON = ("f", "cost", "f_values", "family")
+
+
+def test_arguments_come_in_the_package_order():
+    import inspect
+
+    wrong, seen = [], 0
+    for name, function in _public_callables():
+        names = [p.name for p in inspect.signature(function).parameters.values()
+                 if p.kind is not inspect.Parameter.KEYWORD_ONLY and p.name != "self"]
+        for first, second in ARGUMENT_ORDER:
+            if first in names and second in names:
+                seen += 1
+                if names.index(first) > names.index(second):
+                    wrong.append(f"{name}: {second} before {first}")
+        wrong += [f"{name}: {argument} is not first" for argument in COMPUTED_ON
+                  if argument in names[1:] and names[0] not in COMPUTED_ON]
+    assert wrong == []
+    assert seen >= 40, seen  # (guards against finding no function at all)

@@ -45,7 +45,10 @@ Conventions, the same in every module:
 - **Arguments come in one order**: what is computed on (a cost ``f``, samples ``z``),
   then the distribution's parameters in the order ``torch.distributions`` names them
   (``mu, sigma``; ``concentration, rate``; ``logits``), then sizes (``n``), then the
-  ``generator``, then options by keyword (``baseline=``).
+  ``generator``, then options by keyword (``baseline=``). A relaxation's
+  ``temperature`` follows the logits it relaxes (``RelaxedOneHotCategorical`` takes
+  it first, before its optional ``probs`` or ``logits``); where it is an estimator's
+  option, as in REBAR, it is a keyword.
 - **Per-sample estimators return rows**: an ``(n, number of parameters)`` float64
   tensor whose row ``i`` is the estimate from draw ``i`` alone (their mean is the
   n-sample estimate); :func:`.estimators.summarize` gives mean and standard error.
