@@ -629,7 +629,8 @@ class TrainingRun:
     ``models[(step, decay)]`` is the ensemble of every member's exponential moving
     average of the weights with that ``decay`` after ``step`` Adam steps (decay 0 is
     the trained weights themselves); ``losses[s, k]`` is member k's training loss at
-    step s + 1.
+    step s + 1; ``seconds`` is the training's wall-clock time (it varies from run to
+    run; the book shows none).
     """
 
     specs: tuple[MemberSpec, ...]
