@@ -47,8 +47,8 @@ Conventions, the same in every module:
   (``mu, sigma``; ``concentration, rate``; ``logits``), then sizes (``n``), then the
   ``generator``, then options by keyword (``baseline=``). A relaxation's
   ``temperature`` follows the logits it relaxes (``RelaxedOneHotCategorical`` takes
-  it first, before its optional ``probs`` or ``logits``); where it is an estimator's
-  option, as in REBAR, it is a keyword.
+  it first, before its optional ``probs`` or ``logits``); in REBAR's functions and
+  ``sgd_paths``, where it is one tuning option among others, it is a keyword.
 - **Per-sample estimators return rows**: an ``(n, number of parameters)`` float64
   tensor whose row ``i`` is the estimate from draw ``i`` alone (their mean is the
   n-sample estimate); :func:`.estimators.summarize` gives mean and standard error.

@@ -400,7 +400,9 @@ def _check_gamma(concentration: Scalar, rate: Scalar) -> tuple[float, float]:
     return alpha, beta
 
 
-def _check_gamma_draws(concentration: Scalar, rate: Scalar, n, generator):
+def _check_gamma_draws(
+    concentration: Scalar, rate: Scalar, n, generator
+) -> tuple[float, float, int]:
     """(alpha, beta, n) for a function that draws ``n`` values from ``generator``."""
     alpha, beta = _check_gamma(concentration, rate)
     n = check_count(n, "n")
