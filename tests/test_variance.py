@@ -223,3 +223,34 @@ def test_leave_one_out_variance_refuses_bad_input():
         leave_one_out_variance(costs.square, 0.0, 1.0, "k", 4)
     with pytest.raises(ValueError, match="sigma"):
         leave_one_out_variance(costs.square, 0.0, -1.0, "mu", 4)
+
+
+@pytest.mark.parametrize("k", [100, 10_000])
+@pytest.mark.parametrize("estimator", ["pathwise", "score"])
+@pytest.mark.parametrize("parameter", ["mu", "sigma"])
+def test_a_narrow_bump_is_not_missed(k, estimator, parameter):
+    # Against mpmath's tanh-sinh quadrature at 30 digits, split at the bump's peak, at
+    # mu = 1/20 and sigma = 1. Before quad was told where the bump is, the pathwise
+    # variance came out as 0 from k = 100 on.
+    import mpmath as mp
+
+    mp.mp.dps = 30
+    mu = mp.mpf(1) / 20
+
+    def draw(eps):
+        x = mu + eps
+        f = mp.exp(-k * x**2)
+        if estimator == "pathwise":
+            return -2 * k * x * f * (1 if parameter == "mu" else eps)
+        return f * (eps if parameter == "mu" else eps**2 - 1)
+
+    def expect(g):
+        width = 20 / mp.sqrt(k)  # twenty of the bump's widths on either side
+        points = [-mp.inf, -mu - width, -mu, -mu + width, mp.inf]
+        return mp.quad(lambda e: g(e) * mp.npdf(e), points)
+
+    mean = expect(draw)
+    expected = float(expect(lambda e: draw(e) ** 2) - mean**2)
+    cost = costs.gaussian_bump.with_k(k)
+    assert exact_variance(cost, 0.05, 1.0, estimator, parameter) == pytest.approx(
+        expected, rel=1e-8)

@@ -77,14 +77,39 @@ def per_sample_function(
     return lambda eps: (value(mu + sigma * eps) - baseline) * (eps * eps - 1.0) / sigma
 
 
+# Where each cost varies fast, in x: a step's jump and |x - k|'s kink at k; a bump's
+# peak at 0, the extremes of its slope at +-1/sqrt(2k), and +-6/sqrt(k), beyond which
+# it is below e^-36 of its peak. quad must be told: a bump narrower than the spacing of
+# its first nodes would be seen as zero, and its tails as nothing.
+def _bump_features(k: float) -> tuple[float, ...]:
+    if k <= 0:
+        return ()
+    slope, tail = (2 * k) ** -0.5, 6 * k**-0.5
+    return (-tail, -slope, 0.0, slope, tail)
+
+
+_FEATURES = {
+    "step": lambda k: (k,),
+    "absolute": lambda k: (k,),
+    "gaussian_bump": _bump_features,
+}
+_LIMIT = 14.0  # the integral runs over eps in [-14, 14]
+
+
+def _breakpoints(cost: GaussianCost, mu: float, sigma: float) -> list[float]:
+    """The cost's features (``_FEATURES``) as values of eps inside the interval."""
+    features = _FEATURES.get(cost.name, lambda k: ())(cost.k)
+    return [(x - mu) / sigma for x in features if abs(x - mu) < _LIMIT * sigma]
+
+
 def _expect(function: Callable[[float], float], breakpoints: list[float]) -> float:
     weight = lambda eps: (  # noqa: E731
         function(eps) * math.exp(-0.5 * eps * eps) / math.sqrt(2 * math.pi)
     )
     value, _ = integrate.quad(
         weight,
-        -14.0,
-        14.0,
+        -_LIMIT,
+        _LIMIT,
         points=breakpoints or None,
         limit=500,
         epsabs=1e-13,
@@ -105,8 +130,7 @@ def exact_moments(
 ) -> Moments:
     """Mean and variance of one draw of the estimator, by quadrature over eps."""
     function = per_sample_function(cost, mu, sigma, estimator, parameter, baseline)
-    # A step's jump sits at eps = (k - mu)/sigma: tell quad where it is.
-    breakpoints = [] if cost.differentiable else [(cost.k - float(mu)) / float(sigma)]
+    breakpoints = _breakpoints(cost, float(mu), float(sigma))
     mean = _expect(function, breakpoints)
     second = _expect(lambda eps: function(eps) ** 2, breakpoints)
     return Moments(mean, max(second - mean * mean, 0.0))
@@ -141,7 +165,7 @@ def optimal_baseline(cost: GaussianCost, mu, sigma, parameter: str) -> float:
             (lambda eps: (eps * eps - 1.0) ** 2 / sigma**2),
             2.0 / sigma**2,
         )
-    breakpoints = [] if cost.differentiable else [(cost.k - mu) / sigma]
+    breakpoints = _breakpoints(cost, mu, sigma)
     return (
         _expect(lambda eps: value(mu + sigma * eps) * score_squared(eps), breakpoints)
         / mean_score_squared
@@ -177,7 +201,7 @@ def leave_one_out_variance(cost: GaussianCost, mu, sigma, parameter: str, n) -> 
     n = check_count(n, "n", minimum=2)  # a leave-one-out baseline needs two draws
     check_choice(parameter, "parameter", PARAMETERS)
     value = _lambdified(cost.name, cost.k, False)
-    breakpoints = [] if cost.differentiable else [(cost.k - mu) / sigma]
+    breakpoints = _breakpoints(cost, mu, sigma)
     mean = _expect(lambda eps: value(mu + sigma * eps), breakpoints)
     second = _expect(lambda eps: value(mu + sigma * eps) ** 2, breakpoints)
     at_mean = exact_moments(cost, mu, sigma, "score", parameter, baseline=mean)
