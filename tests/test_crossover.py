@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from reparam import costs
@@ -32,6 +33,18 @@ def test_hermite_variance_matches_adaptive_quadrature(family, k, estimator, para
     assert hermite_variance(cost, 0.7, 1.1, estimator, parameter) == pytest.approx(
         exact_variance(cost, 0.7, 1.1, estimator, parameter), rel=1e-9
     )
+
+
+@pytest.mark.parametrize("mu", [0.0, 1.0, 3.0])
+@pytest.mark.parametrize("parameter", ["mu", "sigma"])
+def test_hermite_log_ratio_of_the_bump_up_to_the_chapters_crossovers(mu, parameter):
+    # The docstring's range: Chapter 4's bump (sigma = 1) up to k = 6.6.
+    for k in (1.0, 3.0, 6.6):
+        cost = costs.gaussian_bump.with_k(k)
+        exact = math.log(exact_variance(cost, mu, 1.0, "pathwise", parameter)
+                         / exact_variance(cost, mu, 1.0, "score", parameter))
+        assert abs(log_variance_ratio(costs.gaussian_bump, k, mu, 1.0, parameter)
+                   - exact) < 5e-4, (k, mu, parameter)
 
 
 @pytest.mark.parametrize("family, k", CASES, ids=lambda v: getattr(v, "name", str(v)))
@@ -92,6 +105,24 @@ def test_crossover_depends_on_mu_and_sigma():
     assert crossover(
         costs.cosine, (0.3, 3.0), mu=0.5, sigma=0.5, parameter="mu"
     ) != pytest.approx(crossover(costs.cosine, (0.3, 3.0), parameter="mu"), abs=1e-2)
+
+
+@pytest.mark.parametrize("family", [costs.cosine, costs.gaussian_bump],
+                         ids=lambda family: family.name)
+@pytest.mark.parametrize("parameter", ["mu", "sigma"])
+def test_mu_and_sigma_passed_by_position_are_not_swapped(family, parameter):
+    # At mu = 1, sigma = 0.5 the root equalizes reparam.variance's variances (its own
+    # quadrature, called with mu and sigma in their places); at mu = 0.5, sigma = 1 it
+    # does not, so a swap inside crossover would fail here.
+    (root,) = crossovers_on_grid(family, np.geomspace(0.05, 20.0, 41), 1.0, 0.5,
+                                 parameter=parameter)
+    root = crossover(family, (0.9 * root, 1.1 * root), 1.0, 0.5, parameter=parameter)
+    variances = {(mu, sigma): [exact_variance(family.with_k(root), mu, sigma, which,
+                                              parameter)
+                               for which in ("pathwise", "score")]
+                 for mu, sigma in ((1.0, 0.5), (0.5, 1.0))}
+    assert variances[1.0, 0.5][0] == pytest.approx(variances[1.0, 0.5][1], rel=1e-7)
+    assert variances[0.5, 1.0][0] != pytest.approx(variances[0.5, 1.0][1], rel=1e-2)
 
 
 @pytest.mark.parametrize("parameter", ["mu", "sigma"])
