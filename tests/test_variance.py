@@ -234,7 +234,6 @@ def test_a_narrow_bump_is_not_missed(k, estimator, parameter):
     # variance came out as 0 from k = 100 on.
     import mpmath as mp
 
-    mp.mp.dps = 30
     mu = mp.mpf(1) / 20
 
     def draw(eps):
@@ -249,8 +248,9 @@ def test_a_narrow_bump_is_not_missed(k, estimator, parameter):
         points = [-mp.inf, -mu - width, -mu, -mu + width, mp.inf]
         return mp.quad(lambda e: g(e) * mp.npdf(e), points)
 
-    mean = expect(draw)
-    expected = float(expect(lambda e: draw(e) ** 2) - mean**2)
+    with mp.workdps(30):
+        mean = expect(draw)
+        expected = float(expect(lambda e: draw(e) ** 2) - mean**2)
     cost = costs.gaussian_bump.with_k(k)
     assert exact_variance(cost, 0.05, 1.0, estimator, parameter) == pytest.approx(
         expected, rel=1e-8)
