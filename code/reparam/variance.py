@@ -132,8 +132,8 @@ def exact_moments(
     function = per_sample_function(cost, mu, sigma, estimator, parameter, baseline)
     breakpoints = _breakpoints(cost, float(mu), float(sigma))
     mean = _expect(function, breakpoints)
-    second = _expect(lambda eps: function(eps) ** 2, breakpoints)
-    return Moments(mean, max(second - mean * mean, 0.0))
+    # E[(g - mean)^2], not E[g^2] - mean^2, which cancels when the spread is tiny.
+    return Moments(mean, _expect(lambda eps: (function(eps) - mean) ** 2, breakpoints))
 
 
 def exact_variance(
@@ -203,8 +203,8 @@ def leave_one_out_variance(cost: GaussianCost, mu, sigma, parameter: str, n) -> 
     value = _lambdified(cost.name, cost.k, False)
     breakpoints = _breakpoints(cost, mu, sigma)
     mean = _expect(lambda eps: value(mu + sigma * eps), breakpoints)
-    second = _expect(lambda eps: value(mu + sigma * eps) ** 2, breakpoints)
+    f_variance = _expect(lambda eps: (value(mu + sigma * eps) - mean) ** 2, breakpoints)
     at_mean = exact_moments(cost, mu, sigma, "score", parameter, baseline=mean)
     gradient = exact_moments(cost, mu, sigma, "score", parameter).mean
-    spread = (second - mean * mean) * _score_squared_mean(parameter, sigma)
+    spread = f_variance * _score_squared_mean(parameter, sigma)
     return at_mean.variance + (spread + gradient**2) / (n - 1)
