@@ -3,6 +3,7 @@ sampling."""
 
 from __future__ import annotations
 
+import mpmath
 import pytest
 import torch
 
@@ -225,32 +226,33 @@ def test_leave_one_out_variance_refuses_bad_input():
         leave_one_out_variance(costs.square, 0.0, -1.0, "mu", 4)
 
 
+def _variance_by_mpmath(draw, points, digits: int) -> float:
+    """Var[draw(eps)], eps ~ N(0, 1), by mpmath's tanh-sinh quadrature split at
+    ``points``, with ``digits`` digits."""
+    with mpmath.workdps(digits):
+        mean = mpmath.quad(lambda e: draw(e) * mpmath.npdf(e), points)
+        return float(mpmath.quad(lambda e: (draw(e) - mean) ** 2 * mpmath.npdf(e),
+                                 points))
+
+
 @pytest.mark.parametrize("k", [100, 10_000])
 @pytest.mark.parametrize("estimator", ["pathwise", "score"])
 @pytest.mark.parametrize("parameter", ["mu", "sigma"])
 def test_a_narrow_bump_is_not_missed(k, estimator, parameter):
-    # Against mpmath's tanh-sinh quadrature at 30 digits, split at the bump's peak, at
-    # mu = 1/20 and sigma = 1. Before quad was told where the bump is, the pathwise
-    # variance came out as 0 from k = 100 on.
-    import mpmath as mp
-
-    mu = mp.mpf(1) / 20
+    # Against mpmath at 30 digits, split at the bump's peak and twenty of its widths
+    # either side, at mu = 1/20 and sigma = 1. Before quad was told where the bump is,
+    # the pathwise variance came out as 0 from k = 100 on.
+    mu, width = mpmath.mpf(1) / 20, 20 / mpmath.sqrt(k)
 
     def draw(eps):
         x = mu + eps
-        f = mp.exp(-k * x**2)
+        f = mpmath.exp(-k * x**2)
         if estimator == "pathwise":
             return -2 * k * x * f * (1 if parameter == "mu" else eps)
         return f * (eps if parameter == "mu" else eps**2 - 1)
 
-    def expect(g):
-        width = 20 / mp.sqrt(k)  # twenty of the bump's widths on either side
-        points = [-mp.inf, -mu - width, -mu, -mu + width, mp.inf]
-        return mp.quad(lambda e: g(e) * mp.npdf(e), points)
-
-    with mp.workdps(30):
-        mean = expect(draw)
-        expected = float(expect(lambda e: draw(e) ** 2) - mean**2)
+    points = [-mpmath.inf, -mu - width, -mu, -mu + width, mpmath.inf]
+    expected = _variance_by_mpmath(draw, points, 30)
     cost = costs.gaussian_bump.with_k(k)
     assert exact_variance(cost, 0.05, 1.0, estimator, parameter) == pytest.approx(
         expected, rel=1e-8, abs=0)
@@ -260,18 +262,11 @@ def test_a_narrow_bump_is_not_missed(k, estimator, parameter):
 def test_a_tiny_spread_keeps_its_relative_accuracy(sigma):
     # Against mpmath at 40 digits. E[g^2] - E[g]^2 cancelled: at sigma = 1e-8 the
     # variance of the bump's pathwise mu-draw (about 2e-16) came out 1 % off.
-    import mpmath as mp
+    def draw(eps):  # f'(x) for f = exp(-x^2), at x = 0.3 + sigma eps
+        x = mpmath.mpf("0.3") + mpmath.mpf(sigma) * eps
+        return -2 * x * mpmath.exp(-(x**2))
 
-    with mp.workdps(40):
-        mu, s = mp.mpf(3) / 10, mp.mpf(sigma)
-
-        def draw(eps):  # f'(x) for f = exp(-x^2), at x = mu + sigma eps
-            x = mu + s * eps
-            return -2 * x * mp.exp(-(x**2))
-
-        mean = mp.quad(lambda e: draw(e) * mp.npdf(e), [-mp.inf, 0, mp.inf])
-        expected = float(mp.quad(lambda e: (draw(e) - mean) ** 2 * mp.npdf(e),
-                                 [-mp.inf, 0, mp.inf]))
+    expected = _variance_by_mpmath(draw, [-mpmath.inf, 0, mpmath.inf], 40)
     cost = costs.gaussian_bump.with_k(1.0)
     assert exact_variance(cost, 0.3, sigma, "pathwise", "mu") == pytest.approx(
         expected, rel=1e-6, abs=0)
