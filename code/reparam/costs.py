@@ -14,18 +14,19 @@ Under :math:`x \sim \mathcal N(\mu, \sigma^2)` (the Gaussian examples of Mohamed
 
 Each :class:`GaussianCost` carries the cost as a torch function (for the estimators), as
 a SymPy expression (so a chapter or test can integrate it independently), and the
-closed forms.
+closed forms, and where it varies fast (so that quadrature, in
+:mod:`reparam.variance`, is told where to look).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
-from ._validation import as_real_scalar, check_scale
+from ._validation import as_real_scalar, check_count, check_scale
 
 __all__ = [
     "GaussianCost",
@@ -50,6 +51,8 @@ class GaussianCost:
     _expectation: Callable[[float, float, float], float]
     _gradient: Callable[[float, float, float], tuple[float, float]]
     _sympy: Callable
+    # Points x where f varies fast, given k: a jump, a kink, a narrow peak.
+    _features: Callable[[float], tuple[float, ...]] = lambda k: ()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The cost, elementwise, as a torch function (differentiable where f is)."""
@@ -70,6 +73,11 @@ class GaussianCost:
         """
         return self._sympy(x, self.k if k is None else k)
 
+    def features(self) -> tuple[float, ...]:
+        """The points x where f varies fast (a jump, a kink, a narrow peak): a
+        quadrature over x must place breakpoints there, or it can miss them."""
+        return self._features(self.k)
+
     def with_k(self, k) -> GaussianCost:
         """The same family with another parameter k."""
         k = as_real_scalar(k, "k")
@@ -77,16 +85,7 @@ class GaussianCost:
             raise ValueError(
                 f"k must be >= 0 for exp(-k x^2) (otherwise E[f] is infinite), got {k}"
             )
-        return GaussianCost(
-            self.name,
-            self.latex,
-            k,
-            self.differentiable,
-            self._f,
-            self._expectation,
-            self._gradient,
-            self._sympy,
-        )
+        return replace(self, k=k)
 
 
 def _std_normal_pdf(z: float) -> float:
@@ -125,6 +124,15 @@ def _step_grad(mu, sigma, k):
     return _std_normal_pdf(z) / sigma, _std_normal_pdf(z) * z / sigma
 
 
+def _bump_features(k: float) -> tuple[float, ...]:
+    # The peak at 0, the extremes of the slope at +-1/sqrt(2k), and +-6/sqrt(k),
+    # beyond which the bump is below e^-36 of its peak.
+    if k <= 0:
+        return ()
+    slope, tail = (2 * k) ** -0.5, 6 * k**-0.5
+    return (-tail, -slope, 0.0, slope, tail)
+
+
 def _sympy_module():
     import sympy
 
@@ -151,6 +159,7 @@ gaussian_bump = GaussianCost(
     _bump_expectation,
     _bump_grad,
     lambda x, k: _sympy_module().exp(-_sympy_module().nsimplify(k) * x**2),
+    _bump_features,
 )
 
 cosine = GaussianCost(
@@ -175,6 +184,7 @@ step = GaussianCost(
     lambda mu, sigma, k: _std_normal_cdf((mu - k) / sigma),
     _step_grad,
     lambda x, k: _sympy_module().Heaviside(x - _sympy_module().nsimplify(k)),
+    lambda k: (k,),  # the jump
 )
 
 
@@ -201,6 +211,7 @@ absolute = GaussianCost(
     _absolute_expectation,
     _absolute_grad,
     lambda x, k: _sympy_module().Abs(x - _sympy_module().nsimplify(k)),
+    lambda k: (k,),  # the kink
 )
 
 ALL_COSTS = (square, gaussian_bump, cosine, step, absolute)
@@ -229,8 +240,6 @@ def cantor(x: torch.Tensor, depth: int = 40) -> torch.Tensor:
         raise TypeError(f"x must have a floating dtype, got {x.dtype}")
     if bool(torch.isnan(x).any()):
         raise ValueError("x contains NaN")  # C(-inf) = 0 and C(inf) = 1 are fine
-    from ._validation import check_count  # appended function: keeps the header as is
-
     depth = check_count(depth, "depth")
     rest = x.detach().clamp(0.0, 1.0)
     value = torch.zeros_like(rest)

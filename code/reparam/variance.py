@@ -77,29 +77,14 @@ def per_sample_function(
     return lambda eps: (value(mu + sigma * eps) - baseline) * (eps * eps - 1.0) / sigma
 
 
-# Where each cost varies fast, in x: a step's jump and |x - k|'s kink at k; a bump's
-# peak at 0, the extremes of its slope at +-1/sqrt(2k), and +-6/sqrt(k), beyond which
-# it is below e^-36 of its peak. quad must be told: a bump narrower than the spacing of
-# its first nodes would be seen as zero, and its tails as nothing.
-def _bump_features(k: float) -> tuple[float, ...]:
-    if k <= 0:
-        return ()
-    slope, tail = (2 * k) ** -0.5, 6 * k**-0.5
-    return (-tail, -slope, 0.0, slope, tail)
-
-
-_FEATURES = {
-    "step": lambda k: (k,),
-    "absolute": lambda k: (k,),
-    "gaussian_bump": _bump_features,
-}
 _LIMIT = 14.0  # the integral runs over eps in [-14, 14]
 
 
 def _breakpoints(cost: GaussianCost, mu: float, sigma: float) -> list[float]:
-    """The cost's features (``_FEATURES``) as values of eps inside the interval."""
-    features = _FEATURES.get(cost.name, lambda k: ())(cost.k)
-    return [(x - mu) / sigma for x in features if abs(x - mu) < _LIMIT * sigma]
+    """The cost's features (``cost.features()``) as values of eps inside the
+    interval. quad must be told them: a bump narrower than the spacing of its first
+    nodes would be seen as zero, and its tails as nothing."""
+    return [(x - mu) / sigma for x in cost.features() if abs(x - mu) < _LIMIT * sigma]
 
 
 def _expect(function: Callable[[float], float], breakpoints: list[float]) -> float:
