@@ -239,12 +239,14 @@ def _boundary_cases():
     """(what is wrong, the call, the error, a word of its message), one per case."""
     from reparam import (
         crossover,
+        data,
         diffusion,
         discrete,
         implicit,
         learned_schedule,
         variance,
     )
+    from reparam.explorers import latent, running_estimate, simplex
 
     schedule = diffusion.linear_schedule(10, 0.01, 0.2)
     x = torch.zeros(2, 64)
@@ -340,6 +342,41 @@ def _boundary_cases():
          lambda: discrete.sgd_paths([1.0, 0.0], [0.0, 0.0], 1, 2, 3, estimator="exact",
                                     batch=1, learning_rate=0.1),
          TypeError, "generator"),
+        # NumPy reads the string "1" as 1.0: each array argument must refuse it.
+        ("x a string", lambda: gaussian.standardize("1", 0.0, 1.0), TypeError,
+         "x must be real numbers"),
+        ("x a list holding a string",
+         lambda: gaussian.normal_density(["1"], 0.0, 1.0), TypeError,
+         "x must be real numbers"),
+        ("x of bools", lambda: gaussian.unstandardize(np.array([True]), 0.0, 1.0),
+         TypeError, "eps must be real numbers"),
+        ("x ragged", lambda: gaussian.standardize([[1.0], [1.0, 2.0]], 0.0, 1.0),
+         TypeError, "x must be real numbers"),
+        ("the simplex's logits strings",
+         lambda: simplex.simplex_state("abc", 1.0), TypeError,
+         "logits must be real numbers"),
+        ("the simplex's logits a NaN",
+         lambda: simplex.simplex_state([0.0, math.nan, 0.0], 1.0), ValueError,
+         "logits contains NaN"),
+        ("the latent z strings",
+         lambda: latent.decode(latent.DecoderWeights(*[np.zeros((1, 1))] * 4),
+                               ["0", "1"]), TypeError,
+         "z must be real numbers"),
+        ("draws a string", lambda: running_estimate.running_mean("12"), TypeError,
+         "draws must be real numbers"),
+        ("k_grid strings",
+         lambda: crossover.crossovers_on_grid(costs.cosine, ["1", "2"], parameter="mu"),
+         TypeError, "k_grid must be real numbers"),
+        ("the digits' seed a string",
+         lambda: data.load_binary_digits(seed="0"), TypeError, "seed must be an"),
+        ("the digits' seed a bool",
+         lambda: data.load_binary_digits(seed=True), TypeError, "seed must be an"),
+        ("the digits' seed negative",
+         lambda: data.load_scaled_digits(seed=-1), ValueError, "seed must be an"),
+        ("the digits' threshold a string",
+         lambda: data.load_binary_digits(threshold="0.5"), TypeError, "threshold"),
+        ("images strings", lambda: data.image_grid([["a"] * 64], 1), TypeError,
+         "images must be real numbers"),
     ]
 
 

@@ -105,7 +105,7 @@ def test_spread_labels_parts_the_ten_numbers_of_a_crowded_map():
      "2-D latent"),
     (lambda w: lt.decoder_weights(torch.nn.Linear(2, 2)), TypeError,
      "Linear, Tanh, Linear"),
-    (lambda w: lt.decode(w, (0.0, float("inf"))), ValueError, "z must be"),
+    (lambda w: lt.decode(w, (0.0, float("inf"))), ValueError, "z contains NaN"),
     (lambda w: lt.decode(w, (0.0, 1.0, 2.0)), ValueError, "z must be"),
     (lambda w: lt.decode("weights", (0.0, 1.0)), TypeError, "weights"),
     (lambda w: lt.latent_state(w, "1", 0.0), TypeError, "z1"),

@@ -111,6 +111,26 @@ def check_images(images: Any, name: str, pixels: int | None):
     return images
 
 
+def as_real_array(values: Any, name: str) -> np.ndarray:
+    """``values`` (a number, a list or a NumPy array of them) as a finite float array:
+    a ``TypeError`` for strings, bools, complex numbers or other objects (NumPy would
+    read the string "1" as 1.0), a ``ValueError`` for NaN or infinity."""
+    try:
+        raw = np.asarray(values)
+    except ValueError as error:  # a ragged list
+        raise TypeError(f"{name} must be real numbers or an array of them: {error}"
+                        ) from None
+    if raw.dtype.kind == "O" and all(isinstance(v, numbers.Real)
+                                     and not isinstance(v, bool) for v in raw.flat):
+        raw = raw.astype(float)  # e.g. Python fractions
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be real numbers or an array of them, got "
+                        f"{type(values).__name__} of dtype {raw.dtype}")
+    array = raw.astype(float)
+    check_finite_array(array, name)
+    return array
+
+
 def check_finite_array(values: Any, name: str) -> None:
     """Raise if a NumPy array or tensor holds NaN or infinity."""
     if _is_torch_tensor(values):

@@ -32,7 +32,13 @@ import numpy as np
 import torch
 from scipy.optimize import brentq
 
-from ._validation import as_real_scalar, check_choice, check_count, check_scale
+from ._validation import (
+    as_real_array,
+    as_real_scalar,
+    check_choice,
+    check_count,
+    check_scale,
+)
 from .costs import GaussianCost
 
 __all__ = [
@@ -214,11 +220,8 @@ def crossovers_on_grid(
     """
     _check_cost(family, "family")
     mu, sigma = as_real_scalar(mu, "mu"), check_scale(sigma)
-    try:
-        grid = np.asarray(k_grid, dtype=float)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"k_grid must hold real numbers, got {k_grid!r}") from error
-    if grid.ndim != 1 or grid.size < 2 or not np.all(np.isfinite(grid)):
+    grid = as_real_array(k_grid, "k_grid")
+    if grid.ndim != 1 or grid.size < 2:
         raise ValueError(
             f"k_grid must be a finite 1-d grid of >= 2 values, got {k_grid}"
         )

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._validation import as_real_scalar, check_count
+from ._validation import as_real_array, as_real_scalar, check_count
 
 __all__ = [
     "IMAGE_SIDE",
@@ -90,6 +90,7 @@ def _split(images: torch.Tensor, labels: torch.Tensor, test_fraction: float,
            validation_fraction: float, seed: int) -> DigitsData:
     test_fraction = _fraction(test_fraction, "test_fraction")
     validation_fraction = _fraction(validation_fraction, "validation_fraction")
+    seed = check_count(seed, "seed", minimum=0)
     if test_fraction == 0.0:
         raise ValueError("test_fraction must be > 0: every chapter holds images out")
     if test_fraction + validation_fraction >= 1.0:
@@ -115,6 +116,7 @@ def load_binary_digits(test_fraction: float = 0.2, seed: int = 0,
     Binary pixels make the Bernoulli likelihood a true probability of the data, and
     hence the ELBO a true bound on it.
     """
+    threshold = as_real_scalar(threshold, "threshold")
     levels, digit_labels = bundled_digits()
     images = torch.tensor(levels / 16.0 > threshold, dtype=torch.float32)
     return _split(images, torch.tensor(digit_labels), test_fraction,
@@ -138,7 +140,7 @@ def image_grid(images, rows: int, gutter: float = 0.15) -> np.ndarray:
     """
     if isinstance(images, torch.Tensor):
         images = images.detach().cpu().numpy()
-    images = np.asarray(images, dtype=float).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+    images = as_real_array(images, "images").reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
     rows = check_count(rows, "rows")
     columns = math.ceil(len(images) / rows)
     step = IMAGE_SIDE + 1

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._validation import (
     _is_torch_tensor,
+    as_real_array,
     as_real_scalar,
     check_finite_array,
     check_scale,
@@ -38,16 +39,7 @@ def _check_data(values: Any, name: str):
             )
         check_finite_array(values, name)
         return values
-    if isinstance(values, (bool, np.bool_)):
-        raise TypeError(f"{name} must be real numbers, got a bool")
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"{name} must be real numbers or an array of them: {error}"
-        ) from None
-    check_finite_array(array, name)
-    return array
+    return as_real_array(values, name)
 
 
 def standardize(x: Any, mu: Any, sigma: Any):

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import as_real_scalar
+from .._validation import as_real_array, as_real_scalar
 from ..data import IMAGE_PIXELS, IMAGE_SIDE
 from ._bokeh import bokeh_figure, explorer_column, js_fixed, readout_div, slider
 from ._widgets import WidgetExplorer, live_figure
@@ -132,8 +132,8 @@ def decode(weights: DecoderWeights, z) -> np.ndarray:
     The sums run in index order, the order the page's JavaScript uses.
     """
     weights = _check_weights(weights)
-    z = np.asarray(z, dtype=float)
-    if z.shape != (2,) or not np.all(np.isfinite(z)):
+    z = as_real_array(z, "z")
+    if z.shape != (2,):
         raise ValueError(f"z must be two finite numbers, got {z!r}")
     hidden = np.tanh(weights.b1 + weights.w1[:, 0] * z[0] + weights.w1[:, 1] * z[1])
     logits = weights.b2.copy()
@@ -177,11 +177,9 @@ def readout_text(state: LatentState) -> str:
 def _check_points(points, labels) -> tuple[np.ndarray, np.ndarray]:
     if points is None:
         return np.zeros((0, 2)), np.zeros(0, dtype=int)
-    points = np.asarray(points, dtype=float)
+    points = as_real_array(points, "points")
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"points must have shape (n, 2), got {points.shape}")
-    if not np.all(np.isfinite(points)):
-        raise ValueError("points contain NaN or infinite values")
     labels = np.zeros(len(points), dtype=int) if labels is None else np.asarray(labels)
     if labels.shape != (len(points),):
         raise ValueError(f"labels must have shape ({len(points)},), got {labels.shape}")

@@ -44,9 +44,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import (
+    as_real_array,
     as_real_scalar,
     check_count,
-    check_finite_array,
     check_scale,
 )
 from ..costs import cosine
@@ -111,10 +111,9 @@ def pathwise_variance(k, mu, sigma) -> float:
 def running_mean(draws: np.ndarray) -> np.ndarray:
     r"""Running means along the last axis: entry :math:`m-1` is the mean of the first
     :math:`m` values (a sequential cumulative sum, as the page computes it)."""
-    draws = np.asarray(draws, dtype=float)
+    draws = as_real_array(draws, "draws")
     if draws.ndim == 0 or draws.shape[-1] == 0:
         raise ValueError("draws must hold at least one value along its last axis")
-    check_finite_array(draws, "draws")
     return np.cumsum(draws, axis=-1) / np.arange(1, draws.shape[-1] + 1)
 
 
@@ -122,7 +121,7 @@ def inside_funnel(running: np.ndarray, exact: float, variance: float,
                   width: float = FUNNEL_WIDTH) -> np.ndarray:
     r"""Which running means lie in :math:`g \pm` ``width`` :math:`\sqrt{V/m}`, the
     funnel around the exact value :math:`g` (``m`` counts along the last axis)."""
-    running = np.asarray(running, dtype=float)
+    running = as_real_array(running, "running")
     exact = as_real_scalar(exact, "exact")
     variance = as_real_scalar(variance, "variance")
     if variance < 0:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._validation import as_real_scalar
+from .._validation import as_real_array, as_real_scalar
 from ..discrete import relaxed_expectation
 from ._bokeh import bokeh_figure, explorer_column, js_fixed, readout_div, slider
 from ._widgets import WidgetExplorer, live_figure
@@ -97,11 +97,9 @@ def _softmax_rows(scores: np.ndarray) -> np.ndarray:
 
 
 def _check_setting(logits, temperature) -> tuple[np.ndarray, float]:
-    theta = np.asarray(logits, dtype=float)
+    theta = as_real_array(logits, "logits")
     if theta.shape != (3,):
         raise ValueError(f"logits must have 3 entries, got shape {theta.shape}")
-    if not np.isfinite(theta).all():
-        raise ValueError("logits contains NaN or infinite values")
     tau = as_real_scalar(temperature, "temperature")
     if tau <= 0.0:
         raise ValueError(f"temperature must be > 0, got {tau}")
