@@ -403,6 +403,22 @@ def test_a_bad_denoiser_is_refused_before_anything_is_drawn():
     assert torch.equal(generator.get_state(), state)
 
 
+def test_an_ipywidgets_explorer_without_the_widget_backend_says_what_to_run():
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from reparam.explorers import gamma_quantile
+
+    previous = matplotlib.get_backend()
+    matplotlib.use("agg")
+    try:
+        with pytest.raises(RuntimeError, match="run `%matplotlib widget`.*'agg'"):
+            gamma_quantile.ipywidgets_explorer()
+        assert plt.get_fignums() == []  # the figure made for it is closed
+    finally:
+        matplotlib.use(previous)
+
+
 def test_a_tensor_subclass_is_a_tensor():
     from reparam import diffusion
 

@@ -22,8 +22,18 @@ class WidgetExplorer(NamedTuple):
 
 
 def live_figure(figsize: tuple[float, float]):
-    """A pyplot figure that is displayed inside a widget box, not on its own."""
+    """A pyplot figure that is displayed inside a widget box, not on its own. Its
+    canvas must be a widget: that needs matplotlib's widget backend (ipympl, selected
+    by ``%matplotlib widget``, as each chapter does before its explorer)."""
+    import ipywidgets
     import matplotlib.pyplot as plt
 
     with plt.ioff():
-        return plt.figure(figsize=figsize)
+        figure = plt.figure(figsize=figsize)
+    if not isinstance(figure.canvas, ipywidgets.DOMWidget):
+        plt.close(figure)
+        raise RuntimeError(
+            "an ipywidgets explorer draws on matplotlib's widget backend: run "
+            f"`%matplotlib widget` (package ipympl) first; the backend is "
+            f"{plt.get_backend()!r}")
+    return figure
