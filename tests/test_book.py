@@ -49,3 +49,12 @@ def test_glue_numbers_turns_array_scalars_into_python_numbers(monkeypatch):
     assert glued["b"] == 3 and type(glued["b"]) is int
     assert glued["c"] == 2.5 and type(glued["c"]) is float
     assert type(glued["d"]) is np.ndarray  # not a scalar: left as it is
+
+
+def test_spoken_list_reads_like_prose_at_every_length():
+    assert book.spoken_list([2.0]) == "2"
+    assert book.spoken_list((0.5, 2.0)) == "0.5 and 2"
+    assert book.spoken_list((0.5, 0.7, 2.0)) == "0.5, 0.7 and 2"
+    assert book.spoken_list(iter((1, 10, 100, 1000)), ",") == "1, 10, 100 and 1,000"
+    with pytest.raises(ValueError, match="at least one value"):
+        book.spoken_list(())

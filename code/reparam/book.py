@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 
-__all__ = ["RECEIPT_MARK", "glue_numbers", "receipt_html", "verified"]
+__all__ = ["RECEIPT_MARK", "glue_numbers", "receipt_html", "spoken_list", "verified"]
 
 RECEIPT_MARK = "✓ Verified:"
 
@@ -58,3 +58,12 @@ def glue_numbers(**values) -> None:
         if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
             value = value.item()
         glue(name, value, display=False)
+
+
+def spoken_list(values, spec: str = "g") -> str:
+    """The values as prose, each formatted with ``spec``: ``spoken_list((0.5, 0.7, 2))``
+    is ``"0.5, 0.7 and 2"``; for a chapter that glues the settings it ran."""
+    words = [format(value, spec) for value in values]
+    if not words:
+        raise ValueError("spoken_list needs at least one value")
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
