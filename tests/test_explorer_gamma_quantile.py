@@ -84,7 +84,7 @@ def test_a_larger_alpha_raises_the_curve_and_the_dots_at_every_slider_step():
     (0.0, ValueError), (-1.0, ValueError), (float("nan"), ValueError),
     (float("inf"), ValueError), ("2", TypeError), (True, TypeError),
 ])
-def test_state_refuses_bad_alpha_with_its_name(alpha, error):
+def test_state_refuses_bad_input(alpha, error):
     with pytest.raises(error, match="alpha"):
         gq.gamma_quantile_state(alpha)
 

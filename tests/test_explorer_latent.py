@@ -119,7 +119,7 @@ def test_spread_labels_parts_the_ten_numbers_of_a_crowded_map():
     (lambda w: lt.bokeh_explorer(w, title="  "), ValueError, "title"),
     (lambda w: lt.ipywidgets_explorer(w, title=3), TypeError, "title"),
 ])
-def test_bad_input_is_refused(weights, call, error, message):
+def test_state_refuses_bad_input(weights, call, error, message):
     with pytest.raises(error, match=message):
         call(weights)
 

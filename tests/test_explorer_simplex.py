@@ -153,7 +153,7 @@ def test_high_temperature_pulls_the_samples_to_the_centre():
         ((0.0, 0.0, 0.0), "1", TypeError),
     ],
 )
-def test_bad_settings_raise(logits, temperature, error):
+def test_state_refuses_bad_input(logits, temperature, error):
     with pytest.raises(error):
         simplex_state(logits, temperature)
 
@@ -206,6 +206,9 @@ def test_ipywidgets_temperature_slider_steps_log10_tau_as_the_chapter_assumes(ip
     assert abs(steps - round(steps)) < 1e-9  # the grid ends at both ends of the range
 
 
+# --- the Bokeh front end ------------------------------------------------------------
+
+
 def test_bokeh_layout_has_titled_sliders_and_the_python_readout():
     from bokeh.models import Div, Slider
 
@@ -218,9 +221,6 @@ def test_bokeh_layout_has_titled_sliders_and_the_python_readout():
     (tau_slider,) = layout.select({"type": Slider, "title": "τ, the temperature"})
     assert tau_slider.step == simplex.TEMPERATURE_STEP
     assert (tau_slider.start, tau_slider.end) == simplex.TEMPERATURE_RANGE
-
-
-# --- the Bokeh front end, in the browser --------------------------------------------
 
 
 def _readout(page) -> str:
