@@ -351,7 +351,9 @@ def _boundary_cases():
         ("x of bools", lambda: gaussian.unstandardize(np.array([True]), 0.0, 1.0),
          TypeError, "eps must be real numbers"),
         ("x ragged", lambda: gaussian.standardize([[1.0], [1.0, 2.0]], 0.0, 1.0),
-         TypeError, "x must be real numbers"),
+         ValueError, "x must be a rectangular array"),
+        ("x beyond a float", lambda: gaussian.standardize([10**400], 0.0, 1.0),
+         ValueError, "x must be finite"),
         ("the simplex's logits strings",
          lambda: simplex.simplex_state("abc", 1.0), TypeError,
          "logits must be real numbers"),
@@ -359,11 +361,23 @@ def _boundary_cases():
          lambda: simplex.simplex_state([0.0, math.nan, 0.0], 1.0), ValueError,
          "logits contains NaN"),
         ("the latent z strings",
-         lambda: latent.decode(latent.DecoderWeights(*[np.zeros((1, 1))] * 4),
-                               ["0", "1"]), TypeError,
+         lambda: latent.decode(latent.DecoderWeights(
+             np.zeros((1, 2)), np.zeros(1), np.zeros((64, 1)), np.zeros(64)),
+             ["0", "1"]), TypeError,
          "z must be real numbers"),
         ("draws a string", lambda: running_estimate.running_mean("12"), TypeError,
          "draws must be real numbers"),
+        ("running means strings",
+         lambda: running_estimate.inside_funnel(["1", "2"], 0.0, 1.0), TypeError,
+         "running must be real numbers"),
+        ("running means with NaN",  # NaN used to count as outside the funnel
+         lambda: running_estimate.inside_funnel([0.0, math.nan], 0.0, 1.0), ValueError,
+         "running contains NaN"),
+        ("the latent centres strings",
+         lambda: latent.spread_labels([["0", "1"], ["5", "5"]]), TypeError,
+         "centres must be real numbers"),
+        ("the latent centres bools", lambda: latent.spread_labels([[True, False]]),
+         TypeError, "centres must be real numbers"),
         ("k_grid strings",
          lambda: crossover.crossovers_on_grid(costs.cosine, ["1", "2"], parameter="mu"),
          TypeError, "k_grid must be real numbers"),
@@ -375,6 +389,9 @@ def _boundary_cases():
          lambda: data.load_scaled_digits(seed=-1), ValueError, "seed must be an"),
         ("the digits' threshold a string",
          lambda: data.load_binary_digits(threshold="0.5"), TypeError, "threshold"),
+        ("the digits' threshold above the ink",  # every image would be blank
+         lambda: data.load_binary_digits(threshold=5.0), ValueError,
+         r"threshold must be in \[0, 1\)"),
         ("images strings", lambda: data.image_grid([["a"] * 64], 1), TypeError,
          "images must be real numbers"),
     ]
@@ -409,12 +426,12 @@ def test_an_ipywidgets_explorer_without_the_widget_backend_says_what_to_run():
 
     from reparam.explorers import gamma_quantile
 
-    previous = matplotlib.get_backend()
+    previous, figures_before = matplotlib.get_backend(), plt.get_fignums()
     matplotlib.use("agg")
     try:
         with pytest.raises(RuntimeError, match="run `%matplotlib widget`.*'agg'"):
             gamma_quantile.ipywidgets_explorer()
-        assert plt.get_fignums() == []  # the figure made for it is closed
+        assert plt.get_fignums() == figures_before  # the figure made for it is closed
     finally:
         matplotlib.use(previous)
 

@@ -114,15 +114,19 @@ def check_images(images: Any, name: str, pixels: int | None):
 def as_real_array(values: Any, name: str) -> np.ndarray:
     """``values`` (a number, a list or a NumPy array of them) as a finite float array:
     a ``TypeError`` for strings, bools, complex numbers or other objects (NumPy would
-    read the string "1" as 1.0), a ``ValueError`` for NaN or infinity."""
+    read the string "1" as 1.0); a ``ValueError`` for NaN, infinity, a number too large
+    for a float, or a ragged list (like ``discrete``'s vectors)."""
     try:
         raw = np.asarray(values)
     except ValueError as error:  # a ragged list
-        raise TypeError(f"{name} must be real numbers or an array of them: {error}"
-                        ) from None
+        raise ValueError(f"{name} must be a rectangular array: {error}") from None
     if raw.dtype.kind == "O" and all(isinstance(v, numbers.Real)
                                      and not isinstance(v, bool) for v in raw.flat):
-        raw = raw.astype(float)  # e.g. Python fractions
+        try:
+            raw = raw.astype(float)  # e.g. Python fractions, or integers beyond float
+        except OverflowError:
+            raise ValueError(f"{name} must be finite, got a number too large for a "
+                             "float") from None
     if raw.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be real numbers or an array of them, got "
                         f"{type(values).__name__} of dtype {raw.dtype}")

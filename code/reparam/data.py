@@ -117,6 +117,8 @@ def load_binary_digits(test_fraction: float = 0.2, seed: int = 0,
     hence the ELBO a true bound on it.
     """
     threshold = as_real_scalar(threshold, "threshold")
+    if not 0.0 <= threshold < 1.0:  # the ink is scaled to [0, 1]
+        raise ValueError(f"threshold must be in [0, 1), got {threshold}")
     levels, digit_labels = bundled_digits()
     images = torch.tensor(levels / 16.0 > threshold, dtype=torch.float32)
     return _split(images, torch.tensor(digit_labels), test_fraction,

@@ -208,9 +208,7 @@ def spread_labels(centres, min_distance: float = LABEL_SPACING) -> np.ndarray:
     Labels with room stay exactly on their centres; the result has the shape of
     ``centres``. Deterministic: the same centres give the same positions.
     """
-    positions = np.array(centres, dtype=float).reshape(-1, 2)
-    if not np.all(np.isfinite(positions)):
-        raise ValueError("centres contain NaN or infinite values")
+    positions = as_real_array(centres, "centres").reshape(-1, 2)
     min_distance = as_real_scalar(min_distance, "min_distance")
     if min_distance <= 0:
         raise ValueError(f"min_distance must be > 0, got {min_distance}")
