@@ -58,3 +58,7 @@ def test_spoken_list_reads_like_prose_at_every_length():
     assert book.spoken_list(iter((1, 10, 100, 1000)), ",") == "1, 10, 100 and 1,000"
     with pytest.raises(ValueError, match="at least one value"):
         book.spoken_list(())
+    with pytest.raises(TypeError, match="each value must be a real number"):
+        book.spoken_list((0.5, "2"))
+    with pytest.raises(ValueError, match="each value must be finite"):
+        book.spoken_list((0.5, float("nan")))

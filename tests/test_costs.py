@@ -14,7 +14,7 @@ from scipy import integrate, stats
 
 from reparam import costs
 from reparam.costs import cantor
-from reparam.estimators import pathwise_grad
+from reparam.estimators import draw_standard_normal, pathwise_grad, summarize
 
 F64 = torch.float64
 
@@ -137,8 +137,6 @@ def test_absolute_is_not_symmetric_in_mu_and_k_by_accident():
 
 
 def test_absolute_pathwise_rows_are_sign_times_path_derivative():
-    from reparam.estimators import draw_standard_normal, pathwise_grad
-
     cost = costs.absolute.with_k(0.5)
     rows = pathwise_grad(cost, 0.2, 1.3, 7, torch.Generator().manual_seed(4))
     eps = draw_standard_normal(7, torch.Generator().manual_seed(4))
@@ -147,8 +145,6 @@ def test_absolute_pathwise_rows_are_sign_times_path_derivative():
 
 
 def test_absolute_pathwise_is_unbiased():
-    from reparam.estimators import pathwise_grad, summarize
-
     cost = costs.absolute.with_k(0.5)
     for n, seed in ((50, 1), (200_000, 2)):
         summary = summarize(
@@ -222,7 +218,7 @@ def test_cantor_nondecreasing():
     assert np.all(np.diff(cantor_values(grid)) >= 0)
 
 
-def test_it_is_the_distribution_function_of_the_cantor_law():
+def test_cantor_is_the_distribution_function_of_the_cantor_law():
     # Y = sum 2 b_i 3^-i with fair bits b_i: P(Y <= x) = C(x), within 4 binomial
     # standard errors at each point.
     bits = np.random.default_rng(11).integers(0, 2, (200_000, 40))

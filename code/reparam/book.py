@@ -63,6 +63,11 @@ def glue_numbers(**values) -> None:
 def spoken_list(values, spec: str = "g") -> str:
     """The values as prose, each formatted with ``spec``: ``spoken_list((0.5, 0.7, 2))``
     is ``"0.5, 0.7 and 2"``; for a chapter that glues the settings it ran."""
+    from ._validation import as_real_scalar
+
+    values = list(values)
+    for value in values:  # a finite real number each, or a TypeError or ValueError
+        as_real_scalar(value, "each value")
     words = [format(value, spec) for value in values]
     if not words:
         raise ValueError("spoken_list needs at least one value")
