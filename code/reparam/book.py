@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import html
 
+from ._validation import as_real_scalar
+
 __all__ = ["RECEIPT_MARK", "glue_numbers", "receipt_html", "spoken_list", "verified"]
 
 RECEIPT_MARK = "✓ Verified:"
@@ -63,8 +65,6 @@ def glue_numbers(**values) -> None:
 def spoken_list(values, spec: str = "g") -> str:
     """The values as prose, each formatted with ``spec``: ``spoken_list((0.5, 0.7, 2))``
     is ``"0.5, 0.7 and 2"``; for a chapter that glues the settings it ran."""
-    from ._validation import as_real_scalar
-
     values = list(values)
     for value in values:  # a finite real number each, or a TypeError or ValueError
         as_real_scalar(value, "each value")
