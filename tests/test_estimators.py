@@ -11,6 +11,7 @@ from torch.distributions import Normal
 from reparam import costs
 from reparam.estimators import (
     draw_standard_normal,
+    leave_one_out_baseline,
     pathwise_grad,
     score_function_grad,
     summarize,
@@ -361,3 +362,37 @@ def test_summary_rows_exactly():
     assert summary.n == 3
     assert summary.within([3.0, 5.0], 0.0)
     assert not summary.within([3.0 + 4 * (4 / 3) ** 0.5 + 1e-9, 5.0], 4.0)
+
+
+def test_summary_at_the_smallest_n_of_two_rows():
+    # Two rows are the fewest with a sample variance: accepted, and exact.
+    summary = summarize(torch.tensor([[1.0, 2.0], [3.0, 6.0]], dtype=F64))
+    assert torch.equal(summary.mean, torch.tensor([2.0, 4.0], dtype=F64))
+    assert torch.equal(summary.variance, torch.tensor([2.0, 8.0], dtype=F64))
+    assert torch.equal(summary.standard_error, torch.tensor([1.0, 2.0], dtype=F64))
+    # Both rows lie equally far from the mean: their squared deviations do not vary.
+    assert torch.equal(summary.variance_standard_error, torch.zeros(2, dtype=F64))
+
+
+def test_within_counts_four_standard_errors_by_default():
+    summary = summarize(torch.tensor([[1.0], [5.0]], dtype=F64))  # mean 3, SE 2
+    assert summary.standard_error.item() == 2.0
+    assert summary.within([3.0 + 7.9]) and summary.within([3.0 - 7.9])
+    assert not summary.within([3.0 + 8.1]) and not summary.within([3.0 - 8.1])
+    assert summary.within([3.0 + 9.9], standard_errors=5.0)
+
+
+def test_leave_one_out_baseline_is_the_mean_of_the_other_rows():
+    values = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]], dtype=F64)
+    expected = torch.tensor([[4.0, 6.5], [3.0, 5.5], [2.0, 3.0]], dtype=F64)
+    assert torch.equal(leave_one_out_baseline(values), expected)  # along rows
+    assert torch.equal(leave_one_out_baseline(values.T, dim=1), expected.T)
+
+
+def test_finite_costs_whose_sum_overflows_are_accepted():
+    # 4 x 1e308 overflows the sum, which is only the cue to look at the values.
+    def huge(x):
+        return 0 * x + 1e308
+
+    rows = pathwise_grad(huge, 0.0, 1.0, 4, torch.Generator().manual_seed(0))
+    assert torch.equal(rows, torch.zeros(4, 2, dtype=F64))

@@ -165,12 +165,28 @@ def test_small_run_rows_are_exact():
         assert runs.mu[t + 1, 0] == mu and runs.sigma[t + 1, 0] == sigma
 
 
+def test_the_defaults_are_the_documented_ones():
+    # start (0, 1.5), 20,000 steps, one run, step sizes 0.5 / (t + 10), the pathwise
+    # gradient: the first steps by hand, from the same noise.
+    runs = fit_gaussian_sgd(1.0, generator=rng(3))
+    assert runs.mu.shape == runs.sigma.shape == (20_001, 1)
+    eps = rng(3).standard_normal((20_000, 1))
+    mu, sigma = 0.0, 1.5
+    assert runs.mu[0, 0] == mu and runs.sigma[0, 0] == sigma
+    for t in range(3):
+        g_mu, g_sigma = one_sample_gradient(1.0, eps[t, 0], mu, sigma)
+        step = 0.5 / (t + 10.0)
+        mu, sigma = mu - step * g_mu, sigma - step * g_sigma
+        assert runs.mu[t + 1, 0] == mu and runs.sigma[t + 1, 0] == sigma
+
+
 @pytest.mark.parametrize(
     "kwargs, error",
     [
         ({"steps": 0}, ValueError),
         ({"runs": 1.5}, TypeError),
         ({"a0": 0.0}, ValueError),
+        ({"t0": 0.0}, ValueError),  # (not a ZeroDivisionError at the first step)
         ({"start": (0.0, -1.0)}, ValueError),
         ({"k": math.nan}, ValueError),
         ({"generator": 3}, TypeError),

@@ -14,7 +14,12 @@ from reparam.estimators import (
     subtract_baseline,
     summarize,
 )
-from reparam.variance import exact_moments, exact_variance, leave_one_out_variance
+from reparam.variance import (
+    exact_moments,
+    exact_variance,
+    leave_one_out_variance,
+    per_sample_function,
+)
 
 COSTS = [
     costs.square.with_k(0.5),
@@ -107,14 +112,36 @@ def _sympy_moments(estimator, parameter, mu, sigma, k, baseline):
     return float(mean), float(stats.E(draw**2) - mean**2)
 
 
+@pytest.mark.parametrize("eps", [-1.5, 0.25, 2.0])
+def test_one_draw_as_a_function_of_eps_is_the_estimators_formula(eps):
+    mu, sigma, k = 0.4, 1.2, 0.5
+    cost, x = costs.square.with_k(k), 0.4 + 1.2 * eps
+    f, slope = (x - k) ** 2, 2 * (x - k)
+    expected = {  # (estimator, parameter): one draw; no baseline given, so b = 0
+        ("pathwise", "mu"): slope, ("pathwise", "sigma"): slope * eps,
+        ("score", "mu"): f * eps / sigma, ("score", "sigma"): f * (eps**2 - 1) / sigma,
+    }
+    for (estimator, parameter), value in expected.items():
+        draw = per_sample_function(cost, mu, sigma, estimator, parameter)
+        assert draw(eps) == pytest.approx(value, rel=1e-12, abs=1e-15)
+    with_b = per_sample_function(cost, mu, sigma, "score", "mu", baseline=0.7)
+    assert with_b(eps) == pytest.approx((f - 0.7) * eps / sigma, rel=1e-12, abs=1e-15)
+    # A step has derivative 0 wherever it has one, so each pathwise draw is 0.
+    step = costs.step.with_k(k)
+    for parameter in ("mu", "sigma"):
+        assert per_sample_function(step, mu, sigma, "pathwise", parameter)(eps) == 0.0
+        assert exact_moments(step, mu, sigma, "pathwise", parameter) == (0.0, 0.0)
+
+
 @pytest.mark.parametrize("estimator", ["pathwise", "score"])
 @pytest.mark.parametrize("parameter", ["mu", "sigma"])
-@pytest.mark.parametrize("baseline", [0.0, 0.7, -1.3])
+@pytest.mark.parametrize("baseline", [None, 0.7, -1.3])  # None: left out, so b = 0
 def test_exact_moments_match_sympy_stats(estimator, parameter, baseline):
     mu, sigma, k = 0.4, 1.2, 0.5
     cost = costs.square.with_k(k)
-    ours = exact_moments(cost, mu, sigma, estimator, parameter, baseline=baseline)
-    reference = _sympy_moments(estimator, parameter, mu, sigma, k, baseline)
+    given = {} if baseline is None else {"baseline": baseline}
+    ours = exact_moments(cost, mu, sigma, estimator, parameter, **given)
+    reference = _sympy_moments(estimator, parameter, mu, sigma, k, baseline or 0.0)
     assert ours == pytest.approx(reference, rel=1e-9, abs=1e-12)
 
 
