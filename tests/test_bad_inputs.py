@@ -4,6 +4,7 @@ result."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -135,6 +136,7 @@ from reparam import _validation  # noqa: E402
         (torch.tensor([1.0, 2.0]), ValueError, "scalar"),
         (torch.tensor(True), TypeError, "real"),
         (torch.tensor(math.inf), ValueError, "finite"),
+        (torch.Generator(), TypeError, "real"),  # arguments given in the wrong order
     ],
 )
 def test_as_real_scalar_refuses(value, error, message):
@@ -142,6 +144,13 @@ def test_as_real_scalar_refuses(value, error, message):
         _validation.as_real_scalar(value, "theta")
     with pytest.raises(error, match="theta"):
         _validation.as_real_scalar(value, "theta")
+
+
+def test_as_real_array_reads_exact_numbers_and_refuses_a_string_among_them():
+    values = _validation.as_real_array([Fraction(1, 2), 2, np.float32(0.25)], "x")
+    assert values.dtype == np.float64 and values.tolist() == [0.5, 2.0, 0.25]
+    with pytest.raises(TypeError, match="x must be real"):
+        _validation.as_real_array([Fraction(1, 2), "1"], "x")
 
 
 def test_as_real_scalar_accepts_exactly():
