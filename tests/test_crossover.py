@@ -141,6 +141,10 @@ def test_crossovers_on_grid_finds_the_bracketed_roots_and_only_those():
         crossover(costs.cosine, (0.68, 1.47), parameter="mu"),
     )
     assert crossovers_on_grid(costs.square, [-3.0, 0.0, 3.0], parameter="mu") == ()
+    # the smallest grid, two values, is one bracket
+    assert crossovers_on_grid(costs.cosine, [0.68, 1.47], parameter="mu") == (
+        crossover(costs.cosine, (0.68, 1.47), parameter="mu"),
+    )
     # with a baseline the root moves, and equalizes the baselined exact variances
     (root,) = crossovers_on_grid(costs.gaussian_bump, [0.1, 0.3, 0.6, 1.2],
                                  parameter="mu", baseline="optimal")
@@ -216,3 +220,20 @@ def test_hermite_variance_refuses_a_step_and_bad_arguments():
         hermite_variance(costs.cosine, 0.0, 1.0, "reinforce", "mu")
     with pytest.raises(ValueError, match="nodes"):
         hermite_variance(costs.cosine, 0.0, 1.0, "score", "mu", nodes=1)
+
+
+def test_the_log_ratio_is_refused_where_a_variance_is_zero():
+    # cos(0 x) = 1: every pathwise draw is 0, so the log of the ratio does not exist;
+    # the message says so (not math.log's "math domain error").
+    assert hermite_variance(costs.cosine.with_k(0.0), 0.5, 1.0, "pathwise", "mu") == 0
+    with pytest.raises(ValueError, match="a variance is zero at k = 0.0"):
+        log_variance_ratio(costs.cosine, 0.0, 0.5, 1.0, "mu")
+
+
+def test_two_hermite_nodes_are_exact_for_the_squares_pathwise_variance():
+    # The mu-gradient's pathwise draw 2(x - k) is linear in eps, so its square has
+    # degree 2, within the degree 3 that two nodes integrate exactly: the variance,
+    # 4 sigma^2, comes out exact.
+    cost = costs.square.with_k(0.5)
+    assert hermite_variance(cost, 0.4, 1.2, "pathwise", "mu", nodes=2) == (
+        pytest.approx(4 * 1.2**2, rel=1e-12))
