@@ -183,7 +183,8 @@ def test_bad_baselines(kwargs, error, match):
         hermite_variance(**arguments)
 
 
-@pytest.mark.parametrize("grid", [[1.0], [2.0, 1.0], [0.5, math.inf], [[0.5, 1.0]]])
+@pytest.mark.parametrize(
+    "grid", [[1.0], [2.0, 1.0], [0.5, 0.5, 1.0], [0.5, math.inf], [[0.5, 1.0]]])
 def test_crossovers_on_grid_refuses_a_bad_grid(grid):
     with pytest.raises(ValueError, match="k_grid"):
         crossovers_on_grid(costs.cosine, grid, parameter="mu")
