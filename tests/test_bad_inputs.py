@@ -146,7 +146,7 @@ def test_as_real_scalar_refuses(value, error, message):
         _validation.as_real_scalar(value, "theta")
 
 
-def test_as_real_array_reads_exact_numbers_and_refuses_a_string_among_them():
+def test_as_real_array_reads_exact_numbers_and_refuses_a_string_or_bool_among_them():
     values = _validation.as_real_array([Fraction(1, 2), 2, np.float32(0.25)], "x")
     assert values.dtype == np.float64 and values.tolist() == [0.5, 2.0, 0.25]
     for odd_one in ("1", True):  # a string or a bool among exact numbers

@@ -347,7 +347,7 @@ def test_likelihood_training_is_adam_on_minus_the_mean_log_likelihood(n_points):
     # another order or skips one: the parameters after five steps differ. (Adam hardly
     # sees the loss's scale, so a sum in place of the mean would pass this test.)
     # 192 points fill three minibatches exactly (a pass must not end one batch early);
-    # of 200, the 8 left over wait for the next pass.
+    # of 200, the last 8 of each shuffle go unused, and the next pass reshuffles all.
     data = _moons_like(n_points, 22)
     trained = flows.coupling_flow(2, 2, hidden=8, generator=_generator(23))
     by_hand = flows.coupling_flow(2, 2, hidden=8, generator=_generator(23))
