@@ -95,12 +95,13 @@ def test_negative_elbo_terms_replayed_with_torch_kl_divergence():
     model's clipped x0_hat, summed over t = 2..T at the same draws of x_t."""
     images = load_scaled_digits().test_images[:3].double()
     model = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "v"], 8, 1, generator=_gen(2))
-    result = lk.ddpm_negative_elbo(model, images, SCHEDULE, chunk=7,
+    chunk = 6  # steps 2-7, 8-13, 14-19, and T = 20 alone: no step may be left out
+    result = lk.ddpm_negative_elbo(model, images, SCHEDULE, chunk=chunk,
                                    generator=_gen(3))
     replay, expected = _gen(3), torch.zeros(2, 3, dtype=torch.float64)
     per_step = torch.zeros(2, SCHEDULE.T - 1, 3, dtype=torch.float64)
-    for first in range(2, SCHEDULE.T + 1, 7):
-        steps = torch.arange(first, min(first + 7, SCHEDULE.T + 1))
+    for first in range(2, SCHEDULE.T + 1, chunk):
+        steps = torch.arange(first, min(first + chunk, SCHEDULE.T + 1))
         noise = torch.randn(len(steps) * 3, 64, generator=replay, dtype=torch.float64)
         for i, t in enumerate(steps.tolist()):
             xt = d.q_sample(images, noise[3 * i: 3 * i + 3], t, SCHEDULE)
@@ -141,6 +142,16 @@ def test_negative_elbo_of_the_linear_denoiser_replayed_by_hand():
         tilde = beta * (1 - abar_prev) / (1 - abar)
         kl = c0**2 * (x0 - linear(xt, abar / (1 - abar))).pow(2).sum(-1) / (2 * tilde)
         assert torch.allclose(result.steps[0, t - 2], kl, rtol=1e-9), t
+    # L_0 from the next draw: x_1, the denoiser's x0_hat(x_1), and the bins' masses
+    # under N(x0_hat, beta~_2) (the posterior variance at t = 2, written out here).
+    abar1, abar2 = (float(a) for a in SCHEDULE.alpha_bars[:2])
+    x1 = (math.sqrt(abar1) * x0
+          + math.sqrt(1 - abar1) * torch.randn(4, 64, generator=replay,
+                                               dtype=torch.float64))
+    scale = math.sqrt(float(SCHEDULE.betas[1]) * (1 - abar1) / (1 - abar2))
+    decoder = -lk.discretized_gaussian_log_likelihood(
+        x0, linear(x1, abar1 / (1 - abar1)), scale).sum(-1)
+    assert torch.allclose(result.decoder[0], decoder, rtol=1e-9)
     assert result.total.shape == (1, 4) and bool((result.total > 0).all())
 
 
@@ -206,6 +217,12 @@ def test_independent_pixels_by_explicit_counting():
     # for each of the 17 levels, so 20 in all per pixel.
     expected = [-math.log(3 / 20) - math.log(3 / 20), -2 * math.log(1 / 20)]
     assert torch.allclose(got, torch.tensor(expected, dtype=torch.float64))
+    # Half a count per level: 3 + 17/2 = 11.5 per pixel.
+    half = lk.independent_pixels_nats(train, test, pseudocount=0.5)
+    expected = [-2 * math.log(2.5 / 11.5), -2 * math.log(0.5 / 11.5)]
+    assert torch.allclose(half, torch.tensor(expected, dtype=torch.float64))
+    with pytest.raises(ValueError, match="pseudocount must be > 0"):
+        lk.independent_pixels_nats(train, test, pseudocount=0.0)
 
 
 def test_binomial_decoder_against_torch_binomial():
@@ -218,6 +235,22 @@ def test_binomial_decoder_against_torch_binomial():
         logits = model.decode_logits(z)
     expected = Binomial(16, logits=logits).log_prob(ink * 16).sum(-1)
     assert torch.allclose(got, expected, atol=1e-4)
+
+
+def test_the_vae_bound_replayed_with_torchs_kl_divergence():
+    # Minus the ELBO: the mean over 16 pathwise draws (the default) of log p(x|z),
+    # less KL(N(mu, sigma^2) || N(0, I)), the latter from torch.distributions.
+    images = load_scaled_digits().test_images[:5]
+    model = lk.BinomialVAE(latent_dim=3, hidden=8, generator=_gen(4))
+    got = lk.binomial_vae_negative_elbo(model, images, generator=_gen(5))
+    ink = ((images.double() + 1) / 2).float()
+    with torch.no_grad():
+        mu, log_sigma = model.encode(ink)
+        z = mu + log_sigma.exp() * torch.randn((16, *mu.shape), generator=_gen(5))
+        kl = kl_divergence(Normal(mu, log_sigma.exp()), Normal(0.0, 1.0)).sum(-1)
+        expected = -(model.log_likelihood(ink, z).mean(0) - kl)
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, expected.double(), rtol=1e-5, atol=1e-4)
 
 
 def test_vae_training_is_seeded_and_lowers_the_validation_bound():
