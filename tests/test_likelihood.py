@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.stats as st
 import torch
+from scipy import integrate
 from torch.distributions import Binomial, Normal, kl_divergence
 
 from reparam import diffusion as d
@@ -209,6 +210,23 @@ def test_dequantized_gaussian_against_monte_carlo_and_the_exact_bin_mass():
         assert value >= -math.log(mass) - 1e-6
 
 
+def test_dequantized_gaussian_in_one_dimension_by_quadrature():
+    # One pixel: the Gaussian fitted to the dequantized training data x + u, u uniform
+    # on a bin, has the levels' mean and their variance plus Var(u); the bound is
+    # -(E_u[log p(x + u)] + log w), each integral by SciPy's quad.
+    train = d.quantize(torch.tensor([[-0.5], [0.0], [0.25], [0.75]]))
+    test = torch.tensor([[0.125], [-1.0]])
+    w = 1 / 8
+    var_u = integrate.quad(lambda u: u * u / w, -w / 2, w / 2)[0]
+    mean = float(train.mean())
+    sd = math.sqrt(float(((train - mean) ** 2).mean()) + var_u)
+    expected = [-(integrate.quad(lambda u, x=x: st.norm.logpdf(x + u, mean, sd) / w,
+                                 -w / 2, w / 2)[0] + math.log(w))
+                for x in test[:, 0].tolist()]
+    got = lk.dequantized_gaussian_nats(train, test)
+    assert got.tolist() == pytest.approx(expected, rel=1e-10)
+
+
 def test_independent_pixels_by_explicit_counting():
     train = d.quantize(torch.tensor([[-1.0, 0.5], [-1.0, 0.25], [1.0, 0.5]]))
     test = torch.tensor([[-1.0, 0.5], [0.0, 1.0]])
@@ -256,7 +274,7 @@ def test_the_vae_bound_replayed_with_torchs_kl_divergence():
 def test_vae_training_is_seeded_and_lowers_the_validation_bound():
     data = load_scaled_digits(validation_fraction=0.2)
     state = torch.get_rng_state()
-    options = dict(epochs=4, checkpoints=(1, 4), latent_dim=4, hidden=32,
+    options = dict(epochs=4, checkpoints=(1, 3, 4), latent_dim=4, hidden=32,
                    batch_size=128)
     first = lk.train_binomial_vae(data.train_images, data.validation_images,
                                   generator=_gen(2), **options)
@@ -265,9 +283,10 @@ def test_vae_training_is_seeded_and_lowers_the_validation_bound():
     second = lk.train_binomial_vae(data.train_images, data.validation_images,
                                    generator=_gen(2), **options)
     assert first.validation_nats == second.validation_nats
-    assert first.epochs == (1, 4)
-    assert first.validation_nats[1] < first.validation_nats[0]
-    nats = lk.binomial_vae_negative_elbo(first.models[1], data.test_images,
+    assert first.epochs == (1, 3, 4)
+    assert len(first.models) == len(first.validation_nats) == 3  # one per checkpoint
+    assert first.validation_nats[-1] < first.validation_nats[0]
+    nats = lk.binomial_vae_negative_elbo(first.models[-1], data.test_images,
                                          generator=_gen(3))
     assert nats.shape == (len(data.test_images),) and bool((nats > 0).all())
     with pytest.raises(ValueError, match="checkpoints must lie in 1..4"):
