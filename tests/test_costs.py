@@ -22,7 +22,7 @@ SETTINGS = [(1.0, 1.0), (-0.7, 0.4), (2.3, 1.9)]
 FAMILIES = [
     costs.square.with_k(0.5),
     costs.gaussian_bump.with_k(1.5),
-    costs.cosine.with_k(2.0),
+    costs.cosine.with_k(1.5),  # (not k = 2, where k**2 = 2 * k would hide a slip)
     costs.step.with_k(0.3),
     costs.absolute.with_k(0.5),
 ]
