@@ -954,6 +954,14 @@ def test_the_accepted_noise_density_integrates_to_one_and_is_the_law_of_the_nois
     assert stats.kstest(eps.numpy(), cdf).pvalue > 0.01
 
 
+def test_the_accepted_noise_density_takes_tensors_only():
+    # Either argument alone as another type is refused, by name.
+    for eps, alpha in [(np.zeros(3), torch.tensor(2.0, dtype=F64)),
+                       (torch.zeros(3, dtype=F64), 2.0)]:
+        with pytest.raises(TypeError, match="eps and concentration must be"):
+            marsaglia_tsang_accepted_density(eps, alpha)
+
+
 def _naive_by_scipy(alpha: float) -> float:
     """The naive gradient of E[x] by scipy.integrate.quad, with dh/dalpha by central
     differences: nothing shared with reparam."""
