@@ -238,7 +238,8 @@ def test_independent_pixels_by_explicit_counting():
     # Half a count per level: 3 + 17/2 = 11.5 per pixel.
     half = lk.independent_pixels_nats(train, test, pseudocount=0.5)
     expected = [-2 * math.log(2.5 / 11.5), -2 * math.log(0.5 / 11.5)]
-    assert torch.allclose(half, torch.tensor(expected, dtype=torch.float64))
+    assert torch.allclose(half, torch.tensor(expected, dtype=torch.float64),
+                          rtol=1e-12)
     with pytest.raises(ValueError, match="pseudocount must be > 0"):
         lk.independent_pixels_nats(train, test, pseudocount=0.0)
 
@@ -268,7 +269,7 @@ def test_the_vae_bound_replayed_with_torchs_kl_divergence():
         kl = kl_divergence(Normal(mu, log_sigma.exp()), Normal(0.0, 1.0)).sum(-1)
         expected = -(model.log_likelihood(ink, z).mean(0) - kl)
     assert got.dtype == torch.float64
-    torch.testing.assert_close(got, expected.double(), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(got, expected.double(), rtol=1e-6, atol=1e-4)
 
 
 def test_vae_training_is_seeded_and_lowers_the_validation_bound():
