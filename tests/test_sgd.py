@@ -151,33 +151,32 @@ def test_the_generator_is_used_and_advanced():
     assert not np.array_equal(first.mu, second.mu)
 
 
+def _assert_first_steps_by_hand(runs, start, a0, t0, noise):
+    """The first three steps of run 0 redone by hand from the same noise."""
+    mu, sigma = start
+    assert runs.mu[0, 0] == mu and runs.sigma[0, 0] == sigma
+    for t in range(3):
+        g_mu, g_sigma = one_sample_gradient(1.0, noise[t, 0], mu, sigma)
+        step = a0 / (t + t0)
+        mu, sigma = mu - step * g_mu, sigma - step * g_sigma
+        assert runs.mu[t + 1, 0] == mu and runs.sigma[t + 1, 0] == sigma
+
+
 def test_small_run_rows_are_exact():
-    # Three steps by hand from the same noise.
     runs = fit_gaussian_sgd(
         1.0, start=(0.0, 1.0), steps=3, runs=1, a0=0.5, t0=50.0, generator=rng(3)
     )
-    eps = np.random.default_rng(3).standard_normal((3, 1))
-    mu, sigma = 0.0, 1.0
-    for t in range(3):
-        g_mu, g_sigma = one_sample_gradient(1.0, eps[t, 0], mu, sigma)
-        step = 0.5 / (t + 50.0)
-        mu, sigma = mu - step * g_mu, sigma - step * g_sigma
-        assert runs.mu[t + 1, 0] == mu and runs.sigma[t + 1, 0] == sigma
+    noise = np.random.default_rng(3).standard_normal((3, 1))
+    _assert_first_steps_by_hand(runs, (0.0, 1.0), 0.5, 50.0, noise)
 
 
 def test_the_defaults_are_the_documented_ones():
     # start (0, 1.5), 20,000 steps, one run, step sizes 0.5 / (t + 10), the pathwise
-    # gradient: the first steps by hand, from the same noise.
+    # gradient.
     runs = fit_gaussian_sgd(1.0, generator=rng(3))
     assert runs.mu.shape == runs.sigma.shape == (20_001, 1)
-    eps = rng(3).standard_normal((20_000, 1))
-    mu, sigma = 0.0, 1.5
-    assert runs.mu[0, 0] == mu and runs.sigma[0, 0] == sigma
-    for t in range(3):
-        g_mu, g_sigma = one_sample_gradient(1.0, eps[t, 0], mu, sigma)
-        step = 0.5 / (t + 10.0)
-        mu, sigma = mu - step * g_mu, sigma - step * g_sigma
-        assert runs.mu[t + 1, 0] == mu and runs.sigma[t + 1, 0] == sigma
+    noise = rng(3).standard_normal((20_000, 1))
+    _assert_first_steps_by_hand(runs, (0.0, 1.5), 0.5, 10.0, noise)
 
 
 @pytest.mark.parametrize(
