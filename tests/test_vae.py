@@ -331,6 +331,19 @@ def test_elbo_estimate_value_standard_error_and_per_image(data):
     assert vae.elbo_estimate(model, images, 16, seeded(3)) != estimate
 
 
+def test_two_draws_per_image_are_accepted_where_a_spread_is_needed(data):
+    # Two draws are the fewest with a spread; one is refused (in the bad inputs below).
+    model = vae.VAE(latent_dim=2, hidden=8, generator=seeded(0))
+    images = data.test_images[:5]
+    estimate = vae.elbo_estimate(model, images, 2, seeded(1))
+    terms = vae.elbo_terms(model, images, 2, seeded(1))
+    draws = (terms.log_likelihood - terms.kl).detach()
+    expected_se = math.sqrt(float((draws.var(0) / 2).sum())) / 5
+    assert estimate.standard_error == pytest.approx(expected_se, rel=1e-5)
+    law = vae.score_gradient_variance(model.double(), images.double(), 2, seeded(2))
+    assert law.single >= 0 and law.pair > 0
+
+
 def test_importance_weighted_estimate_is_seeded_and_tighter_in_expectation(tiny_model):
     x = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     with torch.no_grad():
@@ -374,6 +387,8 @@ def test_encoder_gram_is_the_jacobians_gram_from_torch_func(data):
     assert torch.allclose(gram, flat @ flat.transpose(1, 2), rtol=1e-12, atol=1e-12)
     assert float(gram[:, 3].abs().max()) == 0.0 == float(gram[:, 5].abs().max())
     assert float(gram[:, 4, 4].min()) > 0
+    log_sigma = model.encode(images)[1]  # the two pushed outputs: the clamp's ends
+    assert bool((log_sigma[:, 0] == 4.0).all() and (log_sigma[:, 2] == -8.0).all())
 
 
 @pytest.mark.parametrize("samples", [2, 3])
@@ -393,6 +408,40 @@ def test_score_gradient_variance_predicts_the_measured_variance(data, samples):
     assert total == pytest.approx(law.at(samples), rel=0.08)
     assert law.at(samples) == pytest.approx(
         law.single / samples + law.pair / (samples * (samples - 1)))
+
+
+def test_score_gradient_variance_replayed_draw_by_draw_with_autograd(data):
+    # The two constants from the same draws, each score a_s = grad log q(z_s | x) (z_s
+    # held fixed) taken by autograd in parameter space, and E|a|^2 from the Jacobian's
+    # rows: no Gram matrix, no einsum. A slip in the |E[u a]|^2 term (subtracted from
+    # single, added to pair) moves a constant far beyond rounding.
+    model = vae.VAE(latent_dim=2, hidden=6, generator=seeded(5)).double()
+    images, draws = data.train_images[:2].double(), 30
+    law = vae.score_gradient_variance(model, images, draws, seeded(7))
+    eps = torch.randn((draws, 2, 2), generator=seeded(7), dtype=torch.float64)
+    parameters = list(model.encoder.parameters())
+
+    def gradient(scalar):  # one flat vector over the encoder's parameters
+        grads = torch.autograd.grad(scalar, parameters, retain_graph=True)
+        return torch.cat([g.reshape(-1) for g in grads])
+
+    single = pair = 0.0
+    for i, x in enumerate(images):
+        mu, log_sigma = model.encode(x[None])
+        q = torch.distributions.Normal(mu[0], log_sigma[0].exp())
+        z = (mu[0] + log_sigma[0].exp() * eps[:, i]).detach()  # (draws, latent)
+        with torch.no_grad():
+            u = model.log_likelihood(x, z)
+        u = u - u.mean()
+        a = torch.stack([gradient(q.log_prob(z_s).sum()) for z_s in z])
+        mean_ua = (u[:, None] * a).mean(0)
+        rows = [gradient(out) for out in (*mu[0], *log_sigma[0])]
+        weights = [*(1 / log_sigma[0].exp() ** 2).tolist(), 2.0, 2.0]
+        expected_a2 = sum(w * float(r @ r) for w, r in zip(weights, rows, strict=True))
+        single += float(((u[:, None] * a) ** 2).sum(1).mean() - mean_ua @ mean_ua)
+        pair += float((u**2).mean() * expected_a2 + mean_ua @ mean_ua)
+    assert law.single == pytest.approx(single / 4, rel=1e-9)
+    assert law.pair == pytest.approx(pair / 4, rel=1e-9)
 
 
 def test_the_leave_one_out_variance_falls_faster_than_one_over_s():
@@ -450,6 +499,23 @@ def _log_posterior(mixture, images):
     probs = mixture.probs
     prior = (probs.log() + torch.log1p(-probs)).sum() + mixture.log_weights.sum()
     return float(mixture.log_likelihood(images).sum() + prior)
+
+
+def test_one_em_iteration_replayed_by_hand(data):
+    # The start (pixel probabilities uniform on (1/4, 3/4), equal weights), then one
+    # E step with torch's Bernoulli and one M step with the add-one smoothing, by hand.
+    images, components = data.train_images[:50].double(), 3
+    start = 0.25 + 0.5 * torch.rand(components, 64, generator=seeded(8),
+                                    dtype=torch.float64)
+    bernoulli = torch.distributions.Bernoulli(probs=start[:, None])
+    log_p = bernoulli.log_prob(images).sum(-1).T  # (n, K): log p(x_i | component k)
+    responsibilities = torch.softmax(log_p - math.log(components), 1)
+    counts = responsibilities.sum(0)
+    fitted = vae.fit_bernoulli_mixture(images, components, 1, seeded(8))
+    probs = (responsibilities.T @ images + 1) / (counts[:, None] + 2)
+    assert torch.allclose(fitted.probs, probs, rtol=1e-12, atol=0)
+    weights = (counts + 1) / (len(images) + components)
+    assert torch.allclose(fitted.log_weights.exp(), weights, rtol=1e-12, atol=0)
 
 
 def test_em_never_lowers_the_log_posterior_and_is_seeded(data):
@@ -565,6 +631,9 @@ def test_bad_arguments(data, call, error, message):
         ({"batch_size": 0}, ValueError, "batch_size"),
         ({"generator": None}, TypeError, "generator"),
         ({"data": "digits"}, TypeError, "data"),
+        # The score function's leave-one-out baseline needs a second draw per image.
+        ({"estimator": "score", "samples": 1}, ValueError, "samples"),
+        ({"samples": 0}, ValueError, "samples"),
     ],
 )
 def test_bad_training_arguments(small_data, options, error, message):
@@ -572,3 +641,18 @@ def test_bad_training_arguments(small_data, options, error, message):
                  "epochs": 1, "progress": None, **options}
     with pytest.raises(error, match=message):
         vae.train(**arguments)
+
+
+@pytest.mark.parametrize("estimator, samples", [("pathwise", 1), ("score", 2)])
+def test_the_fewest_draws_per_image_each_estimator_accepts(small_data, estimator,
+                                                           samples):
+    model, history = _train_small(small_data, estimator, epochs=1, samples=samples)
+    assert isinstance(model, vae.VAE) and math.isfinite(history.train_elbo[-1])
+
+
+@pytest.mark.parametrize("epochs, reported", [(8, [2, 4, 6, 8]), (3, [1, 2, 3])])
+def test_progress_reports_every_quarter_of_the_epochs(small_data, epochs, reported):
+    lines = []
+    _train_small(small_data, epochs=epochs, evaluate_every=epochs,
+                 progress=lines.append)
+    assert lines == [f"[pathwise] epoch {e}/{epochs}" for e in reported]

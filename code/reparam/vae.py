@@ -413,9 +413,10 @@ def train(
     the same number of values per step, so one generator state gives both the same
     initialisation, minibatches and noise. The learning curves use the same draws at
     every evaluation, so that they move with the model, not with the noise.
-    ``progress`` receives a line four times per run. ``after_epoch(epoch, model)`` is
-    called at the end of every epoch (for example, to keep a copy of the model at an
-    earlier epoch: the first k epochs of a longer run are the run of k epochs).
+    ``progress`` receives a line every ``max(1, epochs // 4)`` epochs (four lines when
+    4 divides ``epochs``). ``after_epoch(epoch, model)`` is called at the end of every
+    epoch (for example, to keep a copy of the model at an earlier epoch: the first k
+    epochs of a longer run are the run of k epochs).
     """
     if not isinstance(data, DigitsData):
         raise TypeError(f"data must be a DigitsData, got {type(data).__name__}")
