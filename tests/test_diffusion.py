@@ -5,6 +5,7 @@ loops."""
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -312,6 +313,9 @@ def test_elbo_weights_against_kl_divergence():
             float(weights[t - 2] * (noise - guess).pow(2).sum()),
             rel_tol=1e-9,
         )
+    # T = 2, the smallest with a term: c_2 = beta_2 / (2 alpha_2 (1 - alpha-bar_1)).
+    two = d.elbo_weights(d.linear_schedule(2, 0.1, 0.2))
+    assert two.tolist() == pytest.approx([0.2 / (2 * 0.8 * (1 - 0.9))], rel=1e-12)
     with pytest.raises(ValueError, match="T >= 2"):
         d.elbo_weights(d.linear_schedule(1, 0.1, 0.1))
 
@@ -580,6 +584,29 @@ def test_stacked_adam_moves_each_member_as_torch_adam_alone():
         assert torch.allclose(stacked[k], alone[k], rtol=1e-6, atol=1e-7)
 
 
+def test_stacked_adam_matches_torch_adam_where_its_eps_matters():
+    # Gradients of about 1e-8, the size of Adam's eps, so that eps is a large part of
+    # the denominator sqrt(v) + eps: a wrong eps moves every step. float64, to rounding.
+    from reparam.diffusion import _StackedAdam
+
+    rates = torch.tensor([1e-3, 5e-2], dtype=torch.float64)
+    stacked = torch.randn(2, 3, generator=_gen(1), dtype=torch.float64).requires_grad_()
+    alone = [stacked[k].detach().clone().requires_grad_() for k in range(2)]
+    ours = _StackedAdam([stacked], rates)
+    theirs = [torch.optim.Adam([p], lr=float(r)) for p, r in zip(alone, rates,
+                                                                strict=True)]
+    for step in range(4):
+        gradient = 1e-8 * torch.randn(2, 3, generator=_gen(20 + step),
+                                      dtype=torch.float64)
+        stacked.grad = gradient.clone()
+        ours.step()
+        for k in range(2):
+            alone[k].grad = gradient[k].clone()
+            theirs[k].step()
+    for k in range(2):
+        assert torch.allclose(stacked[k], alone[k], rtol=1e-13, atol=0)
+
+
 def test_stacked_adam_with_one_rate_is_torch_adam_on_any_parameters():
     # learned_schedule and likelihood use it as a plain Adam: one rate, parameters of
     # any shape (a bias's first dimension is not a member dimension).
@@ -617,12 +644,38 @@ def test_training_is_seeded_and_leaves_the_global_state_alone():
     assert torch.equal(torch.get_rng_state(), state)
     torch.randn(100)
     np.random.default_rng(3).standard_normal(4)
+    start = time.perf_counter()
     second = _tiny_run()
+    elapsed = time.perf_counter() - start  # the training's seconds lie inside it
     assert torch.equal(first.losses, second.losses)
     for a, b in zip(first.model(3, 0.0).parameters(), second.model(3, 0.0).parameters(),
                     strict=True):
         assert torch.equal(a, b)
-    assert first.losses.shape == (3, 2) and first.seconds > 0
+    assert first.losses.shape == (3, 2) and 0 < second.seconds <= elapsed
+
+
+def test_the_first_steps_losses_replayed_by_hand():
+    # Step 1's loss of each member, from the generator's draws in train's order: the
+    # initial weights, then the rows (any of the 5 images), t (1..T) and the noise.
+    images = load_scaled_digits().train_images[:5]
+    specs = [d.MemberSpec("epsilon", 1e-2), d.MemberSpec("x0", 1e-3)]
+    run = d.train(images, SCHEDULE, specs, steps=1, batch_size=16, hidden=8, layers=1,
+                  generator=_gen(4))
+    generator = _gen(4)
+    ensemble = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0"], 8, 1,
+                                  generator=generator)
+    rows = torch.randint(0, 5, (32,), generator=generator)
+    t = torch.randint(1, SCHEDULE.T + 1, (32,), generator=generator)
+    noise = torch.randn(32, 64, generator=generator)
+    x0 = images[rows]
+    alpha_bar = SCHEDULE.alpha_bars[t - 1].float()[:, None]
+    xt = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
+    with torch.no_grad():
+        output = ensemble(xt.reshape(2, 16, 64), t.reshape(2, 16))
+    targets = (noise[:16], x0[16:])  # member 0 predicts the noise, member 1 x0
+    for k, target in enumerate(targets):
+        loss = float((output[k] - target).pow(2).mean())
+        assert float(run.losses[0, k]) == pytest.approx(loss, rel=1e-5)
 
 
 def test_averages_start_after_the_first_step_and_then_move_by_one_minus_decay():
@@ -962,6 +1015,25 @@ def test_gaussian_baseline_moments():
         d.gaussian_baseline(data, 5.0, np.random.default_rng(2))
     with pytest.raises(TypeError, match="generator must be a numpy.random.Generator"):
         d.gaussian_baseline(data, 5, 2)
+
+
+def test_the_smallest_inputs_accepted_give_their_exact_values():
+    # Two rows, the fewest with a distance or a spread (one is refused, in
+    # test_bad_inputs), and a two-dimensional time embedding (one sine, one cosine).
+    x = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    y = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    assert d.median_bandwidth(x) == 5.0
+
+    def k(squared_distance):  # the kernel at bandwidth 1
+        return math.exp(-squared_distance / 2)
+
+    cross = (k(1) + k(1) + k(18) + k(20)) / 4
+    assert d.mmd_squared(x, y, 1.0) == pytest.approx(k(25) + k(2) - 2 * cross,
+                                                     rel=1e-12)
+    denoiser = d.LinearDenoiser(x)
+    assert torch.equal(denoiser.mean, torch.tensor([1.5, 2.0], dtype=torch.float64))
+    ensemble = d.DenoiserEnsemble(10, ["epsilon"], 4, 1, time_dim=2, generator=_gen(0))
+    assert ensemble(torch.zeros(3, 64), torch.tensor([1, 5, 10])).shape == (1, 3, 64)
 
 
 def test_mmd_squared_against_explicit_loops():
