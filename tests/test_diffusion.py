@@ -932,6 +932,11 @@ def test_sample_from_refuses_bad_arguments():
         d.sample_from(model, SCHEDULE, torch.zeros(1, 3, 64), 10, generator=_gen())
     with pytest.raises(ValueError, match="xt must be a tensor of shape"):
         d.sample_from(model, SCHEDULE, torch.zeros(3, 64), 10, generator=_gen())
+    with pytest.raises(ValueError, match="xt must be a tensor of shape"):  # no row
+        d.sample_from(model, SCHEDULE, torch.zeros(2, 0, 64), 10, generator=_gen())
+    one_row, _ = d.sample_from(model, SCHEDULE, torch.zeros(2, 1, 64), 2,
+                               generator=_gen())
+    assert one_row.shape == (2, 1, 64)
     with pytest.raises(TypeError, match="xt must be a torch.Tensor"):
         d.sample_from(model, SCHEDULE, good.numpy(), 10, generator=_gen())
     with pytest.raises(ValueError, match="t must lie in 1..50"):
