@@ -659,8 +659,8 @@ def test_the_first_steps_losses_replayed_by_hand():
     # initial weights, then the rows (any of the 5 images), t (1..T) and the noise.
     images = load_scaled_digits().train_images[:5]
     specs = [d.MemberSpec("epsilon", 1e-2), d.MemberSpec("x0", 1e-3)]
-    run = d.train(images, SCHEDULE, specs, steps=1, batch_size=16, hidden=8, layers=1,
-                  generator=_gen(4))
+    run = d.train(images, SCHEDULE, specs, steps=2, batch_size=16, hidden=8, layers=1,
+                  generator=_gen(4))  # two steps: step 1's loss must be the first row
     generator = _gen(4)
     ensemble = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0"], 8, 1,
                                   generator=generator)
@@ -971,6 +971,16 @@ def test_x0_errors_of_the_identity_map_are_the_inverse_snr():
     stacked = d.x0_errors(lambda xt, t: torch.stack([xt, xt]), images, SCHEDULE,
                           steps, generator=_gen(1))
     assert stacked.shape == (2, 3)
+    # Clipping puts an estimate of -5 or 5 on -1 or 1 before the error is taken.
+    for guess in (-5.0, 5.0):
+        clipped, raw = (d.x0_errors(lambda xt, t, g=guess: torch.full_like(xt, g),
+                                    images, SCHEDULE, (1,), clip=clip,
+                                    generator=_gen(1))
+                        for clip in (True, False))
+        assert float(clipped[0]) == pytest.approx(
+            float((math.copysign(1.0, guess) - images).pow(2).mean()), rel=1e-6)
+        assert float(raw[0]) == pytest.approx(float((guess - images).pow(2).mean()),
+                                              rel=1e-6)
 
 
 def test_linear_denoiser_is_the_gaussian_conditional_mean():

@@ -530,7 +530,8 @@ def _encoder_gram(model: VAE, images: torch.Tensor) -> torch.Tensor:
     .. math:: (J J^\top)_{kl} = \delta_{kl}(\|h\|^2 + 1)
               + (\|x\|^2 + 1)\sum_j W_{2,kj} W_{2,lj} (1 - h_j^2)^2 ,
 
-    with the rows of the log sigma outputs that the clamp holds fixed set to zero.
+    with the rows and columns of the log sigma outputs strictly outside the clamp's
+    interval set to zero (at its two ends torch's clamp still passes the gradient).
     Shape (n, 2 latent_dim, 2 latent_dim).
     """
     first, _, last = model.encoder
@@ -546,8 +547,8 @@ def _encoder_gram(model: VAE, images: torch.Tensor) -> torch.Tensor:
         log_sigma = outputs[:, model.latent_dim:]
         low, high = LOG_SIGMA_RANGE
         free = torch.cat(
-            [torch.ones_like(log_sigma), ((log_sigma > low) & (log_sigma < high))], 1
-        ).to(gram.dtype)  # the clamp in VAE.encode passes no gradient outside
+            [torch.ones_like(log_sigma), ((log_sigma >= low) & (log_sigma <= high))], 1
+        ).to(gram.dtype)  # as torch's clamp: a gradient on [low, high], ends included
         return gram * free[:, :, None] * free[:, None, :]
 
 
