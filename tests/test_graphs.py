@@ -1,4 +1,5 @@
-"""The computation-graph data behind the figure: which parameters get a gradient."""
+"""The computation-graph data behind the figure, which parameters get a gradient, and
+the figure drawn from it."""
 
 from __future__ import annotations
 
@@ -78,4 +79,38 @@ def test_figure_fits_the_phone_width():
 
     figure = draw_computation_graphs()
     assert figure.get_size_inches()[0] <= MAX_WIDTH_IN
+    plt.close(figure)
+
+
+def _drawn(ax, graph):
+    """The edges that carry a red dashed gradient arrow, by the nodes nearest the
+    arrow's two ends (it runs from target to source), and the panel's texts."""
+    from matplotlib.colors import to_hex
+
+    def nearest(point):
+        return min(graph.nodes, key=lambda n: (n.xy[0] - point[0]) ** 2
+                   + (n.xy[1] - point[1]) ** 2).name
+
+    gradient_edges = set()
+    for text in ax.texts:
+        arrow = getattr(text, "arrow_patch", None)
+        if arrow is not None and to_hex(arrow.get_edgecolor()) == "#c00000":
+            assert arrow.get_linestyle() == "--"
+            gradient_edges.add((nearest(text.xy), nearest(text.xyann)))
+    return gradient_edges, {t.get_text() for t in ax.texts if t.get_text()}
+
+
+def test_the_figure_draws_the_gradient_where_backpropagation_goes():
+    # Red dashed arrows on the edges from a parameter to the loss (and into the loss);
+    # none from an input (x, eps); the label of the missed parameter only before.
+    import matplotlib.pyplot as plt
+
+    figure = draw_computation_graphs()
+    before, after = figure.axes[:2]
+    arrows, texts = _drawn(before, before_trick())
+    assert arrows == {("z", "f")}
+    assert {"sample", r"no gradient reaches $\phi$"} <= texts
+    arrows, texts = _drawn(after, after_trick())
+    assert arrows == {("phi", "encoder"), ("encoder", "z"), ("z", "f")}
+    assert "sample" not in texts and not any("no gradient" in t for t in texts)
     plt.close(figure)
