@@ -459,6 +459,11 @@ def test_timestep_embedding_rows_exactly():
     expected = torch.cat([angles.sin(), angles.cos()], dim=1)
     assert torch.allclose(embedding, expected, rtol=0, atol=1e-6)
     assert d.timestep_embedding(t.reshape(3, 1), 6, 50).shape == (3, 1, 6)
+    # T = 2: frequencies 1 and 1/2.
+    two = torch.tensor([1.0, 2.0])
+    angles = two[:, None] * torch.tensor([1.0, 0.5])
+    assert torch.allclose(d.timestep_embedding(two, 4, 2),
+                          torch.cat([angles.sin(), angles.cos()], 1), rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="dim must be an even integer"):
         d.timestep_embedding(t, 3, 10)
 

@@ -154,6 +154,11 @@ def test_fitting_lowers_the_variance_and_is_seeded():
     (schedule, fit), (again, _) = fitted(), fitted()
     assert torch.equal(schedule.logits, again.logits) and len(fit.mean_squares) == 40
     start = ls.PiecewiseLinearSchedule.from_schedule(d.book_schedule(), 10)
+    # The first step's mean square, from the generator's draws in fit_schedule's order
+    # (rows of any image, noise, t), at the starting schedule.
+    with torch.no_grad():
+        first = ls.diffusion_loss(start, DENOISER, *_draws(256, 4)).pow(2).mean()
+    assert fit.mean_squares[0] == pytest.approx(float(first), rel=1e-12)
     x, noise, t = _draws(20_000, 5)
     with torch.no_grad():
         before = ls.diffusion_loss(start, DENOISER, x, noise, t).var()
@@ -162,6 +167,22 @@ def test_fitting_lowers_the_variance_and_is_seeded():
     with pytest.raises(TypeError, match="PiecewiseLinearSchedule"):
         ls.fit_schedule(d.book_schedule(), DENOISER, IMAGES, steps=1,
                         generator=_gen())
-    with pytest.raises(ValueError, match="learning_rate must be > 0"):
-        ls.fit_schedule(start, DENOISER, IMAGES, steps=1, learning_rate=-0.1,
-                        generator=_gen())
+    for rate in (0.0, -0.1):
+        with pytest.raises(ValueError, match="learning_rate must be > 0"):
+            ls.fit_schedule(start, DENOISER, IMAGES, steps=1, learning_rate=rate,
+                            generator=_gen())
+
+
+def test_bad_values_are_refused_each_on_its_own():
+    # Each condition of a compound check alone (a check that needed both would pass
+    # one of them).
+    schedule = ls.PiecewiseLinearSchedule(torch.tensor([-2.0, 2.0]))
+    x, noise, t = _draws(3, 0)
+    for bad_t in (t[:2], torch.tensor([0.5, 1.5, 0.2], dtype=torch.float64)):
+        with pytest.raises(ValueError, match="t must hold 3 times in"):
+            ls.diffusion_loss(schedule, DENOISER, x, noise, bad_t)
+    for knots in (torch.tensor([1.0]), torch.tensor([[-2.0, 2.0], [-1.0, 3.0]])):
+        with pytest.raises(ValueError, match="knots must be a 1-D tensor"):
+            ls.PiecewiseLinearSchedule(knots)
+    with pytest.raises(ValueError, match="gamma_min must be below gamma_max"):
+        ls.exact_diffusion_loss(DENOISER, 1.0, 1.0)

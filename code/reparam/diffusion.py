@@ -350,8 +350,9 @@ def elbo_weights(schedule: Schedule) -> torch.Tensor:
 def timestep_embedding(t: torch.Tensor, dim: int, T: int) -> torch.Tensor:
     """Sinusoidal features of t (shape ``t.shape + (dim,)``), as in DDPMs.
 
-    Frequencies run geometrically from 1 to 1/T radians per step, so the fastest feature
-    still changes by at most one radian from one t to the next (no aliasing).
+    Frequencies run geometrically from 1 to 1/T radians per step (to 1/2 when T = 1,
+    so that two features still differ), so the fastest feature still changes by at
+    most one radian from one t to the next (no aliasing).
     """
     if check_count(dim, "dim", minimum=2) % 2:
         raise ValueError(f"dim must be an even integer >= 2, got {dim}")
