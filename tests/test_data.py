@@ -8,6 +8,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from reparam.data import (
+    GREY_LEVELS,
     bundled_digits,
     image_grid,
     load_binary_digits,
@@ -77,6 +78,7 @@ def test_scaled_pixels_are_the_17_grey_levels():
     assert float(data.train_images.max()) == 1.0
     levels = (data.train_images + 1) * 8  # back to scikit-learn's 0..16 ink levels
     assert torch.equal(levels, levels.round())
+    assert len(levels.unique()) == GREY_LEVELS == 17  # the constant is the data's count
     raw = load_digits()
     rows = {tuple(r): y for r, y in zip(raw.data.astype(int), raw.target, strict=True)}
     test_levels = ((data.test_images + 1) * 8).tolist()
@@ -89,6 +91,7 @@ def test_scaled_pixels_are_the_17_grey_levels():
     ({"test_fraction": 0.0}, ValueError, "test_fraction"),
     ({"test_fraction": "0.2"}, TypeError, "test_fraction"),
     ({"validation_fraction": -0.1}, ValueError, "validation_fraction"),
+    ({"validation_fraction": 1.0}, ValueError, r"validation_fraction must lie in \["),
     ({"test_fraction": 0.5, "validation_fraction": 0.5}, ValueError, "< 1"),
 ])
 def test_bad_fractions_are_refused(kwargs, error, match):

@@ -664,8 +664,8 @@ def test_the_first_steps_losses_replayed_by_hand():
     # initial weights, then the rows (any of the 5 images), t (1..T) and the noise.
     images = load_scaled_digits().train_images[:5]
     specs = [d.MemberSpec("epsilon", 1e-2), d.MemberSpec("x0", 1e-3)]
-    run = d.train(images, SCHEDULE, specs, steps=2, batch_size=16, hidden=8, layers=1,
-                  generator=_gen(4))  # two steps: step 1's loss must be the first row
+    run = d.train(images, SCHEDULE, specs, steps=2, checkpoints=(1, 2), batch_size=16,
+                  hidden=8, layers=1, generator=_gen(4))  # step 1 must be row 0
     generator = _gen(4)
     ensemble = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0"], 8, 1,
                                   generator=generator)
@@ -681,6 +681,15 @@ def test_the_first_steps_losses_replayed_by_hand():
     for k, target in enumerate(targets):
         loss = float((output[k] - target).pow(2).mean())
         assert float(run.losses[0, k]) == pytest.approx(loss, rel=1e-5)
+    # Adam's first step moves each weight by at most its member's rate, and by the rate
+    # itself where the gradient is far above eps: the weights kept after step 1 are
+    # the trained ones (not, say, the average extrapolated past them).
+    kept = run.model(1, 0.0).parameters()
+    for start, moved in zip(ensemble.parameters(), kept, strict=True):
+        for k, spec in enumerate(specs):
+            change = (moved[k] - start[k]).abs().detach()
+            assert float(change.max()) <= spec.learning_rate * (1 + 1e-3)
+            assert float(change.median()) == pytest.approx(spec.learning_rate, rel=1e-3)
 
 
 def test_averages_start_after_the_first_step_and_then_move_by_one_minus_decay():

@@ -184,5 +184,10 @@ def test_bad_values_are_refused_each_on_its_own():
     for knots in (torch.tensor([1.0]), torch.tensor([[-2.0, 2.0], [-1.0, 3.0]])):
         with pytest.raises(ValueError, match="knots must be a 1-D tensor"):
             ls.PiecewiseLinearSchedule(knots)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        ls.PiecewiseLinearSchedule(torch.tensor([-2.0, 0.0, 0.0, 2.0]))
+    ends = torch.tensor([0.0, 1.0, 0.5], dtype=torch.float64)  # both ends of [0, 1]
+    assert bool(torch.isfinite(ls.diffusion_loss(schedule, DENOISER, x, noise, ends))
+                .all())
     with pytest.raises(ValueError, match="gamma_min must be below gamma_max"):
         ls.exact_diffusion_loss(DENOISER, 1.0, 1.0)
