@@ -459,11 +459,13 @@ def test_timestep_embedding_rows_exactly():
     expected = torch.cat([angles.sin(), angles.cos()], dim=1)
     assert torch.allclose(embedding, expected, rtol=0, atol=1e-6)
     assert d.timestep_embedding(t.reshape(3, 1), 6, 50).shape == (3, 1, 6)
-    # T = 2: frequencies 1 and 1/2.
-    two = torch.tensor([1.0, 2.0])
-    angles = two[:, None] * torch.tensor([1.0, 0.5])
-    assert torch.allclose(d.timestep_embedding(two, 4, 2),
-                          torch.cat([angles.sin(), angles.cos()], 1), rtol=0, atol=1e-6)
+    # T = 2, and T = 1 (which takes T = 2's frequencies): 1 and 1/2.
+    steps = torch.tensor([1.0, 2.0])
+    angles = steps[:, None] * torch.tensor([1.0, 0.5])
+    for T in (2, 1):
+        assert torch.allclose(d.timestep_embedding(steps[:T], 4, T),
+                              torch.cat([angles.sin(), angles.cos()], 1)[:T],
+                              rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="dim must be an even integer"):
         d.timestep_embedding(t, 3, 10)
 
@@ -569,47 +571,29 @@ def test_predict_x0_follows_each_members_output():
 # Adam for stacked members, and training.
 
 
-def test_stacked_adam_moves_each_member_as_torch_adam_alone():
+# Gradients of size 1 (float32, as in training) and of size 1e-8, as large as Adam's
+# eps, which is then a large part of the denominator sqrt(v) + eps (float64, so that
+# a wrong eps shows beyond rounding).
+@pytest.mark.parametrize("scale, dtype, rtol, atol", [
+    (1.0, torch.float32, 1e-6, 1e-7), (1e-8, torch.float64, 1e-13, 0.0)])
+def test_stacked_adam_moves_each_member_as_torch_adam_alone(scale, dtype, rtol, atol):
     from reparam.diffusion import _StackedAdam
 
-    rates = torch.tensor([1e-3, 5e-2])
-    stacked = torch.randn(2, 3, 4, generator=_gen(1)).requires_grad_()
+    rates = torch.tensor([1e-3, 5e-2], dtype=dtype)
+    stacked = torch.randn(2, 3, 4, generator=_gen(1), dtype=dtype).requires_grad_()
     alone = [stacked[k].detach().clone().requires_grad_() for k in range(2)]
     ours = _StackedAdam([stacked], rates)
     theirs = [torch.optim.Adam([p], lr=float(r)) for p, r in zip(alone, rates,
                                                                 strict=True)]
     for step in range(6):
-        gradient = torch.randn(2, 3, 4, generator=_gen(10 + step))
+        gradient = scale * torch.randn(2, 3, 4, generator=_gen(10 + step), dtype=dtype)
         stacked.grad = gradient.clone()
         ours.step()
         for k in range(2):
             alone[k].grad = gradient[k].clone()
             theirs[k].step()
     for k in range(2):
-        assert torch.allclose(stacked[k], alone[k], rtol=1e-6, atol=1e-7)
-
-
-def test_stacked_adam_matches_torch_adam_where_its_eps_matters():
-    # Gradients of about 1e-8, the size of Adam's eps, so that eps is a large part of
-    # the denominator sqrt(v) + eps: a wrong eps moves every step. float64, to rounding.
-    from reparam.diffusion import _StackedAdam
-
-    rates = torch.tensor([1e-3, 5e-2], dtype=torch.float64)
-    stacked = torch.randn(2, 3, generator=_gen(1), dtype=torch.float64).requires_grad_()
-    alone = [stacked[k].detach().clone().requires_grad_() for k in range(2)]
-    ours = _StackedAdam([stacked], rates)
-    theirs = [torch.optim.Adam([p], lr=float(r)) for p, r in zip(alone, rates,
-                                                                strict=True)]
-    for step in range(4):
-        gradient = 1e-8 * torch.randn(2, 3, generator=_gen(20 + step),
-                                      dtype=torch.float64)
-        stacked.grad = gradient.clone()
-        ours.step()
-        for k in range(2):
-            alone[k].grad = gradient[k].clone()
-            theirs[k].step()
-    for k in range(2):
-        assert torch.allclose(stacked[k], alone[k], rtol=1e-13, atol=0)
+        assert torch.allclose(stacked[k], alone[k], rtol=rtol, atol=atol)
 
 
 def test_stacked_adam_with_one_rate_is_torch_adam_on_any_parameters():
@@ -661,23 +645,21 @@ def test_training_is_seeded_and_leaves_the_global_state_alone():
 
 def test_the_first_steps_losses_replayed_by_hand():
     # Step 1's loss of each member, from the generator's draws in train's order: the
-    # initial weights, then the rows (any of the 5 images), t (1..T) and the noise.
-    images = load_scaled_digits().train_images[:5]
-    specs = [d.MemberSpec("epsilon", 1e-2), d.MemberSpec("x0", 1e-3)]
-    run = d.train(images, SCHEDULE, specs, steps=2, checkpoints=(1, 2), batch_size=16,
-                  hidden=8, layers=1, generator=_gen(4))  # step 1 must be row 0
+    # initial weights, then the rows (any of the 40 images), t (1..T) and the noise.
+    run = _tiny_run(steps=2, checkpoints=(1, 2))  # two steps: step 1 must be row 0
+    images = load_scaled_digits().train_images[:40]
     generator = _gen(4)
     ensemble = d.DenoiserEnsemble(SCHEDULE.T, ["epsilon", "x0"], 8, 1,
                                   generator=generator)
-    rows = torch.randint(0, 5, (32,), generator=generator)
-    t = torch.randint(1, SCHEDULE.T + 1, (32,), generator=generator)
-    noise = torch.randn(32, 64, generator=generator)
+    rows = torch.randint(0, 40, (16,), generator=generator)
+    t = torch.randint(1, SCHEDULE.T + 1, (16,), generator=generator)
+    noise = torch.randn(16, 64, generator=generator)
     x0 = images[rows]
     alpha_bar = SCHEDULE.alpha_bars[t - 1].float()[:, None]
     xt = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
     with torch.no_grad():
-        output = ensemble(xt.reshape(2, 16, 64), t.reshape(2, 16))
-    targets = (noise[:16], x0[16:])  # member 0 predicts the noise, member 1 x0
+        output = ensemble(xt.reshape(2, 8, 64), t.reshape(2, 8))
+    targets = (noise[:8], x0[8:])  # member 0 predicts the noise, member 1 x0
     for k, target in enumerate(targets):
         loss = float((output[k] - target).pow(2).mean())
         assert float(run.losses[0, k]) == pytest.approx(loss, rel=1e-5)
@@ -686,7 +668,7 @@ def test_the_first_steps_losses_replayed_by_hand():
     # the trained ones (not, say, the average extrapolated past them).
     kept = run.model(1, 0.0).parameters()
     for start, moved in zip(ensemble.parameters(), kept, strict=True):
-        for k, spec in enumerate(specs):
+        for k, spec in enumerate(run.specs):
             change = (moved[k] - start[k]).abs().detach()
             assert float(change.max()) <= spec.learning_rate * (1 + 1e-3)
             assert float(change.median()) == pytest.approx(spec.learning_rate, rel=1e-3)
@@ -1047,8 +1029,9 @@ def test_gaussian_baseline_moments():
 
 
 def test_the_smallest_inputs_accepted_give_their_exact_values():
-    # Two rows, the fewest with a distance or a spread (one is refused, in
-    # test_bad_inputs), and a two-dimensional time embedding (one sine, one cosine).
+    # Two rows, the fewest with a distance or a spread (one is refused: below, and for
+    # the bandwidth and MMD in their own tests), and a two-dimensional time embedding
+    # (one sine, one cosine).
     x = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
     y = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     assert d.median_bandwidth(x) == 5.0
@@ -1061,6 +1044,8 @@ def test_the_smallest_inputs_accepted_give_their_exact_values():
                                                      rel=1e-12)
     denoiser = d.LinearDenoiser(x)
     assert torch.equal(denoiser.mean, torch.tensor([1.5, 2.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        d.LinearDenoiser(x[:1])
     ensemble = d.DenoiserEnsemble(10, ["epsilon"], 4, 1, time_dim=2, generator=_gen(0))
     assert ensemble(torch.zeros(3, 64), torch.tensor([1, 5, 10])).shape == (1, 3, 64)
 

@@ -83,34 +83,46 @@ def test_figure_fits_the_phone_width():
 
 
 def _drawn(ax, graph):
-    """The edges that carry a red dashed gradient arrow, by the nodes nearest the
-    arrow's two ends (it runs from target to source), and the panel's texts."""
+    """Each drawn arrow as (source, target) by the nodes nearest its two ends: the
+    black forward arrows with their line styles, and the edges that carry a red dashed
+    gradient arrow (drawn from target to source); and each text with its colour."""
     from matplotlib.colors import to_hex
 
     def nearest(point):
         return min(graph.nodes, key=lambda n: (n.xy[0] - point[0]) ** 2
                    + (n.xy[1] - point[1]) ** 2).name
 
-    gradient_edges = set()
+    forward, gradient_edges, texts = {}, set(), {}
     for text in ax.texts:
         arrow = getattr(text, "arrow_patch", None)
-        if arrow is not None and to_hex(arrow.get_edgecolor()) == "#c00000":
+        if arrow is None:
+            texts[text.get_text()] = to_hex(text.get_color())
+        elif to_hex(arrow.get_edgecolor()) == "#c00000":
             assert arrow.get_linestyle() == "--"
             gradient_edges.add((nearest(text.xy), nearest(text.xyann)))
-    return gradient_edges, {t.get_text() for t in ax.texts if t.get_text()}
+        else:
+            assert to_hex(arrow.get_edgecolor()) == "#000000"
+            forward[nearest(text.xyann), nearest(text.xy)] = arrow.get_linestyle()
+    return forward, gradient_edges, texts
 
 
 def test_the_figure_draws_the_gradient_where_backpropagation_goes():
-    # Red dashed arrows on the edges from a parameter to the loss (and into the loss);
-    # none from an input (x, eps); the label of the missed parameter only before.
+    # A black arrow along every edge, dotted for the draw; red dashed arrows on the
+    # edges from a parameter to the loss (and into the loss), none from an input (x,
+    # eps); the red label of the missed parameter only before the trick.
     import matplotlib.pyplot as plt
 
     figure = draw_computation_graphs()
     before, after = figure.axes[:2]
-    arrows, texts = _drawn(before, before_trick())
+    forward, arrows, texts = _drawn(before, before_trick())
+    assert forward == {(e.source, e.target): "-" if e.differentiable else ":"
+                       for e in before_trick().edges}
+    assert set(forward.values()) == {"-", ":"}
     assert arrows == {("z", "f")}
-    assert {"sample", r"no gradient reaches $\phi$"} <= texts
-    arrows, texts = _drawn(after, after_trick())
+    assert texts["sample"] == "#000000"
+    assert texts[r"no gradient reaches $\phi$"] == "#c00000"
+    forward, arrows, texts = _drawn(after, after_trick())
+    assert forward == {(e.source, e.target): "-" for e in after_trick().edges}
     assert arrows == {("phi", "encoder"), ("encoder", "z"), ("z", "f")}
     assert "sample" not in texts and not any("no gradient" in t for t in texts)
     plt.close(figure)
