@@ -49,6 +49,17 @@ def test_default_split_sizes_binary_pixels_all_classes():
     assert not torch.equal(load_binary_digits(seed=1).test_labels, data.test_labels)
 
 
+
+def test_the_threshold_runs_over_0_to_1_excluding_1():
+    # At 0 a pixel is ink wherever any ink is; at 1 every image would be blank.
+    levels, _ = bundled_digits()
+    data = load_binary_digits(threshold=0.0, test_fraction=0.5, seed=3)
+    ink = torch.tensor(levels > 0, dtype=torch.float32)
+    assert data.train_images.sum() + data.test_images.sum() == ink.sum()
+    for threshold in (1.0, 1.5):
+        with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\)"):
+            load_binary_digits(threshold=threshold)
+
 def test_a_validation_split_leaves_the_test_split_unchanged():
     plain = load_scaled_digits()
     three = load_scaled_digits(validation_fraction=0.2)
