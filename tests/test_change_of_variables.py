@@ -137,6 +137,12 @@ def test_bad_arguments(args, error):
         pushforward_density(*args)
 
 
+@pytest.mark.parametrize("support", [(0, 1), sp.S.Complexes])
+def test_a_support_that_is_not_a_set_of_reals_is_a_type_error(support):
+    with pytest.raises(TypeError, match="support must be a SymPy subset of the reals"):
+        pushforward_density(sp.S.One, x, 2 * x, y, support=support)
+
+
 e1, e2, z1, z2 = sp.symbols("e1 e2 z1 z2", real=True)
 a, b, c = sp.symbols("a b c", positive=True)
 STANDARD_2D = sp.exp(-(e1**2 + e2**2) / 2) / (2 * sp.pi)
@@ -148,6 +154,9 @@ def test_linear_map_matches_sympy_multivariate_normal():
     q = linear_pushforward_density(STANDARD_2D, [e1, e2], m, L, [z1, z2])
     reference = stats.density(stats.MultivariateNormal("M", m, L * L.T))(z1, z2)
     assert sp.simplify(q - reference) == 0
+    # mu given as a row is read as the same column
+    row = linear_pushforward_density(STANDARD_2D, [e1, e2], m.T, L, [z1, z2])
+    assert sp.simplify(row - q) == 0
 
 
 def test_linear_log_density_is_the_log_of_the_density():
