@@ -137,6 +137,17 @@ def test_bad_arguments(args, error):
         pushforward_density(*args)
 
 
+@pytest.mark.parametrize("density", [-sp.exp(-(y**2)), sp.I * sp.exp(-(y**2))])
+def test_a_negative_or_complex_derived_density_is_refused(density):
+    # The last guard of derive_pushforward, on densities no correct derivation gives:
+    # negative but real, and complex but with a non-negative real part (zero).
+    from reparam.change_of_variables import _check_density
+
+    with pytest.raises(ValueError, match="not a real, non-negative function"):
+        _check_density(density, y, sp.S.Reals, STANDARD_NORMAL, x)
+    _check_density(sp.exp(-(y**2)), y, sp.S.Reals, STANDARD_NORMAL, x)  # accepted
+
+
 @pytest.mark.parametrize("support", [(0, 1), sp.S.Complexes])
 def test_a_support_that_is_not_a_set_of_reals_is_a_type_error(support):
     with pytest.raises(TypeError, match="support must be a SymPy subset of the reals"):
