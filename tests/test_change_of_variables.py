@@ -16,6 +16,7 @@ from reparam.change_of_variables import (
     linear_log_density,
     linear_pushforward_density,
     pushforward_density,
+    support_of,
 )
 
 x = sp.Symbol("x", real=True)
@@ -135,6 +136,25 @@ def test_x_squared_is_fine_on_the_positive_half_line():
 def test_bad_arguments(args, error):
     with pytest.raises(error):
         pushforward_density(*args)
+
+
+@pytest.mark.parametrize("assumption, support", [
+    ("positive", sp.Interval.open(0, sp.oo)), ("nonnegative", sp.Interval(0, sp.oo)),
+    ("negative", sp.Interval.open(-sp.oo, 0)), ("nonpositive", sp.Interval(-sp.oo, 0)),
+    ("real", sp.S.Reals)])
+def test_support_of_reads_each_sign_assumption(assumption, support):
+    assert support_of(sp.Symbol("s", **{assumption: True})) == support
+
+
+def test_the_dummy_for_a_support_carries_its_sign():
+    # SymPy's solvers reason from assumptions: a support inside (-oo, 0) must give a
+    # negative symbol, one that crosses 0 only a real one.
+    from reparam.change_of_variables import _dummy_on
+
+    assert _dummy_on(sp.Interval.open(0, 1)).is_positive
+    assert _dummy_on(sp.Interval(-3, -1)).is_negative
+    crossing = _dummy_on(sp.Interval.open(-1, sp.Rational(1, 2)))
+    assert crossing.is_real and crossing.is_negative is None
 
 
 @pytest.mark.parametrize("density", [-sp.exp(-(y**2)), sp.I * sp.exp(-(y**2))])
