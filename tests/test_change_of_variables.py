@@ -190,6 +190,25 @@ def test_linear_map_matches_sympy_multivariate_normal():
     assert sp.simplify(row - q) == 0
 
 
+def test_a_one_dimensional_linear_map_is_the_normal_of_sympy_stats():
+    # z = mu + sigma eps, the book's first reparameterization, as a 1 x 1 linear map.
+    q = linear_pushforward_density(sp.exp(-(e1**2) / 2) / sp.sqrt(2 * sp.pi), [e1],
+                                   [mu], [[sigma]], [z1])
+    assert sp.simplify(q - stats.density(stats.Normal("N", mu, sigma))(z1)) == 0
+
+
+def test_real_odd_roots_take_the_real_branch_and_keep_even_roots():
+    # SymPy's y**(1/3) is complex for y < 0; the real cube root is sign(y)|y|**(1/3),
+    # and y**(2/3), the square of the real cube root, is |y|**(2/3).
+    from reparam.change_of_variables import _real_odd_roots
+
+    third, two_thirds = sp.Rational(1, 3), sp.Rational(2, 3)
+    assert _real_odd_roots(y**third) == sp.sign(y) * sp.Abs(y) ** third
+    assert _real_odd_roots(y**two_thirds) == sp.Abs(y) ** two_thirds
+    assert _real_odd_roots(y ** sp.Rational(1, 2)) == sp.sqrt(y)  # not an odd root
+    assert float(_real_odd_roots(y**third).subs(y, -8)) == -2.0
+
+
 def test_linear_log_density_is_the_log_of_the_density():
     L = sp.Matrix([[2, 1], [0, -3]])  # negative determinant: the absolute value matters
     m = sp.Matrix([sp.Rational(1, 2), 1])
