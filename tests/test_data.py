@@ -49,16 +49,18 @@ def test_default_split_sizes_binary_pixels_all_classes():
     assert not torch.equal(load_binary_digits(seed=1).test_labels, data.test_labels)
 
 
-
 def test_the_threshold_runs_over_0_to_1_excluding_1():
-    # At 0 a pixel is ink wherever any ink is; at 1 every image would be blank.
+    # Ink above the threshold, on the ink scaled to [0, 1] (levels / 16): at 0 a pixel
+    # is ink wherever any ink is; at 1 every image would be blank.
     levels, _ = bundled_digits()
-    data = load_binary_digits(threshold=0.0, test_fraction=0.5, seed=3)
-    ink = torch.tensor(levels > 0, dtype=torch.float32)
-    assert data.train_images.sum() + data.test_images.sum() == ink.sum()
-    for threshold in (1.0, 1.5):
+    for threshold in (0.0, 0.3):
+        data = load_binary_digits(threshold=threshold, test_fraction=0.5, seed=3)
+        ink = torch.tensor(levels > 16 * threshold, dtype=torch.float32)
+        assert data.train_images.sum() + data.test_images.sum() == ink.sum()
+    for threshold in (1.0, -0.1):
         with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\)"):
             load_binary_digits(threshold=threshold)
+
 
 def test_a_validation_split_leaves_the_test_split_unchanged():
     plain = load_scaled_digits()

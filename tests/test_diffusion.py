@@ -643,9 +643,10 @@ def test_training_is_seeded_and_leaves_the_global_state_alone():
     assert first.losses.shape == (3, 2) and 0 < second.seconds <= elapsed
 
 
-def test_the_first_steps_losses_replayed_by_hand():
-    # Step 1's loss of each member, from the generator's draws in train's order: the
-    # initial weights, then the rows (any of the 40 images), t (1..T) and the noise.
+def test_the_first_training_step_replayed_by_hand():
+    # Step 1's loss of each member, from the generator's draws in train's order (the
+    # initial weights, then the rows of any of the 40 images, t in 1..T and the noise),
+    # and the weights that step leaves.
     run = _tiny_run(steps=2, checkpoints=(1, 2))  # two steps: step 1 must be row 0
     images = load_scaled_digits().train_images[:40]
     generator = _gen(4)

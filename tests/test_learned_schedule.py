@@ -186,6 +186,8 @@ def test_bad_values_are_refused_each_on_its_own():
             ls.PiecewiseLinearSchedule(knots)
     with pytest.raises(ValueError, match="strictly increasing"):
         ls.PiecewiseLinearSchedule(torch.tensor([-2.0, 0.0, 0.0, 2.0]))
+    with pytest.raises(ValueError, match="knots must be finite"):
+        ls.PiecewiseLinearSchedule(torch.tensor([-math.inf, 2.0]))
     ends = torch.tensor([0.0, 1.0, 0.5], dtype=torch.float64)  # both ends of [0, 1]
     assert bool(torch.isfinite(ls.diffusion_loss(schedule, DENOISER, x, noise, ends))
                 .all())
