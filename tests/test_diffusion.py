@@ -1174,6 +1174,9 @@ def test_memorisation_gap_by_hand_and_at_its_two_extremes():
     assert got > fresh + 0.3
     with pytest.raises(ValueError, match="at least as many rows"):
         d.memorisation_gap(train[:5], train[:50], test, generator=_gen())
+    # As many training images as test images, and the same ones: the one subset is
+    # the test set reordered, so the gap is exactly 0.
+    assert d.memorisation_gap(train[:5], test, test, generator=_gen()) == 0.0
 
 
 # --------------------------------------------------------------------
