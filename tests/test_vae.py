@@ -649,6 +649,12 @@ def test_the_fewest_draws_per_image_each_estimator_accepts(small_data, estimator
                                                            samples):
     model, history = _train_small(small_data, estimator, epochs=1, samples=samples)
     assert isinstance(model, vae.VAE) and math.isfinite(history.train_elbo[-1])
+    images = small_data.train_images[:4]
+    loss, _ = vae.surrogate_loss(model, images, estimator, samples, seeded(1))
+    assert math.isfinite(float(loss.detach()))
+    if samples > 1:  # one draw fewer is refused
+        with pytest.raises(ValueError, match="samples"):
+            vae.surrogate_loss(model, images, estimator, samples - 1, seeded(1))
 
 
 @pytest.mark.parametrize("epochs, reported", [
