@@ -363,6 +363,17 @@ def test_exp_of_x_fifth_on_the_positive_half_line_matches_sympy_stats():
     assert same(result, reference, symbol=y_positive, points=(0.01, 0.3, 1.2, 40.0))
 
 
+def test_minus_exp_has_an_image_bounded_above():
+    # -exp(X), X standard normal: minus a log-normal, on (-oo, 0). The inverse branch
+    # is checked at points below the image's upper end.
+    density = pushforward_density(STANDARD_NORMAL, x, -sp.exp(x), y)
+    reference = stats.density(stats.LogNormal("L", 0, 1))(-y)
+    for point in (-3.7, -1.1, -0.3):
+        assert float(density.subs(y, point)) == pytest.approx(
+            float(reference.subs(y, point)), rel=1e-12)
+    assert density.subs(y, 2) == 0
+
+
 def test_tanh_has_the_bounded_image_and_integrates_to_one():
     density = pushforward_density(STANDARD_NORMAL, x, sp.tanh(x), y)
     assert density.subs(y, sp.Rational(3, 2)) == 0
