@@ -73,10 +73,13 @@ def test_figure_size_refuses_non_positive_heights(height):
 
 
 def test_figure_size_refuses_non_numbers():
-    with pytest.raises(TypeError):
-        style.figure_size("3")
+    # Each argument alone: a check that needed both to be wrong would let one through.
+    for height, width in (("3", 4.0), (3.0, "4")):
+        with pytest.raises(TypeError, match="must be real numbers"):
+            style.figure_size(height, width)
 
 
 def test_figure_size_returns_width_then_height():
     assert style.figure_size(2.5, 4.0) == (4.0, 2.5)
     assert style.figure_size(2.5) == (style.MAX_WIDTH_IN, 2.5)
+    assert style.figure_size(0.5, 0.5) == (0.5, 0.5)  # any positive size under the cap
