@@ -374,6 +374,26 @@ def test_minus_exp_has_an_image_bounded_above():
     assert density.subs(y, 2) == 0
 
 
+@pytest.mark.parametrize("confined_by", ["assumptions", "support"])
+def test_cube_on_the_negative_half_line_matches_sympy_stats(confined_by):
+    # X = -E, E ~ Exponential(1): density e^x on (-oo, 0); Y = X^3. On y < 0 two of
+    # SymPy's three cube roots of y are the real one, one of them written with i: they
+    # count as one branch, and the density comes back without i.
+    if confined_by == "assumptions":
+        x_neg, y_neg = sp.Symbol("x", negative=True), sp.Symbol("y", negative=True)
+        density = pushforward_density(sp.exp(x_neg), x_neg, x_neg**3, y_neg)
+    else:
+        x_neg, y_neg = x, y
+        density = pushforward_density(
+            sp.exp(x), x, x**3, y, support=sp.Interval.open(-sp.oo, 0)
+        )
+    assert not density.has(sp.I)
+    reference = stats.density(-(stats.Exponential("E", 1) ** 3))(y_neg)
+    for point in (-0.02, -0.7, -5.3):
+        assert float(density.subs(y_neg, point)) == pytest.approx(
+            float(reference.subs(y_neg, point)), rel=1e-12)
+
+
 def test_tanh_has_the_bounded_image_and_integrates_to_one():
     density = pushforward_density(STANDARD_NORMAL, x, sp.tanh(x), y)
     assert density.subs(y, sp.Rational(3, 2)) == 0

@@ -304,6 +304,15 @@ def _is_inverse_on(candidate, h, x, y, support, image, parameters) -> bool:
     return True
 
 
+def _same_on(image: sp.Set, y: sp.Symbol, first: sp.Expr, second: sp.Expr) -> bool:
+    """True when two formulas give the same function of y on the image: on y < 0,
+    -y**(1/3)/2 + i sqrt(3) y**(1/3)/2 is the real cube root, not on y > 0."""
+    if sp.simplify(first - second) == 0:
+        return True
+    difference = (first - second).subs(y, _dummy_on(image))
+    return sp.simplify(sp.expand_complex(difference)) == 0
+
+
 def _inverse(
     h: sp.Expr, x: sp.Symbol, y: sp.Symbol, support: sp.Set, image: sp.Set
 ) -> sp.Expr:
@@ -331,10 +340,10 @@ def _inverse(
             if _is_inverse_on(candidate, h, x, y, support, image, parameters):
                 branches.append(candidate)
                 break
-    # Two formulas for the same function count once.
+    # Two formulas for the same function on the image count once.
     distinct = []
     for branch in branches:
-        if not any(sp.simplify(branch - other) == 0 for other in distinct):
+        if not any(_same_on(image, y, branch, other) for other in distinct):
             distinct.append(branch)
     if len(distinct) != 1:
         found = "no" if not distinct else f"{len(distinct)}"
@@ -344,7 +353,17 @@ def _inverse(
             f"among its solutions {solutions}; without a closed-form "
             "inverse g = h^(-1), f_Y(y) = f_X(g(y))|g'(y)| cannot be written down"
         )
-    return distinct[0]
+    return _real_form(distinct[0], y, image)
+
+
+def _real_form(branch: sp.Expr, y: sp.Symbol, image: sp.Set) -> sp.Expr:
+    """The branch written without i, where SymPy finds such a formula on the image:
+    on y < 0, -y**(1/3)/2 + i sqrt(3) y**(1/3)/2 is -(-y)**(1/3)."""
+    if not branch.has(sp.I):
+        return branch
+    on_image = _dummy_on(image)
+    real = sp.simplify(sp.expand_complex(branch.subs(y, on_image))).subs(on_image, y)
+    return branch if real.has(sp.I) else real
 
 
 def _check_density(density: sp.Expr, y: sp.Symbol, image: sp.Set, f_x, h) -> None:
