@@ -106,6 +106,33 @@ def test_at_the_chapters_start_both_means_are_the_gradient_and_pathwise_wins():
     assert not state.score_wins
 
 
+@pytest.mark.parametrize("breakpoint", [None, 0.37])
+def test_round_off_moments_are_printed_as_zero(breakpoint):
+    # Summed directly, a constant draw's variance is a round-off of either sign, and
+    # on two pieces an odd draw's mean is not exactly 0: _moments sets both to 0, as
+    # the page's JavaScript does (else a variance of -0.000 could be printed).
+    nodes, weights = es.simpson_nodes(breakpoint)
+    phi = np.exp(-0.5 * nodes**2) / np.sqrt(2 * np.pi)
+    for constant in (3.0, -0.7):
+        draw = np.full(nodes.shape, constant)
+        assert np.sum(weights * phi * draw**2) != np.sum(weights * phi * draw) ** 2
+        mean, variance = es._moments(draw, nodes, weights)
+        assert mean == pytest.approx(constant, rel=1e-11) and variance == 0.0
+    mean, variance = es._moments(nodes**3, nodes, weights)
+    assert mean == 0.0 and variance == pytest.approx(15.0, rel=1e-9)  # E[eps^6]
+
+
+def test_a_tie_at_zero_is_not_a_win_for_the_score_function():
+    # The step's jump 25 standard deviations away, past the grid's |eps| <= 10: both
+    # variances come out 0. The score function's true variance is positive (about
+    # 5e-134), the pathwise one exactly 0: the pathwise estimator is the one with the
+    # smaller variance, as the page's JavaScript says (v[1] < v[0]).
+    state = es.estimator_spread_state("step", 3.0, -2.0, 0.2)
+    assert state.pathwise_variance == state.score_variance == 0
+    assert not state.score_wins
+    assert es.readout_text(state).endswith("smaller variance: pathwise")
+
+
 @pytest.mark.parametrize("k, mu, sigma", [(1.0, 1.0, 1.0), (0.2, 0.5, 0.3),
                                           (2.5, -1.0, 2.0)])
 def test_for_the_step_every_pathwise_value_is_zero_in_one_bar(k, mu, sigma):
@@ -128,6 +155,35 @@ def test_the_histograms_are_densities_of_the_per_draw_values():
     assert state.score_hist.sum() * width == pytest.approx(inside.mean(), abs=1e-12)
     # f'(x) = -k sin(kx) with k = 1, at x = 0.5 + 1.0 eps:
     np.testing.assert_array_equal(state.pathwise_draws, -np.sin(0.5 + es.EPS_POINTS))
+
+
+@pytest.mark.parametrize("cost, k, mu, sigma", [
+    ("gaussian_bump", 0.0, 0.0, 1.0), ("gaussian_bump", 0.0, -1.5, 2.0),
+    ("square", 0.7, 0.3, 1.3), ("step", 1.0, 1.0, 1.0), ("cosine", 2.5, -1.0, 0.3)])
+def test_the_bars_count_the_draws_as_numpys_histogram_does(cost, k, mu, sigma):
+    # Bar i holds edges[i] <= value < edges[i + 1], the last bar closed. For the bump
+    # at k = 0 every pathwise draw is 0.0, on an edge: it belongs to the bar above.
+    state = es.estimator_spread_state(cost, k, mu, sigma)
+    edges = state.bin_edges
+    width = edges[1] - edges[0]
+    for draws, heights in ((state.pathwise_draws, state.pathwise_hist),
+                           (state.score_draws, state.score_hist)):
+        counts, _ = np.histogram(draws, bins=edges)
+        np.testing.assert_allclose(heights, counts / (len(draws) * width), rtol=1e-12)
+
+
+def test_the_bars_span_the_central_98_percent_of_both_sets_of_draws():
+    state = es.estimator_spread_state("cosine", 1.0, 0.5, 1.0)
+    both = np.concatenate([state.pathwise_draws, state.score_draws])
+    edges = state.bin_edges
+    assert len(edges) == es.BINS + 1
+    np.testing.assert_allclose(np.diff(edges), (edges[-1] - edges[0]) / es.BINS)
+    inside = (both >= edges[0]) & (both <= edges[-1])
+    assert inside.sum() == 0.98 * len(both)
+    assert (both < edges[0]).sum() == 0.01 * len(both)
+    # Every draw 0.0 (the step's jump out of reach): a window of width 2 around it.
+    flat = es.estimator_spread_state("step", 3.0, -2.0, 0.2)
+    assert (flat.bin_edges[0], flat.bin_edges[-1]) == (-1.0, 1.0)
 
 
 def test_the_values_of_eps_are_the_normal_quantiles_not_random_draws():
@@ -337,6 +393,8 @@ def test_keyboard_moves_the_controls_and_the_readout_equals_python(
         ("step", 6, -8, "mu"),
         ("cosine", 20, 3, "sigma"),
         ("gaussian_bump", -60, 0, "mu"),  # k below 0: the page clamps it, as Python
+        # k at 0 and sigma 1: every pathwise draw is 0.0, which lies on a bar's edge.
+        ("gaussian_bump", 0, -1, "mu"),
     ]
     for cost, k_steps, sigma_steps, parameter in settings:
         set_model(page, "cost_select", "value", cost)

@@ -223,9 +223,12 @@ def _histogram_edges(pathwise: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 
 def _histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Density histogram over ``edges``, normalised by ALL draws (outside ones too)."""
+    """Density histogram over ``edges``, normalised by ALL draws (outside ones too).
+    Bar i holds the values with edges[i] <= value < edges[i + 1]; the last bar is
+    closed. (Dividing by the width can put a value that lies on an edge into the bar
+    below it: 0.0, every pathwise draw for the bump at k = 0.)"""
     width = edges[1] - edges[0]
-    index = np.floor((values - edges[0]) / width).astype(int)
+    index = np.searchsorted(edges, values, side="right") - 1
     index[values == edges[-1]] = BINS - 1
     inside = (index >= 0) & (index < BINS)
     counts = np.bincount(index[inside], minlength=BINS)
@@ -488,6 +491,9 @@ const hist = (values) => {
   const counts = new Array(B).fill(0);
   for (const x of values) {
     let i = Math.floor((x - edges[0]) / width);
+    // As Python's searchsorted: a value on an edge goes to the bar above it.
+    if (i >= -1 && i < B && x >= edges[i + 1]) { i += 1; }
+    else if (i >= 0 && i <= B && x < edges[i]) { i -= 1; }
     if (x === edges[B]) { i = B - 1; }
     if (i >= 0 && i < B) { counts[i] += 1; }
   }
