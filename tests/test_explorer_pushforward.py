@@ -50,6 +50,29 @@ def test_density_is_scipys(maps, index):
 
 
 @pytest.mark.parametrize("index", range(5))
+def test_the_density_grid_spans_the_window_evenly(maps, index):
+    state = pf.pushforward_state(maps[index], maps[index].theta_default)
+    low, high = maps[index].window
+    assert len(state.y_grid) == pf.GRID_POINTS
+    assert (state.y_grid[0], state.y_grid[-1]) == (low, high)
+    step = (high - low) / (pf.GRID_POINTS - 1)
+    np.testing.assert_allclose(np.diff(state.y_grid), step)
+
+
+def test_draws_at_the_windows_right_end_count_in_the_last_bar():
+    # y = min(u, theta), u uniform: half the draws land on the window's closed right
+    # end. numpy's histogram closes its last bin too.
+    u, y, t = sp.symbols("u y t")
+    spec = pf.PushforwardMap("clipped", "uniform", u, t, y, sp.Min(u, t), y, (0.2, 1),
+                             0.5, (0, 0.5))
+    state = pf.pushforward_state(spec, 0.5)
+    assert 0.4 < np.mean(state.samples == 0.5) < 0.6 and state.window_share == 1.0
+    counts, _ = np.histogram(state.samples, bins=state.bin_edges)
+    np.testing.assert_allclose(
+        state.histogram, counts / (len(state.samples) * 0.5 / pf.BINS), rtol=1e-12)
+
+
+@pytest.mark.parametrize("index", range(5))
 @pytest.mark.parametrize("where", ["low", "default", "high"])
 def test_window_mass_is_scipys_and_share_and_bars_count_the_draws(maps, index, where):
     spec = maps[index]
@@ -163,10 +186,26 @@ def test_state_refuses_bad_input(maps):
         pf.PushforwardMap("x", "gamma", u, t, y, u * t, y, (0, 1), 0.5, (0, 1))
     with pytest.raises(ValueError, match="h may use"):
         pf.PushforwardMap("x", "normal", u, t, y, u * y, y, (0, 1), 0.5, (0, 1))
+    with pytest.raises(ValueError, match="h must depend on u"):
+        pf.PushforwardMap("x", "normal", u, t, y, t, y, (0, 1), 0.5, (0, 1))
     with pytest.raises(ValueError, match="theta_default"):
         pf.PushforwardMap("x", "normal", u, t, y, u * t, y, (0, 1), 2.0, (0, 1))
     with pytest.raises(ValueError, match="window"):
         pf.PushforwardMap("x", "normal", u, t, y, u * t, y, (0, 1), 0.5, (1, 0))
+
+
+def test_a_map_takes_a_default_at_either_end_of_its_range_and_no_empty_window():
+    u, y, t = sp.symbols("u y t")
+
+    def spec(default, window=(0, 1)):
+        return pf.PushforwardMap("x", "normal", u, t, y, u * t, y, (0, 1), default,
+                                 window)
+
+    assert [spec(end).theta_default for end in (0, 1)] == [0, 1]
+    with pytest.raises(ValueError, match="theta_default"):
+        spec(-0.1)
+    with pytest.raises(ValueError, match="window"):
+        spec(0.5, (1, 1))
 
 
 # --- the readout --------------------------------------------------------------------

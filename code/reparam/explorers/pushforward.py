@@ -122,6 +122,8 @@ class PushforwardMap:
         allowed = {self.u, self.theta}
         if not self.h.free_symbols <= allowed:
             raise ValueError(f"h may use only {allowed}, got {self.h.free_symbols}")
+        if self.u not in self.h.free_symbols:
+            raise ValueError(f"h must depend on {self.u}: a constant has no density")
         if not self.density.free_symbols <= {self.y, self.theta}:
             raise ValueError(
                 f"density may use only y and theta, got {self.density.free_symbols}"
