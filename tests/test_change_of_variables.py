@@ -374,24 +374,33 @@ def test_minus_exp_has_an_image_bounded_above():
     assert density.subs(y, 2) == 0
 
 
-@pytest.mark.parametrize("confined_by", ["assumptions", "support"])
-def test_cube_on_the_negative_half_line_matches_sympy_stats(confined_by):
-    # X = -E, E ~ Exponential(1): density e^x on (-oo, 0); Y = X^3. On y < 0 two of
-    # SymPy's three cube roots of y are the real one, one of them written with i: they
-    # count as one branch, and the density comes back without i.
+@pytest.mark.parametrize("confined_by, shift", [
+    ("assumptions", 0), ("open support", 0), ("closed support", 0),
+    ("open support", 2), ("open support", -2)])
+def test_cube_on_the_negative_half_line_matches_sympy_stats(confined_by, shift):
+    # X = -E, E ~ Exponential(1): density e^x on (-oo, 0); Y = X^3 + shift. SymPy's
+    # principal root (y - shift)**(1/3), made real, and one of its two other roots,
+    # written with i, are the same function on the image: they count as one branch,
+    # and the density comes back without i.
+    negative_line = sp.Interval.open(-sp.oo, 0)
     if confined_by == "assumptions":
         x_neg, y_neg = sp.Symbol("x", negative=True), sp.Symbol("y", negative=True)
         density = pushforward_density(sp.exp(x_neg), x_neg, x_neg**3, y_neg)
     else:
         x_neg, y_neg = x, y
-        density = pushforward_density(
-            sp.exp(x), x, x**3, y, support=sp.Interval.open(-sp.oo, 0)
-        )
+        support = (negative_line if confined_by == "open support"
+                   else sp.Interval(-sp.oo, 0))
+        density = pushforward_density(sp.exp(x), x, x**3 + shift, y, support=support)
     assert not density.has(sp.I)
-    reference = stats.density(-(stats.Exponential("E", 1) ** 3))(y_neg)
-    for point in (-0.02, -0.7, -5.3):
-        assert float(density.subs(y_neg, point)) == pytest.approx(
-            float(reference.subs(y_neg, point)), rel=1e-12)
+    reference = stats.density(shift - stats.Exponential("E", 1) ** 3)(y_neg)
+    for point in (-5.3, -0.7, -0.02):
+        assert float(density.subs(y_neg, point + shift)) == pytest.approx(
+            float(reference.subs(y_neg, point + shift)), rel=1e-12)
+
+
+def test_a_y_that_is_not_real_is_refused():
+    with pytest.raises(ValueError, match="y must be a real symbol"):
+        pushforward_density(STANDARD_NORMAL, x, x**3, sp.Symbol("y"))
 
 
 def test_tanh_has_the_bounded_image_and_integrates_to_one():

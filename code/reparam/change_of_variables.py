@@ -104,6 +104,12 @@ def _check_inputs(f_x, x, h, y, support):
             )
     if x == y:
         raise ValueError("x and y must be different symbols")
+    if not y.is_real:
+        # A complex y would make |g'(y)| of a real odd root sign(y)|y|**(1/q) complex.
+        raise ValueError(
+            f"y must be a real symbol: declare it with sympy.Symbol({str(y)!r}, "
+            "real=True) (or positive=True)"
+        )
     expressions = []
     for name, value in (("f_x", f_x), ("h", h)):
         # Strings are refused: sympify("f") would silently make a new symbol.
@@ -304,13 +310,23 @@ def _is_inverse_on(candidate, h, x, y, support, image, parameters) -> bool:
     return True
 
 
-def _same_on(image: sp.Set, y: sp.Symbol, first: sp.Expr, second: sp.Expr) -> bool:
+def _from_the_ends(image: sp.Set) -> list[tuple[sp.Dummy, sp.Expr]]:
+    """y written as a + t or b - t, t > 0, from each finite end a or b of the image: an
+    identity SymPy proves for every t > 0 holds on the image, and t > 0 says what the
+    sign of y - a or b - y is (the cube root of y - 2 on (-oo, 2))."""
+    t = sp.Dummy("t", positive=True)
+    ends = [(image.inf, image.inf + t), (image.sup, image.sup - t)]
+    return [(t, y_of_t) for end, y_of_t in ends if end.is_finite]
+
+
+def _same_on(first: sp.Expr, second: sp.Expr, y: sp.Symbol, image: sp.Set) -> bool:
     """True when two formulas give the same function of y on the image: on y < 0,
     -y**(1/3)/2 + i sqrt(3) y**(1/3)/2 is the real cube root, not on y > 0."""
-    if sp.simplify(first - second) == 0:
+    difference = first - second
+    if sp.simplify(difference) == 0:
         return True
-    difference = (first - second).subs(y, _dummy_on(image))
-    return sp.simplify(sp.expand_complex(difference)) == 0
+    return any(sp.simplify(sp.expand_complex(difference.subs(y, y_of_t))) == 0
+               for _, y_of_t in _from_the_ends(image))
 
 
 def _inverse(
@@ -343,7 +359,7 @@ def _inverse(
     # Two formulas for the same function on the image count once.
     distinct = []
     for branch in branches:
-        if not any(_same_on(image, y, branch, other) for other in distinct):
+        if not any(_same_on(branch, other, y, image) for other in distinct):
             distinct.append(branch)
     if len(distinct) != 1:
         found = "no" if not distinct else f"{len(distinct)}"
@@ -361,9 +377,11 @@ def _real_form(branch: sp.Expr, y: sp.Symbol, image: sp.Set) -> sp.Expr:
     on y < 0, -y**(1/3)/2 + i sqrt(3) y**(1/3)/2 is -(-y)**(1/3)."""
     if not branch.has(sp.I):
         return branch
-    on_image = _dummy_on(image)
-    real = sp.simplify(sp.expand_complex(branch.subs(y, on_image))).subs(on_image, y)
-    return branch if real.has(sp.I) else real
+    for t, y_of_t in _from_the_ends(image):
+        real = sp.simplify(sp.expand_complex(branch.subs(y, y_of_t)))
+        if not real.has(sp.I):
+            return real.subs(t, sp.solve(sp.Eq(y_of_t, y), t)[0])
+    return branch
 
 
 def _check_density(density: sp.Expr, y: sp.Symbol, image: sp.Set, f_x, h) -> None:
@@ -395,7 +413,7 @@ def derive_pushforward(
     h:
         The map, a SymPy expression in ``x``; must be strictly monotone on the support.
     y:
-        The symbol for Y.
+        The symbol for Y, declared real (``sympy.Symbol("y", real=True)``).
     support:
         Optional explicit support of X (e.g. ``sympy.Interval.open(0, 1)`` for a
         uniform).
@@ -410,7 +428,9 @@ def derive_pushforward(
         accepted. Of the branches SymPy's ``solve`` returns, only one that is
         real-valued on the image, lands in the support and satisfies :math:`h(g(y)) = y`
         there (checked at a few points) is used: for ``sinh``, :math:`\log(y -
-        \sqrt{y^2+1})` is dropped.
+        \sqrt{y^2+1})` is dropped; formulas that agree on the image count once (on
+        :math:`y < 0`, the real cube root and one of SymPy's roots written with
+        :math:`i`). Also if ``y`` is not declared real.
     TypeError
         If an argument is not a SymPy object of the right kind.
     """
