@@ -61,7 +61,8 @@ def test_the_density_grid_spans_the_window_evenly(maps, index):
 
 def test_draws_at_the_windows_right_end_count_in_the_last_bar():
     # y = min(u, theta), u uniform: half the draws land on the window's closed right
-    # end. numpy's histogram closes its last bin too.
+    # end. numpy's histogram closes its last bin too. (The density y is a stand-in:
+    # only the bars are checked.)
     u, y, t = sp.symbols("u y t")
     spec = pf.PushforwardMap("clipped", "uniform", u, t, y, sp.Min(u, t), y, (0.2, 1),
                              0.5, (0, 0.5))

@@ -3,7 +3,9 @@
 Each explorer's ``bokeh_explorer()`` builds its layout from these, so that every
 explorer on the website looks and behaves alike: sliders stretch to the text column
 and carry a title that names them for screen readers, the readout is a ``Div`` a test
-can read, and the whole layout is at most 640 px wide, so it fits a 390 px phone.
+can read, and the whole layout is at most 640 px wide, so it fits a 390 px phone. The
+histograms' bars count values as ``numpy.histogram`` does, on the page too
+(``JS_BAR_INDEX``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,18 @@ __all__ = [
 ]
 
 MAX_WIDTH = "640px"
+# The page's bar of a value, as numpy.histogram counts: edges[i] <= v < edges[i + 1],
+# the last bar closed; -1 or less below the first edge, B or more above the last.
+# Dividing by the width alone can be one bar off for a value on an edge (round-off):
+# the comparisons put it right.
+JS_BAR_INDEX = """const barIndex = (v, edges) => {
+  const B = edges.length - 1;
+  let i = Math.floor((v - edges[0]) / (edges[1] - edges[0]));
+  if (i >= -1 && i < B && v >= edges[i + 1]) { i += 1; }
+  else if (i >= 0 && i <= B && v < edges[i]) { i -= 1; }
+  return v === edges[B] ? B - 1 : i;
+};
+"""
 
 
 def bokeh_html(layout) -> str:

@@ -48,7 +48,13 @@ from scipy.special import ndtri
 
 from .._validation import as_real_scalar, check_choice, check_scale
 from ..costs import ALL_COSTS
-from ._bokeh import bokeh_figure, explorer_column, readout_div, slider
+from ._bokeh import (
+    JS_BAR_INDEX,
+    bokeh_figure,
+    explorer_column,
+    readout_div,
+    slider,
+)
 from ._widgets import WidgetExplorer, live_figure
 
 __all__ = [
@@ -223,16 +229,10 @@ def _histogram_edges(pathwise: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 
 def _histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Density histogram over ``edges``, normalised by ALL draws (outside ones too).
-    Bar i holds the values with edges[i] <= value < edges[i + 1]; the last bar is
-    closed. (Dividing by the width can put a value that lies on an edge into the bar
-    below it: 0.0, every pathwise draw for the bump at k = 0.)"""
-    width = edges[1] - edges[0]
-    index = np.searchsorted(edges, values, side="right") - 1
-    index[values == edges[-1]] = BINS - 1
-    inside = (index >= 0) & (index < BINS)
-    counts = np.bincount(index[inside], minlength=BINS)
-    return counts / (len(values) * width)
+    """Density histogram over ``edges``, normalised by ALL draws (outside ones too);
+    the page counts the bars alike (``JS_BAR_INDEX``)."""
+    counts, _ = np.histogram(values, bins=edges)
+    return counts / (len(values) * (edges[1] - edges[0]))
 
 
 def estimator_spread_state(
@@ -490,11 +490,7 @@ const width = edges[1] - edges[0];
 const hist = (values) => {
   const counts = new Array(B).fill(0);
   for (const x of values) {
-    let i = Math.floor((x - edges[0]) / width);
-    // As Python's searchsorted: a value on an edge goes to the bar above it.
-    if (i >= -1 && i < B && x >= edges[i + 1]) { i += 1; }
-    else if (i >= 0 && i <= B && x < edges[i]) { i -= 1; }
-    if (x === edges[B]) { i = B - 1; }
+    const i = barIndex(x, edges);
     if (i >= 0 && i < B) { counts[i] += 1; }
   }
   return counts.map((c) => c / (values.length * width));
@@ -515,7 +511,8 @@ def _callback_code() -> str:
         f, df = cost_javascript(name)
         jump = "true" if not _cost(name).differentiable else "false"
         entries.append(f'"{name}": [(x, k) => {f}, (x, k) => {df}, {jump}]')
-    return _BOKEH_CALLBACK.replace("{COSTS}", "{" + ", ".join(entries) + "}")
+    return JS_BAR_INDEX + _BOKEH_CALLBACK.replace("{COSTS}",
+                                                  "{" + ", ".join(entries) + "}")
 
 
 def bokeh_explorer(

@@ -44,7 +44,14 @@ import numpy as np
 import sympy as sp
 
 from .._validation import as_real_scalar
-from ._bokeh import bokeh_figure, explorer_column, js_fixed, readout_div, slider
+from ._bokeh import (
+    JS_BAR_INDEX,
+    bokeh_figure,
+    explorer_column,
+    js_fixed,
+    readout_div,
+    slider,
+)
 from ._widgets import WidgetExplorer, live_figure
 
 __all__ = [
@@ -290,10 +297,9 @@ def pushforward_state(spec: PushforwardMap, theta: float) -> PushforwardState:
     samples = np.asarray(h(BASE_DRAWS[spec.base], theta), dtype=float)
     edges = low + (high - low) * np.arange(BINS + 1) / BINS
     width = (high - low) / BINS
-    index = np.floor((samples - low) / width).astype(int)
-    index[samples == high] = BINS - 1  # the window is closed: its right end counts
-    inside = (index >= 0) & (index < BINS)
-    histogram = np.bincount(index[inside], minlength=BINS) / (len(samples) * width)
+    counts, _ = np.histogram(samples, bins=edges)  # the page: JS_BAR_INDEX
+    histogram = counts / (len(samples) * width)
+    inside = (samples >= low) & (samples <= high)  # the window is closed
     cell = (high - low) / MASS_CELLS
     midpoints = low + cell * (np.arange(MASS_CELLS) + 0.5)
     at_midpoints = _evaluate(f, midpoints, theta)
@@ -471,20 +477,14 @@ for (let j = 0; j < G; j++) {
 }
 const draws = m.base === "normal" ? normal : uniform;
 const width = (high - low) / B;
+const edges = Array.from({length: B + 1}, (_, b) => low + (high - low) * b / B);
 const counts = new Array(B).fill(0);
 let inside = 0;
 for (const u of draws) {
-  const v = m.h(u, t);
-  let b = Math.floor((v - low) / width);
-  if (v === high) { b = B - 1; }
+  const b = barIndex(m.h(u, t), edges);
   if (b >= 0 && b < B) { counts[b] += 1; inside += 1; }
 }
-const left = [], right = [];
-for (let b = 0; b < B; b++) {
-  left.push(low + (high - low) * b / B);
-  right.push(low + (high - low) * (b + 1) / B);
-}
-bars.data = {left: left, right: right,
+bars.data = {left: edges.slice(0, B), right: edges.slice(1),
              top: counts.map((c) => c / (draws.length * width)),
              zero: new Array(B).fill(0)};
 curve.data = {y: y, density: dens};
@@ -501,7 +501,7 @@ mass *= cell;
 const expected = binMass.map((p) => p * cell / width);
 const se = binMass.map((p) => Math.sqrt(Math.max(p * cell * (1 - p * cell), 0) /
                                           draws.length) / width);
-band.data = {left: left, right: right,
+band.data = {left: edges.slice(0, B), right: edges.slice(1),
              bottom: expected.map((e, b) => Math.max(e - k * se[b], 0)),
              top: expected.map((e, b) => e + k * se[b])};
 x_range.start = low; x_range.end = high;
@@ -522,7 +522,7 @@ def _callback_code(maps: list[PushforwardMap]) -> str:
             f"window: [{spec.window[0]}, {spec.window[1]}], "
             f'name: "{spec.theta_name}"}}'
         )
-    return _JS_TEMPLATE.replace("{MAPS}", ",\n".join(entries))
+    return JS_BAR_INDEX + _JS_TEMPLATE.replace("{MAPS}", ",\n".join(entries))
 
 
 def bokeh_explorer(maps: list[PushforwardMap] | None = None, index: int = 0):
