@@ -178,6 +178,26 @@ def test_inside_funnel_counts_m_from_one_along_the_last_axis():
     np.testing.assert_allclose(rs.running_mean([[1.0, 3.0, 5.0]]), [[1.0, 2.0, 3.0]])
 
 
+def test_the_helpers_work_along_the_last_axis_of_one_run_or_many():
+    one_run = [1.0, 3.0, 5.0]
+    np.testing.assert_allclose(rs.running_mean(one_run), [1.0, 2.0, 3.0])
+    stacked = np.array([[one_run, [2.0, 2.0, 8.0]]] * 2)  # shape (2, 2, 3)
+    np.testing.assert_allclose(rs.running_mean(stacked)[1, 1], [2.0, 2.0, 4.0])
+    # The funnel is closed: a mean on its edge, 2 sqrt(1/m) from 0, is inside.
+    np.testing.assert_array_equal(rs.inside_funnel([2.0, 1.5, 1.2], 0.0, 1.0),
+                                  [True, False, False])
+    # m counts along the last axis: at m = 4 the edge is 2 sqrt(1/4) = 1.
+    assert rs.inside_funnel(np.full((2, 2, 4), 1.0), 0.0, 1.0).all()
+    assert not rs.inside_funnel(np.full((2, 2, 5), 1.0), 0.0, 1.0)[..., 4].any()
+    # A variance of 0 (a constant draw): only the exact value is inside.
+    np.testing.assert_array_equal(rs.inside_funnel([0.0, 1e-12], 0.0, 0.0),
+                                  [True, False])
+    with pytest.raises(ValueError, match="draws"):
+        rs.running_mean(3.0)
+    with pytest.raises(ValueError, match="running"):
+        rs.inside_funnel(3.0, 0.0, 1.0)
+
+
 def test_the_bokeh_explorer_refuses_an_n_the_slider_cannot_reach():
     with pytest.raises(ValueError, match="n must be"):
         rs.bokeh_explorer(n=99)
