@@ -360,6 +360,12 @@ def test_ipywidgets_controls_redraw_the_same_bars(ipympl):
         [bar.get_height() for bar in bars],
         np.concatenate([moved.pathwise_hist, moved.score_hist]),
     )
+    # ... each bar over its own bin of the new edges
+    edges = moved.bin_edges
+    np.testing.assert_allclose([bar.get_x() for bar in bars], np.tile(edges[:-1], 2),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose([bar.get_width() for bar in bars], edges[1] - edges[0],
+                               rtol=1e-9)
     assert plt.get_fignums() == figures_before  # no new figure
     first_row.children[0].value = "step"
     assert readout.value == es.readout_text(

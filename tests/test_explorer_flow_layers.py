@@ -79,6 +79,15 @@ def _cells():
     return np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2)
 
 
+def test_the_grid_is_the_centres_of_equal_cells_over_the_window():
+    axis = fl.grid_axis()
+    width = (fl.WINDOW[1] - fl.WINDOW[0]) / fl.GRID_POINTS
+    assert len(axis) == fl.GRID_POINTS
+    np.testing.assert_allclose(np.diff(axis), width, rtol=1e-12)
+    assert axis[0] == pytest.approx(fl.WINDOW[0] + width / 2, rel=1e-12)
+    assert axis[-1] == pytest.approx(fl.WINDOW[1] - width / 2, rel=1e-12)
+
+
 # --- the state ----------------------------------------------------------------------
 
 

@@ -36,11 +36,21 @@ from reparam.explorers._bokeh import js_fixed
 def test_state_maps_each_draw_and_keeps_the_strip_mass(mu, sigma):
     state = nm.normal_map_state(mu, sigma)
     np.testing.assert_array_equal(state.samples_x, mu + sigma * nm.SAMPLE_EPS)
+    np.testing.assert_array_equal(state.x, mu + sigma * state.eps)
+    np.testing.assert_allclose(state.eps_density, st.norm.pdf(state.eps), rtol=1e-13)
     np.testing.assert_allclose(state.x_density, st.norm.pdf(state.x, mu, sigma),
                                rtol=1e-13)
     exact = st.norm.cdf(nm.STRIP[1]) - st.norm.cdf(nm.STRIP[0])
     assert abs(state.strip_mass_x - exact) < 1e-7
     assert abs(state.strip_mass_x - state.strip_mass_eps) < 1e-12
+
+
+def test_a_line_that_misses_the_picture_is_not_drawn():
+    # x = 10 + eps leaves X_LIMITS = (-5, 5) for every eps in the picture's range.
+    shapes = nm.normal_map_shapes(nm.normal_map_state(10.0, 1.0))
+    assert shapes.map_u.shape == shapes.map_v.shape == (2,)
+    assert np.isnan(shapes.map_u).all() and np.isnan(shapes.map_v).all()
+    assert np.isnan(shapes.x_curve_u).all()
 
 
 def test_the_fixed_draws_are_symmetric_quantiles_one_of_them_in_the_strip():
@@ -158,9 +168,9 @@ def test_matplotlib_draws_one_unit_the_same_length_across_and_up(mu, sigma):
 
 def test_readout_states_equal_masses():
     text = nm.readout_text(nm.normal_map_state(1.0, 2.0))
-    assert "x in [2.00, 3.00]" in text
-    expected = st.norm.cdf(1.0) - st.norm.cdf(0.5)
-    assert f"has mass {expected:.4f}" in text
+    mass = f"{st.norm.cdf(1.0) - st.norm.cdf(0.5):.4f}"
+    assert text == (f"μ = 1.00, σ = 2.00: the strip ε in [0.5, 1] has mass {mass}; "
+                    f"its image x in [2.00, 3.00] has mass {mass}")
 
 
 # --- the ipywidgets front end -------------------------------------------------------

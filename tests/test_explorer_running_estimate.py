@@ -234,6 +234,10 @@ def test_ipywidgets_sliders_redraw_the_same_artists(ipympl):
     run_lines = [line for line in axes.lines if len(line.get_xdata()) > 2]
     assert len(run_lines) == rs.RUNS
     np.testing.assert_array_equal(run_lines[0].get_ydata(), state.running[0])
+    # Every draw -k sin(kx), so every running mean, lies in [-k, k]: inside the axes.
+    low, high = axes.get_ylim()
+    assert low == -high and low < state.running.min() and state.running.max() < high
+    assert high == pytest.approx(1.05 * 2.0)
     assert axes.get_title() == rs.readout_text(state)
     drawn = lab.update(k=1.0, mu=0.2, n=40)
     assert (drawn.k, drawn.mu, drawn.n) == (1.0, 0.2, 40)
