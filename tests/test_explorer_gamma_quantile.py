@@ -80,6 +80,18 @@ def test_a_larger_alpha_raises_the_curve_and_the_dots_at_every_slider_step():
         assert np.all(np.diff(rows, axis=0) > 0), name
 
 
+def test_the_fixed_axes_hold_every_curve_and_dot_at_every_slider_position():
+    # "A moving dot means a moving sample": the axes never move, so they must hold
+    # what every position of the slider draws, with a margin.
+    x_max, (dx_low, dx_high) = gq._axis_limits()
+    states = gq.gamma_quantile_states(gq.ALPHA_GRID)
+    xs = np.concatenate([np.r_[s.quantile, s.samples_x] for s in states])
+    dxs = np.concatenate([np.r_[s.quantile_dx_dalpha, s.samples_dx_dalpha]
+                          for s in states])
+    assert xs.min() > 0 and xs.max() * 1.04 < x_max
+    assert dx_low <= 0 < dxs.min() and dxs.max() * 1.04 < dx_high
+
+
 @pytest.mark.parametrize("alpha, error", [
     (0.0, ValueError), (-1.0, ValueError), (float("nan"), ValueError),
     (float("inf"), ValueError), ("2", TypeError), (True, TypeError),
