@@ -45,14 +45,6 @@ def test_state_maps_each_draw_and_keeps_the_strip_mass(mu, sigma):
     assert abs(state.strip_mass_x - state.strip_mass_eps) < 1e-12
 
 
-def test_a_line_that_misses_the_picture_is_not_drawn():
-    # x = 10 + eps leaves X_LIMITS = (-5, 5) for every eps in the picture's range.
-    shapes = nm.normal_map_shapes(nm.normal_map_state(10.0, 1.0))
-    assert shapes.map_u.shape == shapes.map_v.shape == (2,)
-    assert np.isnan(shapes.map_u).all() and np.isnan(shapes.map_v).all()
-    assert np.isnan(shapes.x_curve_u).all()
-
-
 def test_the_fixed_draws_are_symmetric_quantiles_one_of_them_in_the_strip():
     # Reference: the standard library's inverse normal CDF, not scipy's ndtri.
     probabilities = (np.arange(1, nm.SAMPLE_COUNT + 1) - 0.5) / nm.SAMPLE_COUNT
@@ -123,6 +115,8 @@ def test_slider_ranges_keep_every_part_inside_its_panel(mu, sigma):
     assert nm.x_density_u(state.x_density.max()) > nm.CANVAS_U[0]
     assert nm.eps_density_v(state.eps_density.max()) < nm.X_LIMITS[0]
     shapes = nm.normal_map_shapes(state)
+    # upright above its base line, as the density of x lies leftward of its own
+    assert np.all(shapes.eps_curve_v > nm.BOTTOM_BASE)
     assert np.all(np.isnan(shapes.x_curve_u) == ((state.x < low) | (state.x > high)))
     inside = ~np.isnan(shapes.x_curve_u)
     assert np.all(shapes.x_curve_u[inside] < nm.SIDE_BASE + 1e-12)
@@ -140,6 +134,7 @@ def test_shapes_refuse_what_is_not_a_state():
 def test_a_line_entirely_off_the_panel_is_not_drawn():
     shapes = nm.normal_map_shapes(nm.normal_map_state(40.0, 1.0))
     assert np.all(np.isnan(shapes.map_u)) and np.all(np.isnan(shapes.x_curve_u))
+    assert shapes.map_u.shape == shapes.map_v.shape == (2,)  # two points, as drawn
 
 
 @pytest.mark.parametrize("mu, sigma", [(0.5, 1.5), (-2.0, 0.5), (2.0, 2.0)])
