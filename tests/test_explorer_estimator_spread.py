@@ -232,6 +232,7 @@ def test_slider_values_are_whole_steps_from_the_start():
     assert 0.5 in es.slider_values(es.MU_RANGE) and 0.5 in es.slider_values(
         es.SIGMA_RANGE)
     assert es.slider_values_around(1.07, es.K_RANGE) == (1.05, 1.1)
+    assert es.slider_values_around(1.0, es.K_RANGE) == (0.95, 1.05)  # strictly between
     with pytest.raises(ValueError, match="range"):
         es.slider_values_around(3.0, es.K_RANGE)  # the last value: nothing above
     with pytest.raises(ValueError, match="bounds"):
