@@ -374,28 +374,45 @@ def test_minus_exp_has_an_image_bounded_above():
     assert density.subs(y, 2) == 0
 
 
-@pytest.mark.parametrize("confined_by, shift", [
-    ("assumptions", 0), ("open support", 0), ("closed support", 0),
-    ("open support", 2), ("open support", -2)])
-def test_cube_on_the_negative_half_line_matches_sympy_stats(confined_by, shift):
-    # X = -E, E ~ Exponential(1): density e^x on (-oo, 0); Y = X^3 + shift. SymPy's
-    # principal root (y - shift)**(1/3), made real, and one of its two other roots,
-    # written with i, are the same function on the image: they count as one branch,
-    # and the density comes back without i.
-    negative_line = sp.Interval.open(-sp.oo, 0)
-    if confined_by == "assumptions":
-        x_neg, y_neg = sp.Symbol("x", negative=True), sp.Symbol("y", negative=True)
-        density = pushforward_density(sp.exp(x_neg), x_neg, x_neg**3, y_neg)
-    else:
-        x_neg, y_neg = x, y
-        support = (negative_line if confined_by == "open support"
-                   else sp.Interval(-sp.oo, 0))
-        density = pushforward_density(sp.exp(x), x, x**3 + shift, y, support=support)
+MU_SYMBOL = sp.Symbol("mu", real=True)  # an image's end of unknown sign
+E_RV = stats.Exponential("E", 1)
+
+
+@pytest.mark.parametrize("h, reference, inside", [
+    (x**3, -(E_RV**3), (-5.3, -0.7, -0.02)),
+    (x**3 + 2, 2 - E_RV**3, (-3.3, 1.3, 1.98)),  # the image's upper end, 2
+    (x**3 - 2, -2 - E_RV**3, (-7.3, -2.7, -2.02)),
+    (-(x**3) - 2, E_RV**3 - 2, (-1.98, -1.3, 3.3)),  # its lower end, -2
+    (1 / x**3 + 2, 2 - 1 / E_RV**3, (-5.0, 0.5, 1.9)),  # a root written with i
+    (x**3 + MU_SYMBOL, MU_SYMBOL - E_RV**3, (-4.6, -0.3, 0.68)),  # at mu = 0.7
+], ids=["x^3", "x^3+2", "x^3-2", "-x^3-2", "1/x^3+2", "x^3+mu"])
+def test_odd_powers_on_the_negative_half_line_match_sympy_stats(h, reference, inside):
+    # X = -E, E ~ Exponential(1): density e^x on (-oo, 0). SymPy's principal root,
+    # made real, and one of its roots written with i are the same function on the
+    # image: they count as one branch, and the density comes back without i.
+    density = pushforward_density(sp.exp(x), x, h, y,
+                                  support=sp.Interval.open(-sp.oo, 0))
     assert not density.has(sp.I)
-    reference = stats.density(shift - stats.Exponential("E", 1) ** 3)(y_neg)
+    expected = stats.density(reference)(y)
+    values = {MU_SYMBOL: sp.Rational(7, 10)}
+    for point in inside:
+        assert float(density.subs(values).subs(y, point)) == pytest.approx(
+            float(expected.subs(values).subs(y, point)), rel=1e-12), point
+
+
+def test_x_cubed_on_a_closed_half_line_and_with_negative_symbols():
+    closed = pushforward_density(sp.exp(x), x, x**3, y, support=sp.Interval(-sp.oo, 0))
+    x_neg, y_neg = sp.Symbol("x", negative=True), sp.Symbol("y", negative=True)
+    assumed = pushforward_density(sp.exp(x_neg), x_neg, x_neg**3, y_neg)
+    assert not assumed.has(sp.I)
+    reference = stats.density(-(E_RV**3))(y)
     for point in (-5.3, -0.7, -0.02):
-        assert float(density.subs(y_neg, point + shift)) == pytest.approx(
-            float(reference.subs(y_neg, point + shift)), rel=1e-12)
+        expected = float(reference.subs(y, point))
+        assert float(closed.subs(y, point)) == pytest.approx(expected, rel=1e-12)
+        assert float(assumed.subs(y_neg, point)) == pytest.approx(expected, rel=1e-12)
+    # A y whose assumptions put it outside the image (0, 1) of x^3 on (0, 1): zero.
+    assert pushforward_density(sp.S.One, x, x**3, y_neg,
+                               support=sp.Interval(0, 1)) == 0
 
 
 def test_a_y_that_is_not_real_is_refused():

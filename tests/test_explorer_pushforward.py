@@ -18,6 +18,7 @@ from explorer_pages import assert_clean, model_value, open_explorer, press, set_
 
 from reparam.explorers import WidgetExplorer
 from reparam.explorers import pushforward as pf
+from reparam.explorers._bokeh import JS_HISTOGRAM, bar_edges
 
 # scipy's laws of the default maps at parameter t
 REFERENCES = {
@@ -59,18 +60,23 @@ def test_the_density_grid_spans_the_window_evenly(maps, index):
     np.testing.assert_allclose(np.diff(state.y_grid), step)
 
 
-def test_draws_at_the_windows_right_end_count_in_the_last_bar():
-    # y = min(u, theta), u uniform: half the draws land on the window's closed right
-    # end. numpy's histogram closes its last bin too. (The density y is a stand-in:
-    # only the bars are checked.)
+@pytest.mark.parametrize("low, high", [(0.0, 0.5), (-1.0, 0.13)])
+def test_draws_at_the_windows_right_end_count_in_the_last_bar(low, high):
+    # y = min(u, theta) at theta = high, u uniform: the draws above theta land on the
+    # window's closed right end. For (-1, 0.13), low + (high - low) i / 40 alone would
+    # end at 0.1299999999999999, below 0.13: the last edge is pinned to high.
     u, y, t = sp.symbols("u y t")
-    spec = pf.PushforwardMap("clipped", "uniform", u, t, y, sp.Min(u, t), y, (0.2, 1),
-                             0.5, (0, 0.5))
-    state = pf.pushforward_state(spec, 0.5)
-    assert 0.4 < np.mean(state.samples == 0.5) < 0.6 and state.window_share == 1.0
+    spec = pf.PushforwardMap("clipped", "uniform", u, t, y, sp.Min(u, t), y, (0.1, 1),
+                             high, (low, high))
+    state = pf.pushforward_state(spec, high)
+    assert state.bin_edges[-1] == high
+    assert 0.3 < np.mean(state.samples == high) and state.window_share == 1.0
     counts, _ = np.histogram(state.samples, bins=state.bin_edges)
+    assert counts.sum() == len(state.samples)
     np.testing.assert_allclose(
-        state.histogram, counts / (len(state.samples) * 0.5 / pf.BINS), rtol=1e-12)
+        state.histogram, counts / (len(state.samples) * (high - low) / pf.BINS),
+        rtol=1e-12)
+    # (The density y is a stand-in: only the bars are checked.)
 
 
 @pytest.mark.parametrize("index", range(5))
@@ -316,6 +322,28 @@ def test_every_map_matches_python_after_the_keyboard_moves_its_slider(offline_pa
         for side, expected in (("bottom", state.band_low), ("top", state.band_high)):
             np.testing.assert_allclose(np.asarray(band[side], dtype=float), expected,
                                        rtol=1e-9, atol=1e-12)
+    assert_clean(offline_page)
+
+
+@pytest.mark.browser
+def test_the_pages_bars_are_numpys(offline_page, tmp_path):
+    # JS_HISTOGRAM in Chromium against bar_edges and numpy.histogram, on every edge,
+    # its two neighbouring floats and a value outside on each side.
+    page = open_explorer(offline_page, tmp_path, pf.bokeh_explorer(), "bars")
+    call = ("([code, low, high, B, vs]) => new Function('low', 'high', 'B', 'vs', code"
+            " + 'const e = barEdges(low, high, B); return [e, vs.map((v) =>"
+            " barIndex(v, e))];')(low, high, B, vs)")
+    for low, high in [(-1.0, 0.13), (0.0, 0.5), (-6.0, 8.0), (0.3, 2.5)]:
+        edges = bar_edges(low, high, pf.BINS)
+        values = np.concatenate([edges, np.nextafter(edges, -np.inf),
+                                 np.nextafter(edges, np.inf), [low - 1, high + 1]])
+        js_edges, js_bars = page.evaluate(
+            call, [JS_HISTOGRAM, low, high, pf.BINS, values.tolist()])
+        np.testing.assert_array_equal(js_edges, edges)
+        for value, bar in zip(values, js_bars, strict=True):
+            counts, _ = np.histogram([value], bins=edges)
+            expected = int(counts.argmax()) if counts.sum() else None
+            assert (bar if 0 <= bar < pf.BINS else None) == expected, (low, high, value)
     assert_clean(offline_page)
 
 

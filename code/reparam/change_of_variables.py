@@ -310,13 +310,20 @@ def _is_inverse_on(candidate, h, x, y, support, image, parameters) -> bool:
     return True
 
 
-def _from_the_ends(image: sp.Set) -> list[tuple[sp.Dummy, sp.Expr]]:
-    """y written as a + t or b - t, t > 0, from each finite end a or b of the image: an
-    identity SymPy proves for every t > 0 holds on the image, and t > 0 says what the
-    sign of y - a or b - y is (the cube root of y - 2 on (-oo, 2))."""
+def _from_the_ends(
+    image: sp.Set, y: sp.Symbol
+) -> list[tuple[sp.Dummy, sp.Expr, sp.Expr]]:
+    """Triples (t, y in t, t in y) with y = a + t or y = b - t, t a positive symbol,
+    from each finite end a or b of the image. An identity SymPy proves for every t > 0
+    holds on the image, and t > 0 says what the sign of y - a or b - y is (the cube
+    root of y - 2 on (-oo, 2))."""
     t = sp.Dummy("t", positive=True)
-    ends = [(image.inf, image.inf + t), (image.sup, image.sup - t)]
-    return [(t, y_of_t) for end, y_of_t in ends if end.is_finite]
+    triples = []
+    if image.inf.is_finite:
+        triples.append((t, image.inf + t, y - image.inf))
+    if image.sup.is_finite:
+        triples.append((t, image.sup - t, image.sup - y))
+    return triples
 
 
 def _same_on(first: sp.Expr, second: sp.Expr, y: sp.Symbol, image: sp.Set) -> bool:
@@ -326,7 +333,7 @@ def _same_on(first: sp.Expr, second: sp.Expr, y: sp.Symbol, image: sp.Set) -> bo
     if sp.simplify(difference) == 0:
         return True
     return any(sp.simplify(sp.expand_complex(difference.subs(y, y_of_t))) == 0
-               for _, y_of_t in _from_the_ends(image))
+               for _, y_of_t, _ in _from_the_ends(image, y))
 
 
 def _inverse(
@@ -377,10 +384,10 @@ def _real_form(branch: sp.Expr, y: sp.Symbol, image: sp.Set) -> sp.Expr:
     on y < 0, -y**(1/3)/2 + i sqrt(3) y**(1/3)/2 is -(-y)**(1/3)."""
     if not branch.has(sp.I):
         return branch
-    for t, y_of_t in _from_the_ends(image):
+    for t, y_of_t, t_of_y in _from_the_ends(image, y):
         real = sp.simplify(sp.expand_complex(branch.subs(y, y_of_t)))
         if not real.has(sp.I):
-            return real.subs(t, sp.solve(sp.Eq(y_of_t, y), t)[0])
+            return real.subs(t, t_of_y)
     return branch
 
 
@@ -421,16 +428,16 @@ def derive_pushforward(
     Raises
     ------
     ValueError
-        If h is constant, not strictly monotone on the support (e.g. :math:`x^2` on the
-        real line), or has no closed-form inverse that is real on the image (e.g.
-        :math:`x + \sin x`, strictly increasing but with no inverse SymPy can write
-        down). Maps whose derivative vanishes only at isolated points (:math:`x^5`) are
-        accepted. Of the branches SymPy's ``solve`` returns, only one that is
-        real-valued on the image, lands in the support and satisfies :math:`h(g(y)) = y`
-        there (checked at a few points) is used: for ``sinh``, :math:`\log(y -
-        \sqrt{y^2+1})` is dropped; formulas that agree on the image count once (on
-        :math:`y < 0`, the real cube root and one of SymPy's roots written with
-        :math:`i`). Also if ``y`` is not declared real.
+        If ``y`` is not declared real; if h is constant, not strictly monotone on the
+        support (e.g. :math:`x^2` on the real line), or has no closed-form inverse
+        that is real on the image (e.g. :math:`x + \sin x`, strictly increasing but
+        with no inverse SymPy can write down). Maps whose derivative vanishes only at
+        isolated points (:math:`x^5`) are accepted. Of the branches SymPy's ``solve``
+        returns, only one that is real-valued on the image, lands in the support and
+        satisfies :math:`h(g(y)) = y` there (checked at a few points) is used: for
+        ``sinh``, :math:`\log(y - \sqrt{y^2+1})` is dropped; formulas that agree on
+        the image count once (on :math:`y < 0`, the real cube root and one of SymPy's
+        roots written with :math:`i`).
     TypeError
         If an argument is not a SymPy object of the right kind.
     """

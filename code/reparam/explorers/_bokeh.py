@@ -5,14 +5,18 @@ explorer on the website looks and behaves alike: sliders stretch to the text col
 and carry a title that names them for screen readers, the readout is a ``Div`` a test
 can read, and the whole layout is at most 640 px wide, so it fits a 390 px phone. The
 histograms' bars count values as ``numpy.histogram`` does, on the page too
-(``JS_BAR_INDEX``).
+(``bar_edges``, ``JS_HISTOGRAM``).
 """
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+import numpy as np
+
 __all__ = [
+    "JS_HISTOGRAM",
+    "bar_edges",
     "bokeh_figure",
     "bokeh_html",
     "explorer_column",
@@ -22,11 +26,16 @@ __all__ = [
 ]
 
 MAX_WIDTH = "640px"
-# The page's bar of a value, as numpy.histogram counts: edges[i] <= v < edges[i + 1],
-# the last bar closed; -1 or less below the first edge, B or more above the last.
-# Dividing by the width alone can be one bar off for a value on an edge (round-off):
-# the comparisons put it right.
-JS_BAR_INDEX = """const barIndex = (v, edges) => {
+# The page's histograms, as Python's: bar_edges, and the bar of a value as
+# numpy.histogram counts it (edges[i] <= v < edges[i + 1], the last bar closed; -1 or
+# less below the first edge, B or more above the last). Dividing by the width alone
+# can be one bar off for a value on an edge (round-off): the comparisons put it right.
+JS_HISTOGRAM = """const barEdges = (low, high, B) => {
+  const edges = Array.from({length: B + 1}, (_, i) => low + (high - low) * i / B);
+  edges[B] = high;
+  return edges;
+};
+const barIndex = (v, edges) => {
   const B = edges.length - 1;
   let i = Math.floor((v - edges[0]) / (edges[1] - edges[0]));
   if (i >= -1 && i < B && v >= edges[i + 1]) { i += 1; }
@@ -34,6 +43,15 @@ JS_BAR_INDEX = """const barIndex = (v, edges) => {
   return v === edges[B] ? B - 1 : i;
 };
 """
+
+
+def bar_edges(low: float, high: float, bars: int) -> np.ndarray:
+    """The edges of ``bars`` equal bars from ``low`` to exactly ``high`` (low + (high -
+    low) i / bars alone can end a hair off ``high``), as the page's barEdges writes
+    them."""
+    edges = low + (high - low) * np.arange(bars + 1) / bars
+    edges[-1] = high
+    return edges
 
 
 def bokeh_html(layout) -> str:

@@ -49,7 +49,8 @@ from scipy.special import ndtri
 from .._validation import as_real_scalar, check_choice, check_scale
 from ..costs import ALL_COSTS
 from ._bokeh import (
-    JS_BAR_INDEX,
+    JS_HISTOGRAM,
+    bar_edges,
     bokeh_figure,
     explorer_column,
     readout_div,
@@ -225,12 +226,12 @@ def _histogram_edges(pathwise: np.ndarray, score: np.ndarray) -> np.ndarray:
     lower, upper = both[int(0.01 * len(both))], both[int(0.99 * len(both)) - 1]
     if not upper > lower:
         lower, upper = lower - 1.0, upper + 1.0
-    return lower + (upper - lower) * np.arange(BINS + 1) / BINS
+    return bar_edges(lower, upper, BINS)
 
 
 def _histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Density histogram over ``edges``, normalised by ALL draws (outside ones too);
-    the page counts the bars alike (``JS_BAR_INDEX``)."""
+    the page counts the bars alike (``JS_HISTOGRAM``)."""
     counts, _ = np.histogram(values, bins=edges)
     return counts / (len(values) * (edges[1] - edges[0]))
 
@@ -485,7 +486,7 @@ const both = path.concat(score).sort((a, b) => a - b);
 let lo = both[Math.floor(0.01 * both.length)];
 let hi = both[Math.floor(0.99 * both.length) - 1];
 if (!(hi > lo)) { lo -= 1; hi += 1; }
-const edges = Array.from({length: B + 1}, (_, i) => lo + (hi - lo) * i / B);
+const edges = barEdges(lo, hi, B);
 const width = edges[1] - edges[0];
 const hist = (values) => {
   const counts = new Array(B).fill(0);
@@ -511,7 +512,7 @@ def _callback_code() -> str:
         f, df = cost_javascript(name)
         jump = "true" if not _cost(name).differentiable else "false"
         entries.append(f'"{name}": [(x, k) => {f}, (x, k) => {df}, {jump}]')
-    return JS_BAR_INDEX + _BOKEH_CALLBACK.replace("{COSTS}",
+    return JS_HISTOGRAM + _BOKEH_CALLBACK.replace("{COSTS}",
                                                   "{" + ", ".join(entries) + "}")
 
 

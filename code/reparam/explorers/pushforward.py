@@ -45,7 +45,8 @@ import sympy as sp
 
 from .._validation import as_real_scalar
 from ._bokeh import (
-    JS_BAR_INDEX,
+    JS_HISTOGRAM,
+    bar_edges,
     bokeh_figure,
     explorer_column,
     js_fixed,
@@ -295,9 +296,9 @@ def pushforward_state(spec: PushforwardMap, theta: float) -> PushforwardState:
     grid = low + (high - low) * np.arange(GRID_POINTS) / (GRID_POINTS - 1)
     density = _evaluate(f, grid, theta)
     samples = np.asarray(h(BASE_DRAWS[spec.base], theta), dtype=float)
-    edges = low + (high - low) * np.arange(BINS + 1) / BINS
+    edges = bar_edges(low, high, BINS)
     width = (high - low) / BINS
-    counts, _ = np.histogram(samples, bins=edges)  # the page: JS_BAR_INDEX
+    counts, _ = np.histogram(samples, bins=edges)  # the page: JS_HISTOGRAM
     histogram = counts / (len(samples) * width)
     inside = (samples >= low) & (samples <= high)  # the window is closed
     cell = (high - low) / MASS_CELLS
@@ -477,7 +478,7 @@ for (let j = 0; j < G; j++) {
 }
 const draws = m.base === "normal" ? normal : uniform;
 const width = (high - low) / B;
-const edges = Array.from({length: B + 1}, (_, b) => low + (high - low) * b / B);
+const edges = barEdges(low, high, B);
 const counts = new Array(B).fill(0);
 let inside = 0;
 for (const u of draws) {
@@ -522,7 +523,7 @@ def _callback_code(maps: list[PushforwardMap]) -> str:
             f"window: [{spec.window[0]}, {spec.window[1]}], "
             f'name: "{spec.theta_name}"}}'
         )
-    return JS_BAR_INDEX + _JS_TEMPLATE.replace("{MAPS}", ",\n".join(entries))
+    return JS_HISTOGRAM + _JS_TEMPLATE.replace("{MAPS}", ",\n".join(entries))
 
 
 def bokeh_explorer(maps: list[PushforwardMap] | None = None, index: int = 0):
