@@ -415,6 +415,20 @@ def test_x_cubed_on_a_closed_half_line_and_with_negative_symbols():
                                support=sp.Interval(0, 1)) == 0
 
 
+def test_a_root_that_is_real_only_inside_a_bounded_image():
+    # X uniform on (-1, 0), Y = sqrt(X^3 + 1) on (0, 1): the inverse is the cube root of
+    # y^2 - 1, which is negative on the whole image but not beyond it. Reference: the
+    # CDF P(Y <= y) = P(X <= -(1 - y^2)^(1/3)) = 1 - (1 - y^2)^(1/3), differentiated.
+    density = pushforward_density(sp.S.One, x, sp.sqrt(x**3 + 1), y,
+                                  support=sp.Interval.open(-1, 0))
+    assert not density.has(sp.I)
+    reference = sp.diff(1 - (1 - y**2) ** sp.Rational(1, 3), y)
+    for point in (0.1, 0.5, 0.9):
+        assert float(density.subs(y, point)) == pytest.approx(
+            float(reference.subs(y, point)), rel=1e-12)
+    assert density.subs(y, sp.Rational(3, 2)) == 0
+
+
 def test_a_y_that_is_not_real_is_refused():
     with pytest.raises(ValueError, match="y must be a real symbol"):
         pushforward_density(STANDARD_NORMAL, x, x**3, sp.Symbol("y"))

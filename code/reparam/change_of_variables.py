@@ -313,16 +313,20 @@ def _is_inverse_on(candidate, h, x, y, support, image, parameters) -> bool:
 def _from_the_ends(
     image: sp.Set, y: sp.Symbol
 ) -> list[tuple[sp.Dummy, sp.Expr, sp.Expr]]:
-    """Triples (t, y in t, t in y) with y = a + t or y = b - t, t a positive symbol,
-    from each finite end a or b of the image. An identity SymPy proves for every t > 0
-    holds on the image, and t > 0 says what the sign of y - a or b - y is (the cube
-    root of y - 2 on (-oo, 2))."""
+    """Triples (t, y in t, t in y), t a positive symbol: y = a + t or y = b - t from
+    each finite end a or b of the image, and y = (a + bt)/(1 + t) when both are finite.
+    An identity SymPy proves for every t > 0 holds on the image, and t > 0 tells it the
+    sign of y - a, b - y or both (the cube root of y - 2 on (-oo, 2), of y^2 - 1 on
+    (0, 1))."""
     t = sp.Dummy("t", positive=True)
+    a, b = image.inf, image.sup
     triples = []
-    if image.inf.is_finite:
-        triples.append((t, image.inf + t, y - image.inf))
-    if image.sup.is_finite:
-        triples.append((t, image.sup - t, image.sup - y))
+    if a.is_finite:
+        triples.append((t, a + t, y - a))
+    if b.is_finite:
+        triples.append((t, b - t, b - y))
+    if a.is_finite and b.is_finite:
+        triples.append((t, (a + b * t) / (1 + t), (y - a) / (b - y)))
     return triples
 
 
