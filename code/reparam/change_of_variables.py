@@ -310,24 +310,23 @@ def _is_inverse_on(candidate, h, x, y, support, image, parameters) -> bool:
     return True
 
 
-def _from_the_ends(
-    image: sp.Set, y: sp.Symbol
-) -> list[tuple[sp.Dummy, sp.Expr, sp.Expr]]:
-    """Triples (t, y in t, t in y), t a positive symbol: y = a + t or y = b - t from
-    each finite end a or b of the image, and y = (a + bt)/(1 + t) when both are finite.
-    An identity SymPy proves for every t > 0 holds on the image, and t > 0 tells it the
-    sign of y - a, b - y or both (the cube root of y - 2 on (-oo, 2), of y^2 - 1 on
-    (0, 1))."""
+def _on_the_image(expression: sp.Expr, y: sp.Symbol, image: sp.Set):
+    """``expression`` simplified with y = a + t or y = b - t from each finite end a or
+    b of the image, and y = (a + bt)/(1 + t) when both are finite, t a positive symbol;
+    each with the substitution that writes t back in y. An identity SymPy proves for
+    every t > 0 holds on the image, and t > 0 tells it the sign of y - a, b - y or
+    both (the cube root of y - 2 on (-oo, 2), of y^2 - 1 on (0, 1))."""
     t = sp.Dummy("t", positive=True)
     a, b = image.inf, image.sup
-    triples = []
+    ways = []
     if a.is_finite:
-        triples.append((t, a + t, y - a))
+        ways.append((a + t, y - a))
     if b.is_finite:
-        triples.append((t, b - t, b - y))
+        ways.append((b - t, b - y))
     if a.is_finite and b.is_finite:
-        triples.append((t, (a + b * t) / (1 + t), (y - a) / (b - y)))
-    return triples
+        ways.append(((a + b * t) / (1 + t), (y - a) / (b - y)))
+    for y_of_t, t_of_y in ways:
+        yield sp.simplify(sp.expand_complex(expression.subs(y, y_of_t))), {t: t_of_y}
 
 
 def _same_on(first: sp.Expr, second: sp.Expr, y: sp.Symbol, image: sp.Set) -> bool:
@@ -336,8 +335,7 @@ def _same_on(first: sp.Expr, second: sp.Expr, y: sp.Symbol, image: sp.Set) -> bo
     difference = first - second
     if sp.simplify(difference) == 0:
         return True
-    return any(sp.simplify(sp.expand_complex(difference.subs(y, y_of_t))) == 0
-               for _, y_of_t, _ in _from_the_ends(image, y))
+    return any(written == 0 for written, _ in _on_the_image(difference, y, image))
 
 
 def _inverse(
@@ -388,10 +386,9 @@ def _real_form(branch: sp.Expr, y: sp.Symbol, image: sp.Set) -> sp.Expr:
     on y < 0, -y**(1/3)/2 + i sqrt(3) y**(1/3)/2 is -(-y)**(1/3)."""
     if not branch.has(sp.I):
         return branch
-    for t, y_of_t, t_of_y in _from_the_ends(image, y):
-        real = sp.simplify(sp.expand_complex(branch.subs(y, y_of_t)))
-        if not real.has(sp.I):
-            return real.subs(t, t_of_y)
+    for written, back in _on_the_image(branch, y, image):
+        if not written.has(sp.I):
+            return written.subs(back)
     return branch
 
 
