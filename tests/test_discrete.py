@@ -429,8 +429,8 @@ USES = {
 COSTS = "f_values|cost"  # the relaxed estimators name their first argument "cost"
 # (argument, value, the error, what its message names)
 BAD = [
-    ("tau", 0.0, ValueError, "temperature"),
-    ("tau", -1.0, ValueError, "temperature"),
+    ("tau", 0.0, ValueError, "temperature must be > 0"),
+    ("tau", -1.0, ValueError, "temperature must be > 0"),
     ("tau", float("inf"), ValueError, "temperature"),
     ("tau", float("nan"), ValueError, "temperature"),
     ("tau", 1e-310, ValueError, "temperature.*subnormal"),
@@ -704,12 +704,25 @@ def test_relaxed_expectation_bad_inputs():
         discrete.relaxed_expectation(lambda s, z: s, THETA, 1e-320)
 
 
+def test_the_winners_law_is_p_at_the_smallest_order():
+    # The winner indicator is constant on each winner's term: any rule whose weights
+    # sum to one gives p exactly, the two-node rule too.
+    for theta in (THETA[:2], THETA):
+        winners = discrete.relaxed_expectation(
+            lambda s, z: torch.nn.functional.one_hot(z, len(theta)).to(F64), theta,
+            0.5, order=2)
+        assert torch.allclose(winners, discrete.probabilities(theta), rtol=0,
+                              atol=1e-14)
+
+
 def test_score_grad_at_bad_indices():
     for indices, error in [([0, 1], TypeError), (torch.tensor([0.0, 1.0]), TypeError),
                            (torch.tensor([[0, 1]]), ValueError),
                            (torch.tensor([0, 4]), ValueError)]:
         with pytest.raises(error, match="indices"):
             discrete.score_function_grad_at(F, THETA, indices)
+    with pytest.raises(ValueError, match=r"indices must lie in \[0, 3\]"):
+        discrete.score_function_grad_at(F, THETA, torch.tensor([-1, 2]))
 
 
 def test_a_callable_cost_must_return_one_value_per_row():
@@ -805,9 +818,11 @@ def test_masked_relaxed_objective_equals_the_objective_without_the_category():
 
 
 def test_a_tiny_normal_temperature_gives_one_hot_rows_and_finite_gradients():
-    # Dividing first, (theta + G) / 1e-300 overflows to inf and the softmax of inf -
-    # inf is NaN; the row maximum is subtracted before the division.
-    tau, n = 1e-300, 200
+    # At the smallest temperature accepted, the smallest normal float64, dividing
+    # first makes (theta + G) / tau infinite wherever theta + G exceeds about 0.4, and
+    # the softmax of two infinities is NaN; the row maximum is subtracted before the
+    # division. (At tau = 1e-300 the quotients are still finite.)
+    tau, n = torch.finfo(F64).tiny, 200
     relaxed = discrete.gumbel_softmax_sample(THETA, tau, n,
                                              torch.Generator().manual_seed(8))
     draws = discrete.gumbel_max_sample(THETA, n, torch.Generator().manual_seed(8))
@@ -881,9 +896,24 @@ def test_score_function_mse_leave_one_out_against_monte_carlo_batches():
     assert abs(float(errors.mean()) - mse) < TOLERANCE_SE * standard_error
 
 
+@pytest.mark.parametrize("baseline", [None, 0.5, "leave-one-out"])
+def test_score_function_mse_ignores_a_category_whose_probability_underflows(baseline):
+    # exp(-800) is 0 in float64: the category is never drawn, and each count vector
+    # that draws it has log-probability -inf (its term c log p must not be 0 * -inf).
+    theta = torch.cat([THETA[:3], torch.tensor([-800.0], dtype=F64)])
+    assert float(discrete.probabilities(theta)[3]) == 0.0
+    for n in (2, 5):
+        assert math.isclose(discrete.score_function_mse(F, theta, n, baseline),
+                            discrete.score_function_mse(F[:3], THETA[:3], n, baseline),
+                            rel_tol=1e-12)
+
+
 def test_score_function_mse_refuses_too_many_outcomes():
     with pytest.raises(ValueError, match="count vectors"):
         discrete.score_function_mse(F, THETA, 400)
+    limit = discrete.MAX_OUTCOMES  # with K = 2 there are n + 1 count vectors
+    with pytest.raises(ValueError, match=f"gives {limit + 1} count vectors"):
+        discrete.score_function_mse(F[:2], THETA[:2], limit)
 
 
 # --- REBAR ----------------------------------------------------------------------------
@@ -972,6 +1002,8 @@ def test_rebar_bad_options():
         discrete.rebar_grad(F, THETA, 4, 0.5, 1.0)  # the options are keywords
     with pytest.raises(ValueError, match="masked"):
         discrete.conditional_gumbel_sample(MASKED, torch.tensor([1]), _g())
+    with pytest.raises(ValueError, match="masked"):  # a draw it could not make
+        discrete.score_function_grad_at(F, MASKED, torch.tensor([0, 1]))
 
 
 # --- exact moments of the relaxed estimators by quadrature ----------------------------
@@ -1088,6 +1120,14 @@ def test_best_rebar_eta_bad_input():
         discrete.best_rebar_eta(F, THETA, 10, np.random.default_rng(0), temperature=1.0)
 
 
+def test_best_rebar_eta_on_its_smallest_sample_of_two_draws():
+    choice = discrete.best_rebar_eta(F, THETA, 2, torch.Generator().manual_seed(8),
+                                     temperature=0.7)
+    rows = discrete.rebar_grad(F, THETA, 2, temperature=0.7, eta=choice.eta,
+                               generator=torch.Generator().manual_seed(8))
+    assert abs(discrete.per_draw_variance(rows).value - choice.variance) < 1e-12
+
+
 # --- the per-draw variance and its standard error -------------------------------------
 
 
@@ -1131,6 +1171,14 @@ def test_per_draw_variance_bad_input():
         discrete.per_draw_variance(torch.ones(1, 3, dtype=F64))
     with pytest.raises(ValueError, match="rows"):
         discrete.per_draw_variance(torch.ones(5, dtype=F64))
+
+
+def test_per_draw_variance_of_two_rows():
+    # Two rows deviate from their mean by the same length, half their distance: the
+    # variance is |x1 - x2|^2 / 2 and the squared deviations have no spread.
+    spread = discrete.per_draw_variance(torch.tensor([[1.0, -1.0], [4.0, 3.0]],
+                                                     dtype=F64))
+    assert spread == (12.5, 0.0)
 
 
 # --- the Concrete density -------------------------------------------------------------
@@ -1222,6 +1270,14 @@ def test_one_sgd_run_is_the_loop_over_the_one_run_estimators(estimator):
     assert paths.shape == (1, 31, 4) and paths.dtype == F64
     assert torch.allclose(paths[0], _one_run_loop(estimator, 30, 4), rtol=0,
                           atol=1e-12)
+
+
+def test_leave_one_out_sgd_accepts_its_smallest_batch_of_two():
+    paths = discrete.sgd_paths(F, THETA, 1, 5, torch.Generator().manual_seed(4),
+                               estimator="leave-one-out", batch=2, learning_rate=0.4,
+                               weight_decay=0.05)
+    assert torch.allclose(paths[0], _one_run_loop("leave-one-out", 5, 4, batch=2),
+                          rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("estimator", ["exact", "leave-one-out", "gumbel-softmax"])
