@@ -709,7 +709,7 @@ def test_the_winners_law_is_p_at_the_smallest_order():
     # sum to one gives p exactly, the two-node rule too.
     for theta in (THETA[:2], THETA):
         winners = discrete.relaxed_expectation(
-            lambda s, z: torch.nn.functional.one_hot(z, len(theta)).to(F64), theta,
+            lambda s, z: torch.nn.functional.one_hot(z, s.shape[1]).to(F64), theta,
             0.5, order=2)
         assert torch.allclose(winners, discrete.probabilities(theta), rtol=0,
                               atol=1e-14)
