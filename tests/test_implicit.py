@@ -593,6 +593,8 @@ def test_composition_speed_given_x_matches_a_monte_carlo_average_over_a_bin():
 def test_composition_speed_given_x_refuses_bad_input():
     with pytest.raises(ValueError, match="x must hold points strictly between 0 and 1"):
         beta_composition_mean_speed(np.array([0.2, 1.0]), 1.0, 1.0)
+    with pytest.raises(ValueError, match="x must hold points strictly between 0 and 1"):
+        beta_composition_mean_speed(np.array([0.0, 0.2]), 1.0, 1.0)
     with pytest.raises(ValueError, match="x must"):
         beta_composition_mean_speed(float("nan"), 1.0, 1.0)
     with pytest.raises(ValueError, match="concentration0 must be > 0"):
@@ -603,6 +605,12 @@ def test_composition_speed_given_x_refuses_bad_input():
         beta_composition_mean_speed("0.5", 1.0, 1.0)
     with pytest.raises(ValueError, match="concentration must be <="):
         beta_composition_mean_speed(0.5, 1e9, 1.0)
+
+
+def test_dirichlet_from_gammas_normalizes_the_last_axis_of_a_batch_of_batches():
+    gammas = torch.arange(1.0, 25.0, dtype=F64).reshape(2, 3, 4)
+    assert torch.equal(dirichlet_from_gammas(gammas),
+                       gammas / gammas.sum(-1).unsqueeze(-1))
 
 
 def test_dirichlet_by_composition_replays_torch_samples_and_agrees_in_expectation():
@@ -1032,6 +1040,11 @@ def test_the_naive_term_is_biased_and_the_correction_removes_exactly_that(alpha)
     assert abs(sum(cosine) - (-np.log(c) * c**-alpha).real) < 1e-10
 
 
+def test_a_cost_that_does_not_depend_on_x_gets_a_zero_naive_gradient():
+    rows = naive_rejection_grad(lambda v: torch.ones_like(v), 2.0, 5, _g())
+    assert torch.equal(rows, torch.zeros(5, 1, dtype=F64))
+
+
 def test_a_seeded_run_of_the_sampler_shows_the_naive_bias():
     rows = naive_rejection_grad(lambda v: v, 2.0, 400_000,
                                 torch.Generator().manual_seed(6))
@@ -1041,11 +1054,16 @@ def test_a_seeded_run_of_the_sampler_shows_the_naive_bias():
     assert not summary.within(torch.tensor([1.0], dtype=F64), SE)
 
 
-def test_the_rejection_helpers_refuse_concentrations_below_one():
+def test_the_rejection_helpers_refuse_concentrations_out_of_range():
     with pytest.raises(ValueError, match="concentration must be >= 1"):
         marsaglia_tsang_noise(0.5, 10, _g())
     with pytest.raises(ValueError, match="concentration must be >= 1"):
         rejection_gradient_terms(np.sin, np.cos, 0.9)
+    # ...and above 1e4, while at 1e4 itself the two terms still add up to the exact
+    # d/dalpha E[x] = 1.
+    with pytest.raises(ValueError, match="concentration must be <= 1e4"):
+        rejection_gradient_terms(np.sin, np.cos, 1.2e4)
+    assert abs(sum(rejection_gradient_terms(lambda v: v, np.ones_like, 1e4)) - 1) < 1e-9
     with pytest.raises(TypeError, match="generator"):
         marsaglia_tsang_noise(2.0, 10, generator=5)
 
