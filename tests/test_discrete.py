@@ -704,17 +704,6 @@ def test_relaxed_expectation_bad_inputs():
         discrete.relaxed_expectation(lambda s, z: s, THETA, 1e-320)
 
 
-def test_the_winners_law_is_p_at_the_smallest_order():
-    # The winner indicator is constant on each winner's term: any rule whose weights
-    # sum to one gives p exactly, the two-node rule too.
-    for theta in (THETA[:2], THETA):
-        winners = discrete.relaxed_expectation(
-            lambda s, z: torch.nn.functional.one_hot(z, s.shape[1]).to(F64), theta,
-            0.5, order=2)
-        assert torch.allclose(winners, discrete.probabilities(theta), rtol=0,
-                              atol=1e-14)
-
-
 def test_score_grad_at_bad_indices():
     for indices, error in [([0, 1], TypeError), (torch.tensor([0.0, 1.0]), TypeError),
                            (torch.tensor([[0, 1]]), ValueError),
@@ -723,6 +712,9 @@ def test_score_grad_at_bad_indices():
             discrete.score_function_grad_at(F, THETA, indices)
     with pytest.raises(ValueError, match=r"indices must lie in \[0, 3\]"):
         discrete.score_function_grad_at(F, THETA, torch.tensor([-1, 2]))
+    masked = torch.tensor([0.7, -math.inf, 0.1, -1.0], dtype=F64)
+    with pytest.raises(ValueError, match="masked"):  # a draw it could not make
+        discrete.score_function_grad_at(F, masked, torch.tensor([0, 1]))
 
 
 def test_a_callable_cost_must_return_one_value_per_row():
@@ -819,9 +811,9 @@ def test_masked_relaxed_objective_equals_the_objective_without_the_category():
 
 def test_a_tiny_normal_temperature_gives_one_hot_rows_and_finite_gradients():
     # At the smallest temperature accepted, the smallest normal float64, dividing
-    # first makes (theta + G) / tau infinite wherever theta + G exceeds about 0.4, and
-    # the softmax of two infinities is NaN; the row maximum is subtracted before the
-    # division. (At tau = 1e-300 the quotients are still finite.)
+    # first makes (theta + G) / tau infinite wherever theta + G is 4 or more (14 of
+    # these 200 rows), and a softmax with an infinite entry is NaN; the row maximum is
+    # subtracted before the division. (At tau = 1e-300 the quotients are finite.)
     tau, n = torch.finfo(F64).tiny, 200
     relaxed = discrete.gumbel_softmax_sample(THETA, tau, n,
                                              torch.Generator().manual_seed(8))
@@ -898,8 +890,9 @@ def test_score_function_mse_leave_one_out_against_monte_carlo_batches():
 
 @pytest.mark.parametrize("baseline", [None, 0.5, "leave-one-out"])
 def test_score_function_mse_ignores_a_category_whose_probability_underflows(baseline):
-    # exp(-800) is 0 in float64: the category is never drawn, and each count vector
-    # that draws it has log-probability -inf (its term c log p must not be 0 * -inf).
+    # exp(-800) is 0 in float64: the category is never drawn. A count vector that
+    # draws it has log-probability -inf; in one that does not, its term c log p is
+    # 0 * -inf, which must count as 0, not NaN.
     theta = torch.cat([THETA[:3], torch.tensor([-800.0], dtype=F64)])
     assert float(discrete.probabilities(theta)[3]) == 0.0
     for n in (2, 5):
@@ -911,9 +904,14 @@ def test_score_function_mse_ignores_a_category_whose_probability_underflows(base
 def test_score_function_mse_refuses_too_many_outcomes():
     with pytest.raises(ValueError, match="count vectors"):
         discrete.score_function_mse(F, THETA, 400)
-    limit = discrete.MAX_OUTCOMES  # with K = 2 there are n + 1 count vectors
-    with pytest.raises(ValueError, match=f"gives {limit + 1} count vectors"):
-        discrete.score_function_mse(F[:2], THETA[:2], limit)
+
+
+
+def test_score_function_mse_accepts_exactly_max_outcomes(monkeypatch):
+    monkeypatch.setattr(discrete, "MAX_OUTCOMES", 10)  # K = 2: n + 1 count vectors
+    assert discrete.score_function_mse(F[:2], THETA[:2], 9) > 0
+    with pytest.raises(ValueError, match="gives 11 count vectors, more than 10"):
+        discrete.score_function_mse(F[:2], THETA[:2], 10)
 
 
 # --- REBAR ----------------------------------------------------------------------------
@@ -1002,8 +1000,6 @@ def test_rebar_bad_options():
         discrete.rebar_grad(F, THETA, 4, 0.5, 1.0)  # the options are keywords
     with pytest.raises(ValueError, match="masked"):
         discrete.conditional_gumbel_sample(MASKED, torch.tensor([1]), _g())
-    with pytest.raises(ValueError, match="masked"):  # a draw it could not make
-        discrete.score_function_grad_at(F, MASKED, torch.tensor([0, 1]))
 
 
 # --- exact moments of the relaxed estimators by quadrature ----------------------------
@@ -1030,11 +1026,15 @@ def test_relaxed_expectation_equals_the_route_without_the_split(temperature):
 
 
 def test_relaxed_expectation_of_the_winner_is_p_exactly():
-    for temperature in (0.1, 1.0, 5.0):
+    # The winner indicator is constant on each winner's term: any rule whose weights
+    # sum to one gives p exactly, the smallest one (order 2) too.
+    for theta, temperature, order in [(THETA, 0.1, 8), (THETA, 1.0, 8), (THETA, 5.0, 8),
+                                      (THETA, 0.5, 2), (THETA[:2], 0.5, 2)]:
         frequencies = discrete.relaxed_expectation(
-            lambda s, z: torch.nn.functional.one_hot(z, 4).to(F64), THETA, temperature,
-            order=8)
-        assert torch.allclose(frequencies, discrete.probabilities(THETA), atol=1e-14)
+            lambda s, z: torch.nn.functional.one_hot(z, s.shape[1]).to(F64), theta,
+            temperature, order=order)
+        assert torch.allclose(frequencies, discrete.probabilities(theta), rtol=0,
+                              atol=1e-14)
 
 
 def test_relaxed_expectation_of_something_that_depends_on_the_winner_against_mc():
@@ -1121,10 +1121,13 @@ def test_best_rebar_eta_bad_input():
 
 
 def test_best_rebar_eta_on_its_smallest_sample_of_two_draws():
-    choice = discrete.best_rebar_eta(F, THETA, 2, torch.Generator().manual_seed(8),
+    # (Seed 1 draws two different categories; with equal draws eta and the variance
+    # would both be 0.)
+    choice = discrete.best_rebar_eta(F, THETA, 2, torch.Generator().manual_seed(1),
                                      temperature=0.7)
     rows = discrete.rebar_grad(F, THETA, 2, temperature=0.7, eta=choice.eta,
-                               generator=torch.Generator().manual_seed(8))
+                               generator=torch.Generator().manual_seed(1))
+    assert choice.variance > 0 and choice.eta != 0
     assert abs(discrete.per_draw_variance(rows).value - choice.variance) < 1e-12
 
 
@@ -1262,21 +1265,14 @@ def _one_run_loop(estimator, steps, seed, batch=6, lr=0.4, decay=0.05):
     return torch.stack(path)
 
 
+@pytest.mark.parametrize("batch", [2, 6])  # 2: the smallest leave-one-out batch
 @pytest.mark.parametrize("estimator", SGD_OPTIONS)
-def test_one_sgd_run_is_the_loop_over_the_one_run_estimators(estimator):
+def test_one_sgd_run_is_the_loop_over_the_one_run_estimators(estimator, batch):
     paths = discrete.sgd_paths(F, THETA, 1, 30, torch.Generator().manual_seed(4),
-                               estimator=estimator, batch=6, learning_rate=0.4,
+                               estimator=estimator, batch=batch, learning_rate=0.4,
                                weight_decay=0.05, **SGD_OPTIONS[estimator])
     assert paths.shape == (1, 31, 4) and paths.dtype == F64
-    assert torch.allclose(paths[0], _one_run_loop(estimator, 30, 4), rtol=0,
-                          atol=1e-12)
-
-
-def test_leave_one_out_sgd_accepts_its_smallest_batch_of_two():
-    paths = discrete.sgd_paths(F, THETA, 1, 5, torch.Generator().manual_seed(4),
-                               estimator="leave-one-out", batch=2, learning_rate=0.4,
-                               weight_decay=0.05)
-    assert torch.allclose(paths[0], _one_run_loop("leave-one-out", 5, 4, batch=2),
+    assert torch.allclose(paths[0], _one_run_loop(estimator, 30, 4, batch=batch),
                           rtol=0, atol=1e-12)
 
 

@@ -609,8 +609,13 @@ def test_composition_speed_given_x_refuses_bad_input():
 
 def test_dirichlet_from_gammas_normalizes_the_last_axis_of_a_batch_of_batches():
     gammas = torch.arange(1.0, 25.0, dtype=F64).reshape(2, 3, 4)
-    assert torch.equal(dirichlet_from_gammas(gammas),
-                       gammas / gammas.sum(-1).unsqueeze(-1))
+    points = dirichlet_from_gammas(gammas)
+    assert points.shape == (2, 3, 4)
+    assert torch.allclose(points.sum(-1), torch.ones(2, 3, dtype=F64), rtol=0,
+                          atol=1e-15)
+    for i in range(2):  # each slice as a 2-d batch, and each row alone
+        assert torch.equal(points[i], dirichlet_from_gammas(gammas[i]))
+        assert torch.equal(points[i, 0], dirichlet_from_gammas(gammas[i, 0]))
 
 
 def test_dirichlet_by_composition_replays_torch_samples_and_agrees_in_expectation():
@@ -1059,11 +1064,16 @@ def test_the_rejection_helpers_refuse_concentrations_out_of_range():
         marsaglia_tsang_noise(0.5, 10, _g())
     with pytest.raises(ValueError, match="concentration must be >= 1"):
         rejection_gradient_terms(np.sin, np.cos, 0.9)
-    # ...and above 1e4, while at 1e4 itself the two terms still add up to the exact
-    # d/dalpha E[x] = 1.
     with pytest.raises(ValueError, match="concentration must be <= 1e4"):
         rejection_gradient_terms(np.sin, np.cos, 1.2e4)
-    assert abs(sum(rejection_gradient_terms(lambda v: v, np.ones_like, 1e4)) - 1) < 1e-9
+
+
+def test_at_the_largest_concentration_the_correction_still_removes_the_bias():
+    # At alpha = 1e4 the naive term is 1 + 1.9e-10 and the correction -1.9e-10: the
+    # tolerance must be well below the correction for the check to see it.
+    terms = rejection_gradient_terms(lambda v: v, np.ones_like, 1e4)
+    assert 1e-10 < terms.naive - 1 < 1e-9
+    assert abs(terms.naive + terms.correction - 1.0) < 2e-11  # d/dalpha E[x] = 1
     with pytest.raises(TypeError, match="generator"):
         marsaglia_tsang_noise(2.0, 10, generator=5)
 

@@ -347,8 +347,8 @@ def regularized_gamma_grad(z, concentration) -> torch.Tensor:
     """
     z_arr, a, shape = _samples_and_concentrations(z, concentration)
     grad = _standard_gamma_grad_numpy(z_arr, a)
-    # P(alpha, 0) = 0 for every alpha. (At z = 0 the product below is inf * 0 for
-    # alpha < 1: computed there, it would warn, and the suite's warnings are errors.)
+    # P(alpha, 0) = 0 for every alpha. (Computed at z = 0, the density below is NaN
+    # or infinite for alpha <= 1: it would warn, and the suite's warnings are errors.)
     out, positive = np.zeros_like(z_arr), z_arr > 0
     zp, ap = z_arr[positive], a[positive]
     density = np.exp((ap - 1.0) * np.log(zp) - zp - special.gammaln(ap))
