@@ -712,9 +712,8 @@ def test_score_grad_at_bad_indices():
             discrete.score_function_grad_at(F, THETA, indices)
     with pytest.raises(ValueError, match=r"indices must lie in \[0, 3\]"):
         discrete.score_function_grad_at(F, THETA, torch.tensor([-1, 2]))
-    masked = torch.tensor([0.7, -math.inf, 0.1, -1.0], dtype=F64)
     with pytest.raises(ValueError, match="masked"):  # a draw it could not make
-        discrete.score_function_grad_at(F, masked, torch.tensor([0, 1]))
+        discrete.score_function_grad_at(F, MASKED, torch.tensor([0, 1]))
 
 
 def test_a_callable_cost_must_return_one_value_per_row():
@@ -904,7 +903,6 @@ def test_score_function_mse_ignores_a_category_whose_probability_underflows(base
 def test_score_function_mse_refuses_too_many_outcomes():
     with pytest.raises(ValueError, match="count vectors"):
         discrete.score_function_mse(F, THETA, 400)
-
 
 
 def test_score_function_mse_accepts_exactly_max_outcomes(monkeypatch):

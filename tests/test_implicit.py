@@ -969,8 +969,8 @@ def test_both_parts_of_the_derivative_have_one_sign_in_each_region(alpha):
 @pytest.mark.parametrize("alpha", [1.0, 2.0, 7.5])
 def test_the_accepted_proposals_are_gamma_distributed(alpha):
     # 200,000 draws: a test of 20,000 passed an acceptance rule with +d v for -d v,
-    # which accepts 97 % of the proposals instead of 95 % at alpha = 1 (p = 1e-13 and
-    # 2e-9 at alpha = 1 and 2 with this sample).
+    # which accepts 97 % of the proposals instead of 95 % at alpha = 1; this sample
+    # rejects that rule with p = 1e-13 and 2e-9 at alpha = 1 and 2.
     n = 200_000
     eps = marsaglia_tsang_noise(alpha, n, torch.Generator().manual_seed(4))
     x = marsaglia_tsang_proposal(eps, torch.tensor(alpha, dtype=F64))
@@ -1066,6 +1066,8 @@ def test_the_rejection_helpers_refuse_concentrations_out_of_range():
         rejection_gradient_terms(np.sin, np.cos, 0.9)
     with pytest.raises(ValueError, match="concentration must be <= 1e4"):
         rejection_gradient_terms(np.sin, np.cos, 1.2e4)
+    with pytest.raises(TypeError, match="generator"):
+        marsaglia_tsang_noise(2.0, 10, generator=5)
 
 
 def test_at_the_largest_concentration_the_correction_still_removes_the_bias():
@@ -1074,8 +1076,6 @@ def test_at_the_largest_concentration_the_correction_still_removes_the_bias():
     terms = rejection_gradient_terms(lambda v: v, np.ones_like, 1e4)
     assert 1e-10 < terms.naive - 1 < 1e-9
     assert abs(terms.naive + terms.correction - 1.0) < 2e-11  # d/dalpha E[x] = 1
-    with pytest.raises(TypeError, match="generator"):
-        marsaglia_tsang_noise(2.0, 10, generator=5)
 
 
 # --- PyTorch's implementation, as the chapter describes it (version-specific)
