@@ -122,6 +122,14 @@ def test_regularized_gamma_grad_matches_mpmath():
                 )
             )
         assert math.isclose(float(regularized_gamma_grad(z, alpha)), ref, rel_tol=1e-12)
+    # Below 1e-300 (a subnormal z too), where the density alone overflows for a small
+    # alpha, and on both sides of that switch.
+    for alpha, z in [(0.001, 5e-324), (0.01, 1e-314), (1e-6, 1e-305), (0.3, 9.9e-301),
+                     (0.3, 1.01e-300)]:
+        with mpmath.workdps(40):
+            ref = float(mpmath.diff(lambda t, z=z: mpmath.gammainc(
+                t, 0, mpmath.mpf(z), regularized=True), alpha))
+        assert math.isclose(float(regularized_gamma_grad(z, alpha)), ref, rel_tol=1e-12)
     # P(alpha, 0) = 0 for every alpha: its derivative in alpha is 0 at z = 0.
     at_zero = regularized_gamma_grad(torch.zeros(3, dtype=F64), 0.3)
     assert torch.equal(at_zero, torch.zeros(3, dtype=F64))

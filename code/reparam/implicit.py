@@ -349,10 +349,18 @@ def regularized_gamma_grad(z, concentration) -> torch.Tensor:
     grad = _standard_gamma_grad_numpy(z_arr, a)
     # P(alpha, 0) = 0 for every alpha. (Computed at z = 0, the density below is NaN
     # or infinite for alpha <= 1: it would warn, and the suite's warnings are errors.)
-    out, positive = np.zeros_like(z_arr), z_arr > 0
-    zp, ap = z_arr[positive], a[positive]
+    out = np.zeros_like(z_arr)
+    # Below 1e-300 the series' first term is exact to float64 accuracy, P = z^alpha /
+    # Gamma(alpha + 1), so dP/dalpha = P (log z - psi(alpha + 1)); the density alone
+    # would overflow there for a small alpha.
+    tiny = (z_arr > 0) & (z_arr < 1e-300)
+    log_z, at = np.log(z_arr[tiny]), a[tiny]
+    out[tiny] = (np.exp(at * log_z - special.gammaln(at + 1.0))
+                 * (log_z - special.digamma(at + 1.0)))
+    normal = z_arr >= 1e-300
+    zp, ap = z_arr[normal], a[normal]
     density = np.exp((ap - 1.0) * np.log(zp) - zp - special.gammaln(ap))
-    out[positive] = -density * grad[positive]
+    out[normal] = -density * grad[normal]
     return torch.from_numpy(out.reshape(shape))
 
 
