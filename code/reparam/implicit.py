@@ -346,10 +346,7 @@ def regularized_gamma_grad(z, concentration) -> torch.Tensor:
     :math:`z^{\alpha-1}e^{-z}/\Gamma(\alpha)`.
     """
     z_arr, a, shape = _samples_and_concentrations(z, concentration)
-    grad = _standard_gamma_grad_numpy(z_arr, a)
-    # P(alpha, 0) = 0 for every alpha. (Computed at z = 0, the density below is NaN
-    # or infinite for alpha <= 1: it would warn, and the suite's warnings are errors.)
-    out = np.zeros_like(z_arr)
+    out = np.zeros_like(z_arr)  # P(alpha, 0) = 0 for every alpha
     # Below 1e-300 the series' first term is exact to float64 accuracy, P = z^alpha /
     # Gamma(alpha + 1), so dP/dalpha = P (log z - psi(alpha + 1)); the density alone
     # would overflow there for a small alpha.
@@ -357,10 +354,13 @@ def regularized_gamma_grad(z, concentration) -> torch.Tensor:
     log_z, at = np.log(z_arr[tiny]), a[tiny]
     out[tiny] = (np.exp(at * log_z - special.gammaln(at + 1.0))
                  * (log_z - special.digamma(at + 1.0)))
+    # Elsewhere minus the density times dz/dalpha. (Not at z = 0, where the density is
+    # NaN or infinite for alpha <= 1: it would warn, and the suite's warnings are
+    # errors.)
     normal = z_arr >= 1e-300
     zp, ap = z_arr[normal], a[normal]
     density = np.exp((ap - 1.0) * np.log(zp) - zp - special.gammaln(ap))
-    out[normal] = -density * grad[normal]
+    out[normal] = -density * _standard_gamma_grad_numpy(zp, ap)
     return torch.from_numpy(out.reshape(shape))
 
 
